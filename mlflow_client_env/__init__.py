@@ -1,0 +1,31 @@
+"""mlflow-client-env: the environment an MLflow client needs on Kerberized Cloudera Hadoop.
+
+``import mlflow_client_env; mlflow_client_env.setup()`` in a notebook. Heavy
+modules (mlflow, pyarrow, gssapi) are imported only when a function needs them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+__all__ = ["MlflowClientEnvError", "build_environment", "setup"]
+
+if TYPE_CHECKING:
+    from .discovery import build_environment
+    from .errors import MlflowClientEnvError
+    from .session import setup
+
+_LAZY = {
+    "setup": ".session",
+    "build_environment": ".discovery",
+    "MlflowClientEnvError": ".errors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

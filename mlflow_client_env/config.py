@@ -1,0 +1,120 @@
+"""Overrides for everything discovery finds, and where each one came from.
+
+Precedence: argument > environment variable > user config
+(``~/.config/mlflow-client-env/config.toml``) > site config
+(``/etc/mlflow-client-env/config.toml``, where admins set the tracking URI and
+the parcel once for everyone) > detection.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from .errors import ConfigFileError
+
+SITE_CONFIG = "/etc/mlflow-client-env/config.toml"
+
+#: Setting name -> environment variable that overrides it.
+ENV_VARS: dict[str, str] = {
+    "parcel": "MLFLOW_CLIENT_ENV_PARCEL",
+    "parcels_root": "MLFLOW_CLIENT_ENV_PARCELS_ROOT",
+    "hadoop_home": "MLFLOW_CLIENT_ENV_HADOOP_HOME",
+    "hadoop_conf_dir": "MLFLOW_CLIENT_ENV_HADOOP_CONF_DIR",
+    "java_home": "MLFLOW_CLIENT_ENV_JAVA_HOME",
+    "tracking_uri": "MLFLOW_TRACKING_URI",
+}
+#: Setting name -> CLI option, for messages.
+OPTIONS: dict[str, str] = {k: "--" + k.replace("_", "-") for k in ENV_VARS}
+
+
+@dataclass(frozen=True)
+class Setting:
+    value: str
+    source: str
+
+    def pair(self) -> tuple[str, str]:
+        return self.value, self.source
+
+
+@dataclass(frozen=True)
+class Overrides:
+    parcel: Setting | None = None
+    parcels_root: Setting | None = None
+    hadoop_home: Setting | None = None
+    hadoop_conf_dir: Setting | None = None
+    java_home: Setting | None = None
+    tracking_uri: Setting | None = None
+
+
+def user_config_path(env: Mapping[str, str]) -> Path:
+    if env.get("MLFLOW_CLIENT_ENV_CONFIG"):
+        return Path(env["MLFLOW_CLIENT_ENV_CONFIG"])
+    base = env.get("XDG_CONFIG_HOME") or os.path.join(env.get("HOME", "~"), ".config")
+    return Path(os.path.expanduser(base)) / "mlflow-client-env" / "config.toml"
+
+
+def site_config_path(env: Mapping[str, str]) -> Path:
+    return Path(env.get("MLFLOW_CLIENT_ENV_SITE_CONFIG", SITE_CONFIG))
+
+
+def read_config(path: Path) -> dict[str, str]:
+    """The settings of one TOML file; a missing file is empty, a malformed one an error."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigFileError(f"cannot read {path}: {exc.strerror}", "check its permissions") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigFileError(
+            f"{path} is not valid TOML ({exc})",
+            "fix the file; each line looks like: parcels_root = \"/opt/cloudera/parcels\"",
+        ) from None
+    unknown = sorted(set(data) - set(ENV_VARS))
+    if unknown:
+        raise ConfigFileError(
+            f"{path}: unknown setting(s) {', '.join(unknown)}",
+            "the settings are: " + ", ".join(ENV_VARS),
+        )
+    bad = [k for k, v in data.items() if not isinstance(v, str)]
+    if bad:
+        raise ConfigFileError(f"{path}: {', '.join(bad)} must be strings", 'quote the values: key = "value"')
+    return {k: str(v) for k, v in data.items()}
+
+
+def resolve_overrides(
+    arguments: Mapping[str, str | os.PathLike[str] | None] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Overrides:
+    """Merge arguments, environment variables and both config files into Overrides."""
+    env = os.environ if env is None else env
+    arguments = arguments or {}
+    unknown = sorted(set(arguments) - set(ENV_VARS))
+    if unknown:
+        raise TypeError(f"unknown override(s): {', '.join(unknown)}; known: {', '.join(ENV_VARS)}")
+    user_path, site_path = user_config_path(env), site_config_path(env)
+    user, site = read_config(user_path), read_config(site_path)
+    values: dict[str, Setting | None] = {}
+    for f in fields(Overrides):
+        key = f.name
+        arg = arguments.get(key)
+        var = ENV_VARS[key]
+        if arg is not None and str(arg) != "":
+            values[key] = Setting(os.fspath(arg), f"argument {OPTIONS[key]}")
+        elif env.get(var):
+            values[key] = Setting(env[var], f"environment {var}")
+        elif key in user:
+            values[key] = Setting(user[key], f"user config {user_path}")
+        elif key in site:
+            values[key] = Setting(site[key], f"site config {site_path}")
+        else:
+            values[key] = None
+    return Overrides(**values)

@@ -1,0 +1,104 @@
+"""All discovery in one call: overrides in, frozen facts out.
+
+This is the seam between the pure readers (``hadoop``, ``hadoop_conf``,
+``java``, ``krb5``, ``classpath``) and the callers that apply the result
+(``setup()``, the kernel launcher, the CLI).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import classpath
+from .config import Overrides, Setting, resolve_overrides
+from .environment import Environment, Options, compose
+from .hadoop import HadoopHints, HadoopInstall, discover_hadoop
+from .hadoop_conf import HadoopConf, discover_conf
+from .java import JavaChoice, select_java
+from .krb5 import KerberosSetup, discover_kerberos
+
+
+def cache_dir(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    if env.get("MLFLOW_CLIENT_ENV_CACHE"):
+        return Path(env["MLFLOW_CLIENT_ENV_CACHE"])
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("mlflow-client-env"))
+
+
+@dataclass(frozen=True)
+class Discovery:
+    overrides: Overrides
+    hadoop: HadoopInstall
+    conf: HadoopConf | None
+    java: JavaChoice
+    kerberos: KerberosSetup
+    jars: tuple[str, ...]
+    jars_source: str
+
+
+def _pair(s: Setting | None) -> tuple[str, str] | None:
+    return s.pair() if s else None
+
+
+def discover(
+    overrides: Overrides,
+    env: Mapping[str, str] | None = None,
+    *,
+    exact_classpath: bool = False,
+) -> Discovery:
+    env = os.environ if env is None else env
+    hadoop = discover_hadoop(
+        HadoopHints(
+            parcel=_pair(overrides.parcel),
+            hadoop_home=_pair(overrides.hadoop_home),
+            parcels_root=_pair(overrides.parcels_root),
+        ),
+        env,
+    )
+    conf = discover_conf(_pair(overrides.hadoop_conf_dir), env, hadoop.default_conf_dir)
+    java = (
+        select_java(overrides.java_home.value, env, source=overrides.java_home.source)
+        if overrides.java_home
+        else select_java(None, env)
+    )
+    kerberos = discover_kerberos(env)
+    if exact_classpath:
+        entries = classpath.exact_classpath(
+            hadoop, conf.conf_dir if conf else None, java.install.home, cache_dir(env)
+        )
+        conf_str = str(conf.conf_dir) if conf else None
+        jars = tuple(e for e in entries if e != conf_str and not e.endswith("/"))
+        source = f"{hadoop.bin_dir}/hadoop classpath --glob (cached)"
+    else:
+        jars = tuple(str(j) for j in classpath.list_jars(hadoop))
+        source = "the installation's classpath folders: " + ", ".join(
+            str(d) for d in hadoop.jar_dirs
+        )
+    return Discovery(overrides, hadoop, conf, java, kerberos, jars, source)
+
+
+def build_environment(
+    env: Mapping[str, str] | None = None,
+    *,
+    exact_classpath: bool = False,
+    legacy_ld_library_path: bool = False,
+    java_ccache: str | None = None,
+    **overrides: str | os.PathLike[str] | None,
+) -> Environment:
+    """Discover everything and compose the environment (no side effects)."""
+    env = os.environ if env is None else env
+    ov = resolve_overrides(overrides, env)
+    d = discover(ov, env, exact_classpath=exact_classpath)
+    return compose(
+        d.hadoop, d.conf, d.java, d.kerberos, d.jars, env,
+        Options(
+            legacy_ld_library_path=legacy_ld_library_path,
+            tracking_uri=_pair(ov.tracking_uri),
+            java_ccache=java_ccache,
+        ),
+    )

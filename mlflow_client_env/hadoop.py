@@ -1,0 +1,354 @@
+"""Hadoop installation discovery: where the jars, ``libhdfs.so`` and native libs are.
+
+Layouts differ in ways that bite (catalog A1, B2, B7): on a Cloudera parcel
+HADOOP_HOME is ``P/lib/hadoop`` (not ``P``) and ``libhdfs.so`` sits in ``P/lib64``;
+package installs put it in ``/usr/lib64``; Apache tarballs in ``lib/native``.
+Everything here only reads the filesystem and returns frozen dataclasses that
+carry the evidence they used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from .errors import ConfigFileError, HadoopNotFoundError, ParcelError
+
+Kind = Literal["parcel", "package", "hdp", "tarball"]
+
+DEFAULT_PARCELS_ROOT = "/opt/cloudera/parcels"
+DEFAULT_PACKAGE_BASE = "/usr/lib"
+DEFAULT_HDP_CLIENT = "/usr/hdp/current/hadoop-client"
+
+#: Component folders in the order ``hadoop classpath`` lists them (lib jars first).
+BIGTOP_COMPONENTS = ("hadoop", "hadoop-hdfs", "hadoop-yarn", "hadoop-mapreduce")
+TARBALL_COMPONENTS = ("common", "hdfs", "yarn", "mapreduce")
+
+
+@dataclass(frozen=True)
+class Parcel:
+    """A Cloudera parcel directory and what ``meta/parcel.json`` says of it."""
+
+    path: Path  # as used: the ``CDH`` link when active, so values survive upgrades
+    resolved: Path
+    name: str
+    version: str
+    components: tuple[tuple[str, str], ...] = ()
+
+    def component_version(self, name: str) -> str | None:
+        return dict(self.components).get(name)
+
+
+@dataclass(frozen=True)
+class HadoopInstall:
+    """One Hadoop installation, as the client side needs it."""
+
+    kind: Kind
+    root: Path
+    hadoop_home: Path
+    version: str | None
+    bin_dir: Path | None
+    libhdfs: Path | None
+    native_dir: Path | None
+    jar_dirs: tuple[Path, ...]
+    default_conf_dir: Path | None
+    source: str
+    parcel: Parcel | None = None
+    evidence: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def libhdfs_dir(self) -> Path | None:
+        return self.libhdfs.parent if self.libhdfs else None
+
+    @property
+    def jars_dir(self) -> Path | None:
+        """A parcel's flattened ``jars/`` folder, which must never be globbed."""
+        return self.root / "jars" if self.kind == "parcel" else None
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """Order parcel versions numerically: ``7.1.7-1.cdh7.1.7.p0.1`` > ``6.3.2-1...``."""
+    return tuple(int(n) for n in re.findall(r"\d+", version))
+
+
+def read_parcel_json(parcel_dir: Path) -> dict[str, object]:
+    meta = parcel_dir / "meta" / "parcel.json"
+    try:
+        text = meta.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ParcelError(
+            f"{parcel_dir} is not a parcel: {meta} does not exist",
+            "point --parcel at a directory under the parcels root that has meta/parcel.json",
+        ) from None
+    except OSError as exc:
+        raise ConfigFileError(f"cannot read {meta}: {exc.strerror}", "check its permissions") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigFileError(
+            f"{meta} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})",
+            "the parcel is damaged: re-distribute it from Cloudera Manager, or pass --parcel "
+            "to another parcel",
+        ) from None
+    if not isinstance(data, dict):
+        raise ConfigFileError(f"{meta} does not hold a JSON object", "re-distribute the parcel")
+    return data
+
+
+def inspect_parcel(path: Path) -> Parcel:
+    data = read_parcel_json(path)
+    comps = data.get("components") or []
+    components = tuple(
+        (str(c["name"]), str(c["version"]))
+        for c in comps
+        if isinstance(c, dict) and "name" in c and "version" in c
+    )
+    return Parcel(
+        path=path,
+        resolved=Path(os.path.realpath(path)),
+        name=str(data.get("name", path.name.split("-")[0])),
+        version=str(data.get("version", "")),
+        components=components,
+    )
+
+
+def find_parcel(parcels_root: Path, name: str = "CDH") -> tuple[Parcel, tuple[str, ...]] | None:
+    """The active parcel under ``parcels_root``, or the newest versioned one.
+
+    Returns the parcel and warnings, None if the root holds no such parcel, and
+    raises ParcelError for a broken active link (picking another version
+    silently could mean running against the wrong cluster release).
+    """
+    link = parcels_root / name
+    versioned = sorted(p for p in parcels_root.glob(f"{name}-*") if (p / "meta").is_dir())
+    if link.is_symlink() and not link.exists():
+        others = ", ".join(p.name for p in versioned) or "none"
+        raise ParcelError(
+            f"the active-parcel link {link} points at {os.readlink(link)}, which does not exist",
+            f"activate a parcel in Cloudera Manager, or pass --parcel with one of: {others}",
+        )
+    if link.is_dir():
+        return inspect_parcel(link), ()
+    if not versioned:
+        return None
+    parcels = [inspect_parcel(p) for p in versioned]
+    parcels.sort(key=lambda p: version_key(p.version))
+    chosen = parcels[-1]
+    warnings: tuple[str, ...] = ()
+    if len(parcels) > 1:
+        warnings = (
+            f"no active {name} link in {parcels_root} and {len(parcels)} parcels are present "
+            f"({', '.join(p.path.name for p in parcels)}); using the newest, {chosen.path.name}. "
+            "Pass --parcel to choose another.",
+        )
+    return chosen, warnings
+
+
+def _first_file(*candidates: Path) -> Path | None:
+    return next((c for c in candidates if c.is_file()), None)
+
+
+def _bigtop_jar_dirs(base: Path) -> tuple[Path, ...]:
+    dirs = []
+    for comp in BIGTOP_COMPONENTS:
+        dirs += [base / comp / "lib", base / comp]
+    return tuple(d for d in dirs if d.is_dir())
+
+
+def _tarball_jar_dirs(home: Path) -> tuple[Path, ...]:
+    dirs = []
+    for comp in TARBALL_COMPONENTS:
+        dirs += [home / "share/hadoop" / comp / "lib", home / "share/hadoop" / comp]
+    return tuple(d for d in dirs if d.is_dir())
+
+
+def parcel_install(parcel: Parcel, source: str, warnings: Sequence[str] = ()) -> HadoopInstall:
+    p = parcel.path
+    home = p / "lib" / "hadoop"
+    if not home.is_dir():
+        raise ParcelError(
+            f"parcel {p} has no lib/hadoop folder, so it carries no Hadoop client",
+            "pass --parcel to the CDH parcel (not e.g. SPARK2 or KAFKA)",
+        )
+    evidence = [f"{source}: {p}"]
+    if parcel.resolved != p:
+        evidence.append(f"{p} -> {parcel.resolved}")
+    evidence.append(f"meta/parcel.json: {parcel.name} {parcel.version}")
+    libhdfs = _first_file(p / "lib64" / "libhdfs.so", home / "lib/native/libhdfs.so")
+    return HadoopInstall(
+        kind="parcel",
+        root=p,
+        hadoop_home=home,
+        version=parcel.component_version("hadoop") or parcel.version or None,
+        bin_dir=p / "bin" if (p / "bin").is_dir() else None,
+        libhdfs=libhdfs,
+        native_dir=home / "lib" / "native" if (home / "lib/native").is_dir() else None,
+        jar_dirs=_bigtop_jar_dirs(p / "lib"),
+        default_conf_dir=None,
+        source=source,
+        parcel=parcel,
+        evidence=tuple(evidence),
+        warnings=tuple(warnings),
+    )
+
+
+def _hadoop_version_from_jars(dirs: Sequence[Path]) -> str | None:
+    for d in dirs:
+        for jar in sorted(d.glob("hadoop-common-*.jar")):
+            m = re.match(r"hadoop-common-(\d[^/]*?)(-tests)?\.jar$", jar.name)
+            if m and not m.group(2):
+                return m.group(1)
+    return None
+
+
+def classify_home(path: Path, source: str) -> HadoopInstall | None:
+    """Recognise what ``path`` (a HADOOP_HOME-like directory) is; None if nothing."""
+    if (path / "meta" / "parcel.json").is_file():
+        return parcel_install(
+            inspect_parcel(path),
+            source,
+            (
+                f"{source} points at the parcel root {path}; inside a parcel Hadoop's home is "
+                f"{path / 'lib' / 'hadoop'}",
+            ),
+        )
+    if path.name == "hadoop" and (path.parent.parent / "meta" / "parcel.json").is_file():
+        return parcel_install(inspect_parcel(path.parent.parent), source)
+    if (path / "share" / "hadoop" / "common").is_dir():
+        dirs = _tarball_jar_dirs(path)
+        return HadoopInstall(
+            kind="tarball",
+            root=path,
+            hadoop_home=path,
+            version=_hadoop_version_from_jars(dirs),
+            bin_dir=path / "bin" if (path / "bin").is_dir() else None,
+            libhdfs=_first_file(path / "lib/native/libhdfs.so"),
+            native_dir=path / "lib/native" if (path / "lib/native").is_dir() else None,
+            jar_dirs=dirs,
+            default_conf_dir=path / "etc/hadoop" if (path / "etc/hadoop").is_dir() else None,
+            source=source,
+            evidence=(f"{source}: {path} (Apache tarball layout: share/hadoop/common)",),
+        )
+    real = Path(os.path.realpath(path))
+    if real.name == "hadoop" and (real.parent / "hadoop-hdfs").is_dir():
+        base = real.parent
+        kind: Kind = "hdp" if "/hdp/" in f"{real}/" else "package"
+        dirs = _bigtop_jar_dirs(base)
+        lib64 = base.parent / "lib64" / "libhdfs.so"
+        libhdfs = _first_file(lib64, base / "usr/lib/libhdfs.so", real / "lib/native/libhdfs.so")
+        return HadoopInstall(
+            kind=kind,
+            root=base,
+            hadoop_home=path,
+            version=_hadoop_version_from_jars(dirs),
+            bin_dir=path / "bin" if (path / "bin").is_dir() else None,
+            libhdfs=libhdfs,
+            native_dir=real / "lib/native" if (real / "lib/native").is_dir() else None,
+            jar_dirs=dirs,
+            default_conf_dir=None,
+            source=source,
+            evidence=(f"{source}: {path} ({kind} layout: {base}/hadoop, {base}/hadoop-hdfs)",),
+        )
+    return None
+
+
+def _require(inst: HadoopInstall | None, path: Path, source: str) -> HadoopInstall:
+    if inst is None:
+        raise HadoopNotFoundError(
+            f"{source}={path} is not a Hadoop installation (no meta/parcel.json, "
+            "share/hadoop/common, or hadoop + hadoop-hdfs folders)",
+            "point it at Hadoop's home, e.g. /opt/cloudera/parcels/CDH/lib/hadoop "
+            "(a parcel) or the unpacked Apache tarball",
+        )
+    return inst
+
+
+@dataclass(frozen=True)
+class HadoopHints:
+    """Where discovery may look; each field None means 'not given'."""
+
+    parcel: tuple[str, str] | None = None  # (value, source)
+    hadoop_home: tuple[str, str] | None = None
+    parcels_root: tuple[str, str] | None = None
+
+
+def discover_hadoop(
+    hints: HadoopHints = HadoopHints(),
+    env: Mapping[str, str] | None = None,
+    *,
+    default_parcels_root: str = DEFAULT_PARCELS_ROOT,
+    package_base: str = DEFAULT_PACKAGE_BASE,
+    hdp_client: str = DEFAULT_HDP_CLIENT,
+) -> HadoopInstall:
+    """Find the Hadoop client installation.
+
+    Order: an explicit parcel, an explicit Hadoop home, an explicit parcels root,
+    ``HADOOP_HOME``, the default parcels root, ``hadoop`` on PATH (through
+    ``/etc/alternatives``), a package install, then HDP.
+    """
+    env = os.environ if env is None else env
+    checked: list[str] = []
+    if hints.parcel:
+        value, source = hints.parcel
+        p = Path(value)
+        if not p.is_absolute() and "/" not in value:
+            root = Path(hints.parcels_root[0] if hints.parcels_root else default_parcels_root)
+            p = root / value
+        if not p.exists():
+            raise ParcelError(
+                f"{source}: the parcel {p} does not exist"
+                + (" (it is a broken symlink)" if p.is_symlink() else ""),
+                "list the parcels with 'ls /opt/cloudera/parcels' and pass one of them",
+            )
+        return parcel_install(inspect_parcel(p), source)
+    if hints.hadoop_home:
+        value, source = hints.hadoop_home
+        return _require(classify_home(Path(value), source), Path(value), source)
+    if hints.parcels_root:
+        value, source = hints.parcels_root
+        found = find_parcel(Path(value))
+        if found is None:
+            raise ParcelError(
+                f"{source}: no CDH parcel in {value} (no CDH link, no CDH-* directories)",
+                "point it at the folder that holds the parcels, e.g. /opt/cloudera/parcels",
+            )
+        return parcel_install(found[0], f"{source} {value}", found[1])
+    warnings: list[str] = []
+    if env.get("HADOOP_HOME"):
+        inst = classify_home(Path(env["HADOOP_HOME"]), "HADOOP_HOME")
+        if inst:
+            return inst
+        warnings.append(f"HADOOP_HOME={env['HADOOP_HOME']} is not a Hadoop installation; ignored")
+        checked.append(f"HADOOP_HOME={env['HADOOP_HOME']}")
+    root = Path(default_parcels_root)
+    found = find_parcel(root) if root.is_dir() else None
+    checked.append(str(root))
+    if found:
+        return parcel_install(found[0], f"parcels root {root}", [*warnings, *found[1]])
+    hadoop = shutil.which("hadoop", path=env.get("PATH", ""))
+    if hadoop:
+        real = Path(os.path.realpath(hadoop))
+        home = real.parent.parent
+        inst = classify_home(home, f"hadoop on PATH ({hadoop} -> {real})")
+        if inst:
+            return inst
+        checked.append(f"hadoop on PATH ({hadoop} -> {real})")
+    for candidate, label in ((Path(package_base) / "hadoop", "package"), (Path(hdp_client), "HDP")):
+        if candidate.is_dir():
+            inst = classify_home(candidate, f"{label} install {candidate}")
+            if inst:
+                return inst
+        checked.append(str(candidate))
+    raise HadoopNotFoundError(
+        "no Hadoop installation found (checked: " + ", ".join(checked) + ")"
+        + ("; " + "; ".join(warnings) if warnings else ""),
+        "pass --parcel /opt/cloudera/parcels/CDH-<version>, --parcels-root DIR or "
+        "--hadoop-home DIR (or set them in ~/.config/mlflow-client-env/config.toml)",
+    )

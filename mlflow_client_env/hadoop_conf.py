@@ -1,0 +1,133 @@
+"""The Hadoop client configuration: which conf dir, and the few keys that matter.
+
+libhdfs finds ``core-site.xml`` only through CLASSPATH (catalog B4, B5), so the
+conf dir goes first on it, and we read ``fs.defaultFS``, the nameservices and
+the authentication mode to explain and check the chain. The XML is parsed with
+defusedxml: these files come from outside our control.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+from .errors import ConfigFileError
+
+DEFAULT_CONF_DIR = "/etc/hadoop/conf"
+SITE_FILES = ("core-site.xml", "hdfs-site.xml")
+
+
+@dataclass(frozen=True)
+class HadoopConf:
+    """A client configuration directory and its parsed properties."""
+
+    conf_dir: Path
+    source: str
+    properties: Mapping[str, str]
+    files: tuple[Path, ...]
+    evidence: tuple[str, ...] = ()
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        return self.properties.get(key, default)
+
+    @property
+    def default_fs(self) -> str | None:
+        return self.get("fs.defaultFS") or self.get("fs.default.name")
+
+    @property
+    def authentication(self) -> str:
+        return (self.get("hadoop.security.authentication") or "simple").strip().lower()
+
+    @property
+    def kerberos(self) -> bool:
+        return self.authentication == "kerberos"
+
+    @property
+    def nameservices(self) -> tuple[str, ...]:
+        raw = self.get("dfs.nameservices") or ""
+        return tuple(s.strip() for s in raw.split(",") if s.strip())
+
+
+def parse_site_xml(path: Path) -> dict[str, str]:
+    """``<property><name/><value/></property>`` pairs of one Hadoop XML file."""
+    from defusedxml import ElementTree
+    from defusedxml.common import DefusedXmlException
+
+    try:
+        tree = ElementTree.parse(path)
+    except ElementTree.ParseError as exc:
+        line, col = getattr(exc, "position", (0, 0))
+        raise ConfigFileError(
+            f"{path} is not well-formed XML (line {line}, column {col})",
+            "re-deploy the client configuration from Cloudera Manager (Actions > Deploy "
+            "Client Configuration), or pass --hadoop-conf-dir to a good copy",
+        ) from None
+    except DefusedXmlException as exc:
+        raise ConfigFileError(
+            f"{path} uses a forbidden XML construct ({type(exc).__name__})",
+            "Hadoop config files need no DTDs or entities: re-deploy the client configuration",
+        ) from None
+    except OSError as exc:
+        raise ConfigFileError(f"cannot read {path}: {exc.strerror}", "check its permissions") from None
+    props: dict[str, str] = {}
+    for prop in tree.getroot().iter("property"):
+        name = prop.findtext("name")
+        if name:
+            props[name.strip()] = (prop.findtext("value") or "").strip()
+    return props
+
+
+def conf_dir_candidates(
+    explicit: tuple[str, str] | None, env: Mapping[str, str], install_default: Path | None
+) -> list[tuple[Path, str]]:
+    out: list[tuple[Path, str]] = []
+    if explicit:
+        out.append((Path(explicit[0]), explicit[1]))
+    if env.get("HADOOP_CONF_DIR"):
+        out.append((Path(env["HADOOP_CONF_DIR"]), "HADOOP_CONF_DIR"))
+    out.append((Path(DEFAULT_CONF_DIR), "default client configuration"))
+    if install_default:
+        out.append((install_default, "the installation's own etc/hadoop"))
+    return out
+
+
+def read_conf_dir(conf_dir: Path, source: str) -> HadoopConf:
+    evidence = [f"{source}: {conf_dir}"]
+    real = Path(os.path.realpath(conf_dir))
+    if real != conf_dir:
+        evidence.append(f"{conf_dir} -> {real} (alternatives)")
+    props: dict[str, str] = {}
+    files = []
+    for name in SITE_FILES:
+        f = conf_dir / name
+        if f.is_file():
+            props.update(parse_site_xml(f))
+            files.append(f)
+    evidence.append("read " + (", ".join(f.name for f in files) or "no *-site.xml files"))
+    return HadoopConf(conf_dir, source, MappingProxyType(props), tuple(files), tuple(evidence))
+
+
+def discover_conf(
+    explicit: tuple[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
+    install_default: Path | None = None,
+) -> HadoopConf | None:
+    """The first existing conf dir among: explicit, HADOOP_CONF_DIR, /etc/hadoop/conf.
+
+    An explicit directory that does not exist is an error; None means nothing
+    was found at all (the caller reports it).
+    """
+    env = os.environ if env is None else env
+    for path, source in conf_dir_candidates(explicit, env, install_default):
+        if path.is_dir():
+            return read_conf_dir(path, source)
+        if explicit and source == explicit[1]:
+            raise ConfigFileError(
+                f"{source}: the Hadoop configuration directory {path} does not exist",
+                "pass the folder that holds core-site.xml and hdfs-site.xml "
+                "(on Cloudera edge nodes /etc/hadoop/conf)",
+            )
+    return None

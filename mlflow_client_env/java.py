@@ -1,0 +1,242 @@
+"""Java discovery: which JVM libhdfs will embed, found without starting one.
+
+pyarrow dlopens ``libjvm.so`` under ``JAVA_HOME`` before it loads libhdfs, so
+JAVA_HOME must be a root under which ``libjvm.so`` really exists. Three layouts
+are in the wild (catalog F1): JDK 8 (``jre/lib/amd64/server``), JRE 8
+(``lib/amd64/server``) and Java 9+ (``lib/server``). Hadoop up to 3.4 does not
+run on Java 24 and later (``getSubject is not supported``), so when a host has
+several JVMs we prefer one Hadoop can use, and say why.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from .errors import JavaNotFoundError
+
+Layout = Literal["jdk8", "jre8", "jdk9+"]
+
+#: First Java major version that Hadoop (<= 3.4) cannot run on.
+HADOOP_MAX_JAVA_EXCLUSIVE = 24
+
+DEFAULT_JAVA_ROOTS: tuple[str, ...] = ("/usr/java", "/usr/lib/jvm")
+
+
+def _arch_dir() -> str:
+    machine = platform.machine()
+    return {"x86_64": "amd64", "aarch64": "aarch64", "ppc64le": "ppc64le"}.get(machine, machine)
+
+
+def _layouts() -> tuple[tuple[Layout, str], ...]:
+    arch = _arch_dir()
+    return (
+        ("jdk9+", "lib/server/libjvm.so"),
+        ("jdk8", f"jre/lib/{arch}/server/libjvm.so"),
+        ("jre8", f"lib/{arch}/server/libjvm.so"),
+    )
+
+
+@dataclass(frozen=True)
+class JavaInstall:
+    """A Java root under which ``libjvm.so`` exists."""
+
+    home: Path
+    layout: Layout
+    libjvm: Path
+    version: str | None
+    major: int | None
+    source: str
+    evidence: tuple[str, ...] = ()
+
+    @property
+    def bin_dir(self) -> Path:
+        return self.home / "bin"
+
+    @property
+    def server_dir(self) -> Path:
+        return self.libjvm.parent
+
+    @property
+    def hadoop_compatible(self) -> bool:
+        """False for Java 24+, where Hadoop's UGI fails with ``getSubject is not supported``."""
+        return self.major is None or self.major < HADOOP_MAX_JAVA_EXCLUSIVE
+
+
+@dataclass(frozen=True)
+class JavaChoice:
+    """The chosen Java, why it was chosen, and what was passed over."""
+
+    install: JavaInstall
+    reason: str
+    warnings: tuple[str, ...] = ()
+    rejected: tuple[str, ...] = ()
+
+
+def parse_java_version(text: str) -> tuple[str, int] | None:
+    """``"1.8.0_292"`` -> ("1.8.0_292", 8); ``"17.0.15"`` -> ("17.0.15", 17)."""
+    text = text.strip().strip('"')
+    if not text:
+        return None
+    parts = text.replace("_", ".").replace("+", ".").replace("-", ".").split(".")
+    try:
+        first = int(parts[0])
+        major = int(parts[1]) if first == 1 and len(parts) > 1 else first
+    except ValueError:
+        return None
+    return text, major
+
+
+def read_release_version(home: Path) -> str | None:
+    """``JAVA_VERSION`` from ``<home>/release`` (or ``<home>/../release`` for a JDK 8 ``jre``)."""
+    for release in (home / "release", home.parent / "release"):
+        try:
+            lines = release.read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            key, _, value = line.partition("=")
+            if key.strip() == "JAVA_VERSION":
+                return value.strip().strip('"')
+    return None
+
+
+def normalise_java_home(path: str | os.PathLike[str]) -> Path:
+    """Strip what users put after the root: ``.../bin/java``, ``.../bin``, ``.../jre``."""
+    p = Path(path)
+    if p.name == "java" and p.parent.name == "bin":
+        p = p.parent.parent
+    elif p.name == "bin":
+        p = p.parent
+    if p.name == "jre" and (p.parent / "bin").is_dir():
+        p = p.parent
+    return p
+
+
+def inspect_java_home(path: str | os.PathLike[str], source: str) -> JavaInstall | None:
+    """Classify a Java root by where ``libjvm.so`` is, or None if there is none."""
+    raw = Path(path)
+    home = normalise_java_home(raw)
+    evidence = [f"{source}: {raw}"]
+    if home != raw:
+        evidence.append(f"normalised to the Java root {home}")
+    for layout, rel in _layouts():
+        libjvm = home / rel
+        if libjvm.is_file():
+            evidence.append(f"libjvm.so at {libjvm} ({layout} layout)")
+            raw_version = read_release_version(home)
+            parsed = parse_java_version(raw_version) if raw_version else None
+            if parsed:
+                evidence.append(f"JAVA_VERSION={parsed[0]} from the release file")
+            return JavaInstall(
+                home=home,
+                layout=layout,
+                libjvm=libjvm,
+                version=parsed[0] if parsed else None,
+                major=parsed[1] if parsed else None,
+                source=source,
+                evidence=tuple(evidence),
+            )
+    return None
+
+
+def java_candidates(
+    env: Mapping[str, str], roots: Sequence[str | os.PathLike[str]] = DEFAULT_JAVA_ROOTS
+) -> list[tuple[Path, str]]:
+    """Where to look, in order: JAVA_HOME, ``java`` on PATH, well-known roots."""
+    out: list[tuple[Path, str]] = []
+    if env.get("JAVA_HOME"):
+        out.append((Path(env["JAVA_HOME"]), "JAVA_HOME"))
+    java = shutil.which("java", path=env.get("PATH", ""))
+    if java:
+        out.append((Path(os.path.realpath(java)), f"java on PATH ({java})"))
+    for root in map(Path, roots):
+        try:
+            children = sorted(root.iterdir())
+        except OSError:
+            continue
+        preferred = [root / n for n in ("latest", "default", "default-java")]
+        for child in preferred + [c for c in children if c not in preferred]:
+            if child.is_dir():
+                out.append((child, f"found in {root}"))
+    return out
+
+
+def _unique(installs: Iterable[JavaInstall]) -> list[JavaInstall]:
+    seen: set[str] = set()
+    out = []
+    for inst in installs:
+        key = os.path.realpath(inst.libjvm)
+        if key not in seen:
+            seen.add(key)
+            out.append(inst)
+    return out
+
+
+def find_java_installs(
+    env: Mapping[str, str], roots: Sequence[str | os.PathLike[str]] = DEFAULT_JAVA_ROOTS
+) -> list[JavaInstall]:
+    """Every usable Java root, in preference order, duplicates (same libjvm) removed."""
+    found = (inspect_java_home(p, src) for p, src in java_candidates(env, roots))
+    return _unique(i for i in found if i is not None)
+
+
+def _incompatible(inst: JavaInstall) -> str:
+    return (
+        f"{inst.home} is Java {inst.major}; Hadoop up to 3.4 fails on Java "
+        f"{HADOOP_MAX_JAVA_EXCLUSIVE}+ with 'getSubject is not supported'"
+    )
+
+
+def select_java(
+    java_home: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    roots: Sequence[str | os.PathLike[str]] = DEFAULT_JAVA_ROOTS,
+    source: str = "--java-home",
+) -> JavaChoice:
+    """Pick the JVM for libhdfs.
+
+    An explicit ``java_home`` is used as given (with a warning when Hadoop cannot
+    run on it). Otherwise the first Hadoop-compatible install wins, and any
+    earlier incompatible one (typically a system default Java 25) is reported.
+    """
+    env = os.environ if env is None else env
+    if java_home is not None:
+        inst = inspect_java_home(java_home, source)
+        if inst is None:
+            layouts = ", ".join(rel for _, rel in _layouts())
+            raise JavaNotFoundError(
+                f"{source}={java_home}: no libjvm.so under it (looked for {layouts})",
+                "point it at a JDK or JRE root, e.g. /usr/lib/jvm/java-17-openjdk-amd64 "
+                "(install one with 'apt-get install openjdk-17-jdk-headless')",
+            )
+        warnings = () if inst.hadoop_compatible else (_incompatible(inst),)
+        return JavaChoice(inst, f"given explicitly ({source})", warnings)
+    installs = find_java_installs(env, roots)
+    if not installs:
+        raise JavaNotFoundError(
+            "no Java with a libjvm.so found (checked JAVA_HOME, java on PATH, "
+            + ", ".join(map(str, roots))
+            + ")",
+            "install a JDK (e.g. 'apt-get install openjdk-17-jdk-headless') "
+            "or pass --java-home / set JAVA_HOME",
+        )
+    compatible = [i for i in installs if i.hadoop_compatible]
+    if not compatible:
+        first = installs[0]
+        return JavaChoice(
+            first,
+            f"first Java found ({first.source})",
+            (_incompatible(first) + "; install Java 8, 11 or 17",),
+        )
+    chosen = compatible[0]
+    passed = tuple(_incompatible(i) for i in installs[: installs.index(chosen)])
+    reason = f"{chosen.source}"
+    if passed:
+        reason += " (the first Hadoop-compatible Java; passed over: " + "; ".join(passed) + ")"
+    return JavaChoice(chosen, reason, (), passed)

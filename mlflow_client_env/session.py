@@ -1,0 +1,155 @@
+"""``setup()``: make the running Python process ready to log to MLflow on HDFS.
+
+Only variables that are read lazily (when pyarrow first connects, when MLflow
+first resolves its tracking URI) are written to ``os.environ``. Variables read
+at process start (LD_LIBRARY_PATH) are reported, not set: only a kernel made by
+``install-kernel`` (or a re-exec) can change them (catalog E2).
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from .discovery import build_environment
+from .environment import Environment, Variable
+from .findings import Finding, worst
+from .jvm import loaded_libjvm
+
+#: Variables the JVM inside libhdfs reads once, when it is created.
+JVM_VARIABLES = ("CLASSPATH", "LIBHDFS_OPTS", "JAVA_HOME", "ARROW_LIBHDFS_DIR")
+
+
+@dataclass(frozen=True)
+class Change:
+    name: str
+    old: str | None
+    new: str
+
+
+@dataclass(frozen=True)
+class SetupReport:
+    """What ``setup()`` found, set, and could not set, with the reasons."""
+
+    environment: Environment
+    applied: tuple[Change, ...]
+    not_applied: tuple[Variable, ...]
+    findings: tuple[Finding, ...]
+    jvm_loaded: Path | None
+    experiment: str | None
+
+    @property
+    def status(self) -> str:
+        return worst(self.findings)
+
+    def _summary(self) -> list[str]:
+        env = self.environment
+        h, j = env.hadoop, env.java.install
+        parcel = f" {h.parcel.name} {h.parcel.version}" if h.parcel else ""
+        lines = [
+            f"Hadoop: {h.kind}{parcel} (Hadoop {h.version or '?'}) at {h.root}",
+            f"Java:   {j.version or '?'} at {j.home}",
+            f"Conf:   {env.conf.conf_dir if env.conf else 'none found'}",
+            f"Ticket cache: {env.kerberos.ccache} ({env.kerberos.ccache_type})",
+        ]
+        if "MLFLOW_TRACKING_URI" in env.as_dict():
+            lines.append(f"Tracking URI: {env['MLFLOW_TRACKING_URI']}")
+        if self.experiment:
+            lines.append(f"Experiment: {self.experiment}")
+        return lines
+
+    def __repr__(self) -> str:
+        head = {"ok": "ready", "warn": "ready, with warnings", "error": "NOT ready"}.get(
+            self.status, self.status
+        )
+        out = [f"mlflow-client-env setup: {head}"]
+        out += ["  " + line for line in self._summary()]
+        if self.applied:
+            out.append("  set: " + ", ".join(c.name for c in self.applied))
+        else:
+            out.append("  set: nothing (already up to date)")
+        for v in self.not_applied:
+            out.append(f"  not set: {v.name} (read at process start; use install-kernel)")
+        for f in self.findings:
+            mark = {"error": "✗", "warn": "!"}.get(f.status, "✓")
+            out.append(f"  {mark} {f.summary}")
+            if f.fix:
+                out.append(f"      fix: {f.fix}")
+        return "\n".join(out)
+
+    __str__ = __repr__
+
+    def _repr_html_(self) -> str:
+        e = html.escape
+        colour = {"ok": "#2e7d32", "warn": "#ef6c00", "error": "#c62828"}.get(self.status, "#555")
+        rows = []
+        applied = {c.name for c in self.applied}
+        skipped = {v.name for v in self.not_applied}
+        for v in self.environment.variables:
+            state = "set" if v.name in applied else "not set (process start)" if v.name in skipped else "unchanged"
+            value = v.value if len(v.value) <= 160 else v.value[:150] + f"… ({len(v.value)} chars)"
+            rows.append(
+                f"<tr><td><code>{e(v.name)}</code></td><td>{e(state)}</td>"
+                f"<td style='word-break:break-all'><code>{e(value)}</code></td><td>{e(v.reason)}</td></tr>"
+            )
+        items = "".join(
+            f"<li><b>{e(f.status)}</b>: {e(f.summary)}"
+            + (f"<br><i>fix:</i> {e(f.fix)}" if f.fix else "") + "</li>"
+            for f in self.findings
+        )
+        summary = "<br>".join(e(line) for line in self._summary())
+        return (
+            f"<div><p style='color:{colour}'><b>mlflow-client-env setup: {e(self.status)}</b></p>"
+            f"<p>{summary}</p>"
+            + (f"<ul>{items}</ul>" if items else "")
+            + "<details><summary>environment</summary><table><tr><th>variable</th><th>state</th>"
+            "<th>value</th><th>why</th></tr>" + "".join(rows) + "</table></details></div>"
+        )
+
+
+def setup(
+    tracking_uri: str | None = None,
+    experiment: str | None = None,
+    *,
+    exact_classpath: bool = False,
+    **overrides: str | os.PathLike[str] | None,
+) -> SetupReport:
+    """Discover Hadoop, Java and Kerberos, and set the lazily-read variables in ``os.environ``.
+
+    Keyword overrides mirror the CLI: ``parcel``, ``parcels_root``, ``hadoop_home``,
+    ``hadoop_conf_dir``, ``java_home``. Raises a subclass of
+    ``MlflowClientEnvError`` (with the path at fault and the fix) on bad input.
+    Calling it again changes nothing.
+    """
+    env = build_environment(
+        os.environ, exact_classpath=exact_classpath, tracking_uri=tracking_uri, **overrides
+    )
+    findings = list(env.findings)
+    changed = env.changes(os.environ)
+    applied = [Change(v.name, os.environ.get(v.name), v.value) for v in changed if v.timing == "lazy"]
+    not_applied = tuple(v for v in changed if v.timing == "start")
+    jvm = None
+    if any(c.name in JVM_VARIABLES for c in applied):
+        jvm = loaded_libjvm()
+        if jvm is not None:
+            findings.append(Finding(
+                "jvm-already-loaded", "warn",
+                f"a JVM ({jvm}) is already running in this process, so the new CLASSPATH and "
+                "LIBHDFS_OPTS can no longer take effect (catalog A4, F2)",
+                fix="restart the kernel (Kernel > Restart) and call setup() before any HDFS "
+                "access, or use a kernel from 'mlflow-client-env install-kernel'",
+            ))
+            warnings.warn(findings[-1].summary, RuntimeWarning, stacklevel=2)
+    for c in applied:
+        os.environ[c.name] = c.new
+    if tracking_uri and "mlflow" in sys.modules:
+        sys.modules["mlflow"].set_tracking_uri(tracking_uri)
+    if experiment:
+        import mlflow
+
+        mlflow.set_experiment(experiment)
+    return SetupReport(env, tuple(applied), not_applied, tuple(findings), jvm, experiment)

@@ -1,0 +1,177 @@
+"""Builders for realistic Hadoop, Java and config trees in temp dirs.
+
+The layouts follow real Cloudera parcels (CDH 5.16, CDH 6.3.2, CDP 7.1.7),
+bigtop package installs, Apache tarballs and the three Java layouts. Jars are
+valid (empty) zip files; libraries are copies of a real shared object, so ELF
+readers see a real file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+REAL_SO = Path("/usr/lib/x86_64-linux-gnu/libz.so.1")
+
+
+@dataclass(frozen=True)
+class Release:
+    parcel_version: str
+    hadoop: str
+    hdfs_client_jar: bool  # CDH 6+ split hadoop-hdfs-client out
+    protobuf: str = "2.5.0"
+
+
+RELEASES = {
+    "cdh5.16": Release("5.16.2-1.cdh5.16.2.p0.8", "2.6.0-cdh5.16.2", False),
+    "cdh6.3.2": Release("6.3.2-1.cdh6.3.2.p0.1605554", "3.0.0-cdh6.3.2", True),
+    "cdp7.1.7": Release("7.1.7-1.cdh7.1.7.p0.15945976", "3.1.1.7.1.7.0-551", True),
+}
+
+COMMON_LIBS = (
+    "guava-11.0.2", "commons-cli-1.2", "commons-collections-3.2.2", "commons-configuration-1.6",
+    "commons-lang-2.6", "commons-logging-1.1.3", "commons-io-2.4", "commons-codec-1.10",
+    "log4j-1.2.17", "slf4j-api-1.7.25", "slf4j-log4j12-1.7.25", "htrace-core4-4.1.0-incubating",
+    "jackson-core-asl-1.9.13", "jackson-mapper-asl-1.9.13", "commons-lang3-3.7",
+)
+
+
+def make_jar(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w"):
+        pass
+    return path
+
+
+def make_so(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(REAL_SO, path)
+    return path
+
+
+def bigtop_components(lib: Path, rel: Release) -> None:
+    """``lib/hadoop*`` folders as parcels and packages lay them out."""
+    h = rel.hadoop
+    for name in ("hadoop-common", "hadoop-auth", "hadoop-annotations"):
+        make_jar(lib / "hadoop" / f"{name}-{h}.jar")
+    make_jar(lib / "hadoop" / f"hadoop-common-{h}-tests.jar")
+    os.symlink(f"hadoop-common-{h}.jar", lib / "hadoop" / "hadoop-common.jar")
+    for dep in (*COMMON_LIBS, f"protobuf-java-{rel.protobuf}"):
+        make_jar(lib / "hadoop" / "lib" / f"{dep}.jar")
+    make_jar(lib / "hadoop-hdfs" / f"hadoop-hdfs-{h}.jar")
+    if rel.hdfs_client_jar:
+        make_jar(lib / "hadoop-hdfs" / f"hadoop-hdfs-client-{h}.jar")
+    make_jar(lib / "hadoop-hdfs" / "lib" / "netty-all-4.1.17.Final.jar")
+    for comp, jar in (("hadoop-yarn", "hadoop-yarn-api"), ("hadoop-mapreduce", "hadoop-mapreduce-client-core")):
+        make_jar(lib / comp / f"{jar}-{h}.jar")
+        make_jar(lib / comp / "lib" / "aopalliance-1.0.jar")
+    (lib / "hadoop" / "lib" / "native").mkdir(parents=True, exist_ok=True)
+    make_so(lib / "hadoop" / "lib" / "native" / "libhadoop.so.1.0.0")
+
+
+def make_parcel(parcels_root: Path, release: str = "cdh6.3.2", activate: bool = True) -> Path:
+    """A CDH parcel: meta/parcel.json, lib/hadoop*, lib64/libhdfs.so, jars/, bin/, CDH link."""
+    rel = RELEASES[release]
+    p = parcels_root / f"CDH-{rel.parcel_version}"
+    meta = {
+        "schema_version": 1,
+        "name": "CDH",
+        "version": rel.parcel_version,
+        "setActiveSymlink": True,
+        "components": [
+            {"name": "hadoop", "version": rel.hadoop, "pkg_version": rel.hadoop},
+            {"name": "hadoop-hdfs", "version": rel.hadoop, "pkg_version": rel.hadoop},
+        ],
+    }
+    (p / "meta").mkdir(parents=True)
+    (p / "meta" / "parcel.json").write_text(json.dumps(meta, indent=2))
+    bigtop_components(p / "lib", rel)
+    make_so(p / "lib64" / "libhdfs.so.0.0.0")
+    os.symlink("libhdfs.so.0.0.0", p / "lib64" / "libhdfs.so")
+    (p / "bin").mkdir()
+    (p / "bin" / "hadoop").write_text("#!/bin/sh\nexit 1\n")
+    (p / "bin" / "hadoop").chmod(0o755)
+    for name in (f"hadoop-common-{rel.hadoop}", "protobuf-java-2.5.0", "protobuf-java-3.5.1",
+                 "guava-11.0.2", "guava-28.1-jre"):
+        make_jar(p / "jars" / f"{name}.jar")
+    if activate:
+        link = parcels_root / "CDH"
+        if link.is_symlink():
+            link.unlink()
+        os.symlink(p.name, link)
+    return p
+
+
+def make_package(usr: Path, release: str = "cdh5.16") -> Path:
+    """A bigtop package install: usr/lib/hadoop*, usr/lib64/libhdfs.so."""
+    bigtop_components(usr / "lib", RELEASES[release])
+    make_so(usr / "lib64" / "libhdfs.so")
+    return usr / "lib" / "hadoop"
+
+
+def make_tarball(root: Path, version: str = "3.3.6") -> Path:
+    """An unpacked Apache Hadoop tarball: share/hadoop/*, lib/native, etc/hadoop."""
+    h = root / f"hadoop-{version}"
+    share = h / "share" / "hadoop"
+    make_jar(share / "common" / f"hadoop-common-{version}.jar")
+    make_jar(share / "common" / "lib" / "protobuf-java-2.5.0.jar")
+    make_jar(share / "common" / "lib" / "guava-27.0-jre.jar")
+    make_jar(share / "hdfs" / f"hadoop-hdfs-client-{version}.jar")
+    make_jar(share / "hdfs" / f"hadoop-hdfs-{version}.jar")
+    make_jar(share / "hdfs" / "lib" / "netty-3.10.6.Final.jar")
+    make_jar(share / "yarn" / f"hadoop-yarn-api-{version}.jar")
+    make_jar(share / "mapreduce" / f"hadoop-mapreduce-client-core-{version}.jar")
+    make_so(h / "lib" / "native" / "libhdfs.so")
+    make_so(h / "lib" / "native" / "libhadoop.so")
+    make_conf(h / "etc" / "hadoop", "hdfs://localhost:9000", kerberos=False)
+    (h / "bin").mkdir()
+    return h
+
+
+def make_java(root: Path, layout: str, version: str) -> Path:
+    """A Java root of the given layout ('jdk8', 'jre8', 'jdk9+') with a release file."""
+    rel = {"jdk9+": "lib/server", "jdk8": "jre/lib/amd64/server", "jre8": "lib/amd64/server"}[layout]
+    make_so(root / rel / "libjvm.so")
+    (root / "bin").mkdir(parents=True, exist_ok=True)
+    (root / "bin" / "java").write_text("#!/bin/sh\nexit 0\n")
+    (root / "bin" / "java").chmod(0o755)
+    if layout == "jdk8":
+        (root / "jre" / "bin").mkdir(parents=True, exist_ok=True)
+    (root / "release").write_text(f'JAVA_VERSION="{version}"\nIMPLEMENTOR="Test"\n')
+    return root
+
+
+def make_conf(
+    conf: Path,
+    default_fs: str = "hdfs://nameservice1",
+    kerberos: bool = True,
+    nameservices: str | None = "nameservice1",
+) -> Path:
+    conf.mkdir(parents=True, exist_ok=True)
+
+    def site(props: dict[str, str]) -> str:
+        body = "".join(
+            f"  <property>\n    <name>{k}</name>\n    <value>{v}</value>\n  </property>\n"
+            for k, v in props.items()
+        )
+        return f'<?xml version="1.0" encoding="UTF-8"?>\n<configuration>\n{body}</configuration>\n'
+
+    core = {"fs.defaultFS": default_fs,
+            "hadoop.security.authentication": "kerberos" if kerberos else "simple"}
+    (conf / "core-site.xml").write_text(site(core))
+    hdfs = {"dfs.nameservices": nameservices} if nameservices else {}
+    (conf / "hdfs-site.xml").write_text(site(hdfs))
+    return conf
+
+
+def make_krb5_conf(path: Path, realm: str = "EXAMPLE.COM", ccache: str | None = None) -> Path:
+    extra = f"  default_ccache_name = {ccache}\n" if ccache else ""
+    path.write_text(
+        f"[libdefaults]\n  default_realm = {realm}\n{extra}  dns_lookup_kdc = false\n\n"
+        f"[realms]\n  {realm} = {{\n    kdc = 127.0.0.1:88\n  }}\n"
+    )
+    return path
