@@ -69,77 +69,113 @@ def lint(entries: Sequence[str], install: HadoopInstall | None = None) -> list[F
     regen = "use the CLASSPATH from 'mlflow-client-env env' (or 'hadoop classpath --glob')"
     wild = [e for e in entries if e.endswith("*")]
     if wild:
-        out.append(Finding(
-            "classpath-wildcard", "error",
-            f"{len(wild)} wildcard entr{'y' if len(wild) == 1 else 'ies'}: the JVM that libhdfs "
-            "starts does not expand them (NoClassDefFoundError, catalog B2)",
-            tuple(wild[:5]), regen,
-        ))
+        out.append(
+            Finding(
+                "classpath-wildcard",
+                "error",
+                f"{len(wild)} wildcard entr{'y' if len(wild) == 1 else 'ies'}: the JVM that libhdfs "
+                "starts does not expand them (NoClassDefFoundError, catalog B2)",
+                tuple(wild[:5]),
+                regen,
+            )
+        )
     versions: dict[str, set[str]] = {}
     for e in entries:
         ident = jar_identity(e)
         if ident:
             versions.setdefault(ident[0], set()).add(ident[1])
     if "hadoop-common" not in versions:
-        out.append(Finding(
-            "classpath-no-hadoop-common", "error",
-            "no hadoop-common jar: libhdfs cannot load org.apache.hadoop.fs.FileSystem (B1, B2)",
-            (), regen,
-        ))
+        out.append(
+            Finding(
+                "classpath-no-hadoop-common",
+                "error",
+                "no hadoop-common jar: libhdfs cannot load org.apache.hadoop.fs.FileSystem (B1, B2)",
+                (),
+                regen,
+            )
+        )
     if not ({"hadoop-hdfs", "hadoop-hdfs-client", "hadoop-client-api"} & versions.keys()):
-        out.append(Finding(
-            "classpath-no-hdfs-client", "error",
-            "no HDFS client jar (hadoop-hdfs-client or hadoop-hdfs): "
-            "'No FileSystem for scheme: hdfs' (B7)", (), regen,
-        ))
+        out.append(
+            Finding(
+                "classpath-no-hdfs-client",
+                "error",
+                "no HDFS client jar (hadoop-hdfs-client or hadoop-hdfs): "
+                "'No FileSystem for scheme: hdfs' (B7)",
+                (),
+                regen,
+            )
+        )
     for artifact in ("protobuf-java", "hadoop-common"):
         if len(versions.get(artifact, ())) > 1:
-            out.append(Finding(
-                f"classpath-two-{artifact}", "error",
-                f"{len(versions[artifact])} versions of {artifact}: "
-                + ", ".join(sorted(versions[artifact]))
-                + " (ClassCastException, catalog B6)",
-                tuple(e for e in entries if (jar_identity(e) or ("",))[0] == artifact), regen,
-            ))
+            out.append(
+                Finding(
+                    f"classpath-two-{artifact}",
+                    "error",
+                    f"{len(versions[artifact])} versions of {artifact}: "
+                    + ", ".join(sorted(versions[artifact]))
+                    + " (ClassCastException, catalog B6)",
+                    tuple(e for e in entries if (jar_identity(e) or ("",))[0] == artifact),
+                    regen,
+                )
+            )
     if "hadoop-client-api" in versions and "hadoop-common" in versions:
-        out.append(Finding(
-            "classpath-shaded-mix", "error",
-            "the shaded hadoop-client-api is mixed with unshaded hadoop-common (B6)",
-            (), "keep one world: the parcel's unshaded jars; drop pyspark's jars dir",
-        ))
-    conf_positions = [
-        i for i, e in enumerate(entries) if Path(e, "core-site.xml").is_file()
-    ]
+        out.append(
+            Finding(
+                "classpath-shaded-mix",
+                "error",
+                "the shaded hadoop-client-api is mixed with unshaded hadoop-common (B6)",
+                (),
+                "keep one world: the parcel's unshaded jars; drop pyspark's jars dir",
+            )
+        )
+    conf_positions = [i for i, e in enumerate(entries) if Path(e, "core-site.xml").is_file()]
     if not conf_positions:
-        out.append(Finding(
-            "classpath-no-conf-dir", "error",
-            "no directory with core-site.xml on CLASSPATH: the client falls back to SIMPLE "
-            "auth and the default file system (catalog B4, B5)",
-            (), "put the Hadoop conf dir (e.g. /etc/hadoop/conf) first on CLASSPATH",
-        ))
+        out.append(
+            Finding(
+                "classpath-no-conf-dir",
+                "error",
+                "no directory with core-site.xml on CLASSPATH: the client falls back to SIMPLE "
+                "auth and the default file system (catalog B4, B5)",
+                (),
+                "put the Hadoop conf dir (e.g. /etc/hadoop/conf) first on CLASSPATH",
+            )
+        )
     elif conf_positions[0] != 0:
-        out.append(Finding(
-            "classpath-conf-not-first", "warn",
-            f"the conf dir {entries[conf_positions[0]]} is entry {conf_positions[0] + 1}, "
-            "not the first", (entries[0],),
-            "put the Hadoop conf dir first, so no jar's bundled *-site.xml wins",
-        ))
+        out.append(
+            Finding(
+                "classpath-conf-not-first",
+                "warn",
+                f"the conf dir {entries[conf_positions[0]]} is entry {conf_positions[0] + 1}, "
+                "not the first",
+                (entries[0],),
+                "put the Hadoop conf dir first, so no jar's bundled *-site.xml wins",
+            )
+        )
     if install is not None and install.jars_dir is not None:
         flat = str(install.jars_dir) + os.sep
         leaked = [e for e in entries if e.startswith(flat)]
         if leaked:
-            out.append(Finding(
-                "classpath-parcel-jars", "warn",
-                f"{len(leaked)} entries come from {install.jars_dir}, which holds several "
-                "versions of some libraries (B6)", tuple(leaked[:5]), regen,
-            ))
+            out.append(
+                Finding(
+                    "classpath-parcel-jars",
+                    "warn",
+                    f"{len(leaked)} entries come from {install.jars_dir}, which holds several "
+                    "versions of some libraries (B6)",
+                    tuple(leaked[:5]),
+                    regen,
+                )
+            )
     missing = [e for e in entries if not e.endswith("*") and not os.path.exists(e)]
     if missing:
-        out.append(Finding(
-            "classpath-missing-entries", "warn",
-            f"{len(missing)} entries do not exist", tuple(missing[:5]),
-            "regenerate CLASSPATH (a parcel upgrade removes old jar paths)",
-        ))
+        out.append(
+            Finding(
+                "classpath-missing-entries",
+                "warn",
+                f"{len(missing)} entries do not exist",
+                tuple(missing[:5]),
+                "regenerate CLASSPATH (a parcel upgrade removes old jar paths)",
+            )
+        )
     return out
 
 
@@ -182,7 +218,11 @@ def exact_classpath(
     }
     proc = subprocess.run(
         [str(hadoop), "classpath", "--glob"],
-        env=env, capture_output=True, text=True, timeout=timeout, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
     if proc.returncode != 0:
         raise MlflowClientEnvError(

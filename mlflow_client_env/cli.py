@@ -30,14 +30,35 @@ def discovery_options() -> argparse.ArgumentParser:
     """The overrides every command that discovers Hadoop takes."""
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("discovery overrides (default: detected)")
-    g.add_argument("--parcel", metavar="PATH", help="a parcel directory, e.g. /opt/cloudera/parcels/CDH")
-    g.add_argument("--parcels-root", metavar="DIR", help="where parcels live (default /opt/cloudera/parcels)")
-    g.add_argument("--hadoop-home", metavar="DIR", help="Hadoop's home (package or tarball installs)")
-    g.add_argument("--hadoop-conf-dir", metavar="DIR", help="client configuration (default $HADOOP_CONF_DIR, /etc/hadoop/conf)")
-    g.add_argument("--java-home", metavar="DIR", help="the JDK/JRE for libhdfs (default: a Hadoop-compatible one)")
-    g.add_argument("--tracking-uri", metavar="URI", help="MLflow tracking server (default $MLFLOW_TRACKING_URI)")
-    g.add_argument("--exact-classpath", action="store_true",
-                   help="take CLASSPATH from 'hadoop classpath --glob' itself (cached on disk)")
+    g.add_argument(
+        "--parcel", metavar="PATH", help="a parcel directory, e.g. /opt/cloudera/parcels/CDH"
+    )
+    g.add_argument(
+        "--parcels-root", metavar="DIR", help="where parcels live (default /opt/cloudera/parcels)"
+    )
+    g.add_argument(
+        "--hadoop-home", metavar="DIR", help="Hadoop's home (package or tarball installs)"
+    )
+    g.add_argument(
+        "--hadoop-conf-dir",
+        metavar="DIR",
+        help="client configuration (default $HADOOP_CONF_DIR, /etc/hadoop/conf)",
+    )
+    g.add_argument(
+        "--java-home",
+        metavar="DIR",
+        help="the JDK/JRE for libhdfs (default: a Hadoop-compatible one)",
+    )
+    g.add_argument(
+        "--tracking-uri",
+        metavar="URI",
+        help="MLflow tracking server (default $MLFLOW_TRACKING_URI)",
+    )
+    g.add_argument(
+        "--exact-classpath",
+        action="store_true",
+        help="take CLASSPATH from 'hadoop classpath --glob' itself (cached on disk)",
+    )
     return p
 
 
@@ -62,9 +83,10 @@ def cmd_env(args: argparse.Namespace) -> int:
     from .discovery import build_environment
 
     env = build_environment(
+        None,
+        overrides_from(args),
         exact_classpath=args.exact_classpath,
         legacy_ld_library_path=args.legacy_ld_library_path,
-        **overrides_from(args),
     )
     fmt = "json" if args.json else args.format
     sys.stdout.write(render.FORMATS[fmt](env, explain=args.explain))
@@ -86,18 +108,24 @@ def build_parser() -> argparse.ArgumentParser:
     disc = discovery_options()
 
     p = sub.add_parser(
-        "env", parents=[disc], help="print the environment (shell exports, JSON or dotenv)",
+        "env",
+        parents=[disc],
+        help="print the environment (shell exports, JSON or dotenv)",
         description="Print the variables a process needs (JAVA_HOME, CLASSPATH, "
         "ARROW_LIBHDFS_DIR, LIBHDFS_OPTS, KRB5CCNAME, ...). Warnings go to stderr, so "
-        "eval \"$(mlflow-client-env env)\" stays clean.",
-        epilog=EXAMPLES_ENV, formatter_class=argparse.RawDescriptionHelpFormatter,
+        'eval "$(mlflow-client-env env)" stays clean.',
+        epilog=EXAMPLES_ENV,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--json", action="store_true", help="a JSON object: variable -> value")
     p.add_argument("--format", choices=("shell", "dotenv", "json"), default="shell")
     p.add_argument("--explain", action="store_true", help="add the reason for every variable")
-    p.add_argument("--legacy-ld-library-path", action="store_true",
-                   help="also prepend parcel lib64/native/impala dirs to LD_LIBRARY_PATH, as "
-                   "hand-made kernel.json files did (breaks ssl/gssapi imports; not recommended)")
+    p.add_argument(
+        "--legacy-ld-library-path",
+        action="store_true",
+        help="also prepend parcel lib64/native/impala dirs to LD_LIBRARY_PATH, as "
+        "hand-made kernel.json files did (breaks ssl/gssapi imports; not recommended)",
+    )
     p.set_defaults(func=cmd_env)
     return parser
 

@@ -66,17 +66,19 @@ def read_config(path: Path) -> dict[str, str]:
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover
-        import tomli as tomllib
+        import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return {}
     except OSError as exc:
-        raise ConfigFileError(f"cannot read {path}: {exc.strerror}", "check its permissions") from None
+        raise ConfigFileError(
+            f"cannot read {path}: {exc.strerror}", "check its permissions"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigFileError(
             f"{path} is not valid TOML ({exc})",
-            "fix the file; each line looks like: parcels_root = \"/opt/cloudera/parcels\"",
+            'fix the file; each line looks like: parcels_root = "/opt/cloudera/parcels"',
         ) from None
     unknown = sorted(set(data) - set(ENV_VARS))
     if unknown:
@@ -86,7 +88,9 @@ def read_config(path: Path) -> dict[str, str]:
         )
     bad = [k for k, v in data.items() if not isinstance(v, str)]
     if bad:
-        raise ConfigFileError(f"{path}: {', '.join(bad)} must be strings", 'quote the values: key = "value"')
+        raise ConfigFileError(
+            f"{path}: {', '.join(bad)} must be strings", 'quote the values: key = "value"'
+        )
     return {k: str(v) for k, v in data.items()}
 
 

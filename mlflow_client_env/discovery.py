@@ -84,18 +84,29 @@ def discover(
 
 def build_environment(
     env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, str | os.PathLike[str] | None] | None = None,
+    /,
     *,
     exact_classpath: bool = False,
     legacy_ld_library_path: bool = False,
     java_ccache: str | None = None,
-    **overrides: str | os.PathLike[str] | None,
+    **more_overrides: str | os.PathLike[str] | None,
 ) -> Environment:
-    """Discover everything and compose the environment (no side effects)."""
+    """Discover everything and compose the environment (no side effects).
+
+    Overrides (``parcel``, ``parcels_root``, ``hadoop_home``, ``hadoop_conf_dir``,
+    ``java_home``, ``tracking_uri``) come as a mapping or as keywords.
+    """
     env = os.environ if env is None else env
-    ov = resolve_overrides(overrides, env)
+    ov = resolve_overrides({**(overrides or {}), **more_overrides}, env)
     d = discover(ov, env, exact_classpath=exact_classpath)
     return compose(
-        d.hadoop, d.conf, d.java, d.kerberos, d.jars, env,
+        d.hadoop,
+        d.conf,
+        d.java,
+        d.kerberos,
+        d.jars,
+        env,
         Options(
             legacy_ld_library_path=legacy_ld_library_path,
             tracking_uri=_pair(ov.tracking_uri),

@@ -110,70 +110,101 @@ def compose(
     """The environment an MLflow client needs, from the discovered parts."""
     vars_: list[Variable] = []
     findings: list[Finding] = [
-        Finding("discovery", "warn", w) for w in (*hadoop.warnings, *java.warnings, *kerberos.warnings)
+        Finding("discovery", "warn", w)
+        for w in (*hadoop.warnings, *java.warnings, *kerberos.warnings)
     ]
     jh = java.install
 
     def add(name: str, value: str, reason: str, timing: Timing = "lazy") -> None:
         vars_.append(Variable(name, value, reason, timing))
 
-    add("JAVA_HOME", str(jh.home),
-        f"Java {jh.version or '?'} ({jh.layout} layout, libjvm.so at {jh.libjvm}); {java.reason}")
-    add("HADOOP_HOME", str(hadoop.hadoop_home),
-        f"{hadoop.kind} install, Hadoop {hadoop.version or '?'}; found via {hadoop.source}"
-        + ("; inside a parcel this is P/lib/hadoop, not P" if hadoop.kind == "parcel" else ""))
-    if conf is not None:
-        add("HADOOP_CONF_DIR", str(conf.conf_dir),
-            f"client configuration from {conf.source} (fs.defaultFS={conf.default_fs or 'unset'}, "
-            f"authentication={conf.authentication})")
-    else:
-        findings.append(Finding(
-            "no-conf-dir", "error",
-            "no Hadoop client configuration found (HADOOP_CONF_DIR, /etc/hadoop/conf)",
-            fix="pass --hadoop-conf-dir, or deploy the client configuration to this host "
-            "(Cloudera Manager: add a Gateway role)",
-        ))
-    if hadoop.libhdfs is not None:
-        add("ARROW_LIBHDFS_DIR", str(hadoop.libhdfs.parent),
-            f"pyarrow loads {hadoop.libhdfs.name} from here by absolute path"
-            + (", not from $HADOOP_HOME/lib/native" if hadoop.kind == "parcel" else ""))
-    else:
-        findings.append(Finding(
-            "no-libhdfs", "error", f"no libhdfs.so in the {hadoop.kind} install at {hadoop.root}",
-            fix="install the libhdfs package (parcels carry it in P/lib64), then run again",
-        ))
-    classpath = pathlist.join(
-        [*([str(conf.conf_dir)] if conf else []), *jars], "CLASSPATH"
+    add(
+        "JAVA_HOME",
+        str(jh.home),
+        f"Java {jh.version or '?'} ({jh.layout} layout, libjvm.so at {jh.libjvm}); {java.reason}",
     )
-    add("CLASSPATH", classpath,
+    add(
+        "HADOOP_HOME",
+        str(hadoop.hadoop_home),
+        f"{hadoop.kind} install, Hadoop {hadoop.version or '?'}; found via {hadoop.source}"
+        + ("; inside a parcel this is P/lib/hadoop, not P" if hadoop.kind == "parcel" else ""),
+    )
+    if conf is not None:
+        add(
+            "HADOOP_CONF_DIR",
+            str(conf.conf_dir),
+            f"client configuration from {conf.source} (fs.defaultFS={conf.default_fs or 'unset'}, "
+            f"authentication={conf.authentication})",
+        )
+    else:
+        findings.append(
+            Finding(
+                "no-conf-dir",
+                "error",
+                "no Hadoop client configuration found (HADOOP_CONF_DIR, /etc/hadoop/conf)",
+                fix="pass --hadoop-conf-dir, or deploy the client configuration to this host "
+                "(Cloudera Manager: add a Gateway role)",
+            )
+        )
+    if hadoop.libhdfs is not None:
+        add(
+            "ARROW_LIBHDFS_DIR",
+            str(hadoop.libhdfs.parent),
+            f"pyarrow loads {hadoop.libhdfs.name} from here by absolute path"
+            + (", not from $HADOOP_HOME/lib/native" if hadoop.kind == "parcel" else ""),
+        )
+    else:
+        findings.append(
+            Finding(
+                "no-libhdfs",
+                "error",
+                f"no libhdfs.so in the {hadoop.kind} install at {hadoop.root}",
+                fix="install the libhdfs package (parcels carry it in P/lib64), then run again",
+            )
+        )
+    classpath = pathlist.join([*([str(conf.conf_dir)] if conf else []), *jars], "CLASSPATH")
+    add(
+        "CLASSPATH",
+        classpath,
         f"{'conf dir first, then ' if conf else ''}{len(jars)} jars listed one by one "
-        "(the JNI JVM does not expand dir/*)")
+        "(the JNI JVM does not expand dir/*)",
+    )
 
     path_new = [str(d) for d in (hadoop.bin_dir, jh.bin_dir) if d is not None]
-    add("PATH", pathlist.prepend(env.get("PATH"), path_new, "PATH"),
-        "so 'hadoop' and 'java' are this installation's: " + ", ".join(path_new))
+    add(
+        "PATH",
+        pathlist.prepend(env.get("PATH"), path_new, "PATH"),
+        "so 'hadoop' and 'java' are this installation's: " + ", ".join(path_new),
+    )
 
     ours: list[tuple[str, str]] = []
     if hadoop.native_dir is not None:
         if " " in str(hadoop.native_dir):
-            findings.append(Finding(
-                "native-dir-space", "warn",
-                f"{hadoop.native_dir} contains a space; libhdfs splits LIBHDFS_OPTS on spaces, "
-                "so -Djava.library.path is left out (native Hadoop code falls back to Java)",
-            ))
+            findings.append(
+                Finding(
+                    "native-dir-space",
+                    "warn",
+                    f"{hadoop.native_dir} contains a space; libhdfs splits LIBHDFS_OPTS on spaces, "
+                    "so -Djava.library.path is left out (native Hadoop code falls back to Java)",
+                )
+            )
         else:
             ours.append((f"-Djava.library.path={hadoop.native_dir}", "-Djava.library.path="))
     if kerberos.krb5_config_set and kerberos.krb5_conf is not None:
         if " " in str(kerberos.krb5_conf):
-            findings.append(Finding(
-                "krb5-conf-space", "error",
-                f"KRB5_CONFIG {kerberos.krb5_conf} contains a space, and libhdfs splits "
-                "LIBHDFS_OPTS on spaces, so Java cannot be told to read it",
-                fix="copy or link the krb5.conf to a path without spaces and set KRB5_CONFIG to it",
-            ))
+            findings.append(
+                Finding(
+                    "krb5-conf-space",
+                    "error",
+                    f"KRB5_CONFIG {kerberos.krb5_conf} contains a space, and libhdfs splits "
+                    "LIBHDFS_OPTS on spaces, so Java cannot be told to read it",
+                    fix="copy or link the krb5.conf to a path without spaces and set KRB5_CONFIG to it",
+                )
+            )
         else:
-            ours.append((f"-Djava.security.krb5.conf={kerberos.krb5_conf}",
-                         "-Djava.security.krb5.conf="))
+            ours.append(
+                (f"-Djava.security.krb5.conf={kerberos.krb5_conf}", "-Djava.security.krb5.conf=")
+            )
     kerberized = conf is None or conf.kerberos
     if kerberized and (jh.major or 9) >= 9:
         ours.append((ADD_EXPORTS, ADD_EXPORTS))
@@ -185,9 +216,15 @@ def compose(
     if kerberos.krb5_config_set:
         reasons.append("Java ignores KRB5_CONFIG, so krb5.conf is passed explicitly (D5)")
     if kerberized and (jh.major or 9) >= 9:
-        reasons.append(f"Java {jh.major} needs the export of sun.security.krb5 for Hadoop's Kerberos")
+        reasons.append(
+            f"Java {jh.major} needs the export of sun.security.krb5 for Hadoop's Kerberos"
+        )
     reasons.append("a heap cap for the JVM inside the Python process (E5)")
-    add("LIBHDFS_OPTS", opts, "; ".join(reasons + kept) + ("; your options kept" if env.get("LIBHDFS_OPTS") else ""))
+    add(
+        "LIBHDFS_OPTS",
+        opts,
+        "; ".join(reasons + kept) + ("; your options kept" if env.get("LIBHDFS_OPTS") else ""),
+    )
 
     if kerberized:
         cc_file = options.java_ccache or (
@@ -196,36 +233,54 @@ def compose(
         if cc_file:
             why = (
                 f"a FILE copy of your {kerberos.ccache_type} cache, for Java"
-                if options.java_ccache else f"from {kerberos.ccache_source}"
+                if options.java_ccache
+                else f"from {kerberos.ccache_source}"
             )
-            add("KRB5CCNAME", f"FILE:{cc_file}",
-                f"{why}; the same FILE cache for Python and Java (Java reads only FILE caches)")
-            add("MLFLOW_KERBEROS_TICKET_CACHE", cc_file,
-                "MLflow passes it to pyarrow as kerb_ticket, so libhdfs uses this cache")
+            add(
+                "KRB5CCNAME",
+                f"FILE:{cc_file}",
+                f"{why}; the same FILE cache for Python and Java (Java reads only FILE caches)",
+            )
+            add(
+                "MLFLOW_KERBEROS_TICKET_CACHE",
+                cc_file,
+                "MLflow passes it to pyarrow as kerb_ticket, so libhdfs uses this cache",
+            )
         else:
-            findings.append(Finding(
-                "ccache-not-java-readable", "error",
-                f"your credential cache {kerberos.ccache} is a {kerberos.ccache_type} cache, "
-                "which Java cannot read (catalog D3)",
-                fix="run 'mlflow-client-env kinit --to-file' (or 'kinit -c FILE:/tmp/krb5cc_$UID')",
-            ))
+            findings.append(
+                Finding(
+                    "ccache-not-java-readable",
+                    "error",
+                    f"your credential cache {kerberos.ccache} is a {kerberos.ccache_type} cache, "
+                    "which Java cannot read (catalog D3)",
+                    fix="run 'mlflow-client-env kinit --to-file' (or 'kinit -c FILE:/tmp/krb5cc_$UID')",
+                )
+            )
 
     if options.tracking_uri:
         add("MLFLOW_TRACKING_URI", options.tracking_uri[0], f"from {options.tracking_uri[1]}")
 
     ld_new = [str(jh.server_dir)]
-    ld_reason = ("appended: libhdfs.so needs libjvm.so, for native code that loads libhdfs "
-                 "without pyarrow (A3); never prepended, so system libssl/libkrb5 keep priority (E1)")
+    ld_reason = (
+        "appended: libhdfs.so needs libjvm.so, for native code that loads libhdfs "
+        "without pyarrow (A3); never prepended, so system libssl/libkrb5 keep priority (E1)"
+    )
     if options.legacy_ld_library_path:
         legacy = [str(hadoop.root / d) for d in LEGACY_LD_DIRS if (hadoop.root / d).is_dir()]
-        ld_value = pathlist.prepend(env.get("LD_LIBRARY_PATH"), [*legacy, *ld_new], "LD_LIBRARY_PATH")
+        ld_value = pathlist.prepend(
+            env.get("LD_LIBRARY_PATH"), [*legacy, *ld_new], "LD_LIBRARY_PATH"
+        )
         ld_reason = "legacy long list, prepended as asked (--legacy-ld-library-path)"
-        findings.append(Finding(
-            "legacy-ld-library-path", "warn",
-            "the legacy LD_LIBRARY_PATH puts parcel folders ahead of the system's libraries; "
-            "this breaks 'import ssl' and 'import gssapi' when they carry their own copies (E1)",
-            tuple(legacy), "drop --legacy-ld-library-path; pyarrow needs none of it",
-        ))
+        findings.append(
+            Finding(
+                "legacy-ld-library-path",
+                "warn",
+                "the legacy LD_LIBRARY_PATH puts parcel folders ahead of the system's libraries; "
+                "this breaks 'import ssl' and 'import gssapi' when they carry their own copies (E1)",
+                tuple(legacy),
+                "drop --legacy-ld-library-path; pyarrow needs none of it",
+            )
+        )
     else:
         ld_value = pathlist.append(env.get("LD_LIBRARY_PATH"), ld_new, "LD_LIBRARY_PATH")
     add("LD_LIBRARY_PATH", ld_value, ld_reason, timing="start")

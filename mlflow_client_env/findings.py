@@ -22,7 +22,7 @@ class Finding:
     fix: str | None = None
 
 
-def worst(findings: "list[Finding] | tuple[Finding, ...]") -> Status:
+def worst(findings: list[Finding] | tuple[Finding, ...]) -> Status:
     """The most severe status among ``findings`` ('ok' when there are none)."""
     status: Status = "ok"
     for f in findings:

@@ -88,7 +88,9 @@ def read_parcel_json(parcel_dir: Path) -> dict[str, object]:
             "point --parcel at a directory under the parcels root that has meta/parcel.json",
         ) from None
     except OSError as exc:
-        raise ConfigFileError(f"cannot read {meta}: {exc.strerror}", "check its permissions") from exc
+        raise ConfigFileError(
+            f"cannot read {meta}: {exc.strerror}", "check its permissions"
+        ) from exc
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -104,10 +106,10 @@ def read_parcel_json(parcel_dir: Path) -> dict[str, object]:
 
 def inspect_parcel(path: Path) -> Parcel:
     data = read_parcel_json(path)
-    comps = data.get("components") or []
+    comps = data.get("components")
     components = tuple(
         (str(c["name"]), str(c["version"]))
-        for c in comps
+        for c in (comps if isinstance(comps, list) else [])
         if isinstance(c, dict) and "name" in c and "version" in c
     )
     return Parcel(
@@ -347,7 +349,9 @@ def discover_hadoop(
                 return inst
         checked.append(str(candidate))
     raise HadoopNotFoundError(
-        "no Hadoop installation found (checked: " + ", ".join(checked) + ")"
+        "no Hadoop installation found (checked: "
+        + ", ".join(checked)
+        + ")"
         + ("; " + "; ".join(warnings) if warnings else ""),
         "pass --parcel /opt/cloudera/parcels/CDH-<version>, --parcels-root DIR or "
         "--hadoop-home DIR (or set them in ~/.config/mlflow-client-env/config.toml)",

@@ -71,7 +71,9 @@ def parse_site_xml(path: Path) -> dict[str, str]:
             "Hadoop config files need no DTDs or entities: re-deploy the client configuration",
         ) from None
     except OSError as exc:
-        raise ConfigFileError(f"cannot read {path}: {exc.strerror}", "check its permissions") from None
+        raise ConfigFileError(
+            f"cannot read {path}: {exc.strerror}", "check its permissions"
+        ) from None
     props: dict[str, str] = {}
     for prop in tree.getroot().iter("property"):
         name = prop.findtext("name")

@@ -2,7 +2,7 @@
 
 Python (MIT krb5) and the JVM inside libhdfs can disagree on both (catalog D3,
 D5): Java ignores ``KRB5_CONFIG`` and reads only FILE caches. We resolve the
-cache the way MIT does (``KRB5CCNAME`` -> ``default_ccache_name`` -> 
+cache the way MIT does (``KRB5CCNAME`` -> ``default_ccache_name`` ->
 ``FILE:/tmp/krb5cc_<uid>``) so the environment can pin both sides to the same
 file. Ticket validity is not read here (see ``ticket``).
 """
@@ -47,7 +47,9 @@ def parse_profile(text: str, origin: str) -> Profile:
             continue
         if line.startswith("}"):
             if not stack:
-                raise ConfigFileError(f"{origin}, line {lineno}: unmatched '}}'", "fix the krb5.conf")
+                raise ConfigFileError(
+                    f"{origin}, line {lineno}: unmatched '}}'", "fix the krb5.conf"
+                )
             stack.pop()
             continue
         if line.startswith(("include ", "includedir ", "module ")):
@@ -146,7 +148,9 @@ def read_krb5_conf(path: Path) -> Profile:
     return parse_profile(text, str(path))
 
 
-def discover_kerberos(env: Mapping[str, str] | None = None, uid: int | None = None) -> KerberosSetup:
+def discover_kerberos(
+    env: Mapping[str, str] | None = None, uid: int | None = None
+) -> KerberosSetup:
     """Resolve krb5.conf and the credential cache the way MIT krb5 does."""
     env = os.environ if env is None else env
     evidence: list[str] = []
@@ -163,9 +167,7 @@ def discover_kerberos(env: Mapping[str, str] | None = None, uid: int | None = No
             )
         conf = existing[0]
         if len(files) > 1:
-            warnings.append(
-                f"KRB5_CONFIG lists {len(files)} files; Java can take only one, {conf}"
-            )
+            warnings.append(f"KRB5_CONFIG lists {len(files)} files; Java can take only one, {conf}")
     else:
         source = "default"
         conf = Path(DEFAULT_KRB5_CONF) if Path(DEFAULT_KRB5_CONF).is_file() else None

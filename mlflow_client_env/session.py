@@ -90,7 +90,13 @@ class SetupReport:
         applied = {c.name for c in self.applied}
         skipped = {v.name for v in self.not_applied}
         for v in self.environment.variables:
-            state = "set" if v.name in applied else "not set (process start)" if v.name in skipped else "unchanged"
+            state = (
+                "set"
+                if v.name in applied
+                else "not set (process start)"
+                if v.name in skipped
+                else "unchanged"
+            )
             value = v.value if len(v.value) <= 160 else v.value[:150] + f"… ({len(v.value)} chars)"
             rows.append(
                 f"<tr><td><code>{e(v.name)}</code></td><td>{e(state)}</td>"
@@ -98,7 +104,8 @@ class SetupReport:
             )
         items = "".join(
             f"<li><b>{e(f.status)}</b>: {e(f.summary)}"
-            + (f"<br><i>fix:</i> {e(f.fix)}" if f.fix else "") + "</li>"
+            + (f"<br><i>fix:</i> {e(f.fix)}" if f.fix else "")
+            + "</li>"
             for f in self.findings
         )
         summary = "<br>".join(e(line) for line in self._summary())
@@ -126,23 +133,28 @@ def setup(
     Calling it again changes nothing.
     """
     env = build_environment(
-        os.environ, exact_classpath=exact_classpath, tracking_uri=tracking_uri, **overrides
+        os.environ, {**overrides, "tracking_uri": tracking_uri}, exact_classpath=exact_classpath
     )
     findings = list(env.findings)
     changed = env.changes(os.environ)
-    applied = [Change(v.name, os.environ.get(v.name), v.value) for v in changed if v.timing == "lazy"]
+    applied = [
+        Change(v.name, os.environ.get(v.name), v.value) for v in changed if v.timing == "lazy"
+    ]
     not_applied = tuple(v for v in changed if v.timing == "start")
     jvm = None
     if any(c.name in JVM_VARIABLES for c in applied):
         jvm = loaded_libjvm()
         if jvm is not None:
-            findings.append(Finding(
-                "jvm-already-loaded", "warn",
-                f"a JVM ({jvm}) is already running in this process, so the new CLASSPATH and "
-                "LIBHDFS_OPTS can no longer take effect (catalog A4, F2)",
-                fix="restart the kernel (Kernel > Restart) and call setup() before any HDFS "
-                "access, or use a kernel from 'mlflow-client-env install-kernel'",
-            ))
+            findings.append(
+                Finding(
+                    "jvm-already-loaded",
+                    "warn",
+                    f"a JVM ({jvm}) is already running in this process, so the new CLASSPATH and "
+                    "LIBHDFS_OPTS can no longer take effect (catalog A4, F2)",
+                    fix="restart the kernel (Kernel > Restart) and call setup() before any HDFS "
+                    "access, or use a kernel from 'mlflow-client-env install-kernel'",
+                )
+            )
             warnings.warn(findings[-1].summary, RuntimeWarning, stacklevel=2)
     for c in applied:
         os.environ[c.name] = c.new

@@ -12,11 +12,22 @@ from tests import trees
 
 #: Variables our library reads; tests start without them so the host cannot leak in.
 OUR_VARS = (
-    "JAVA_HOME", "HADOOP_HOME", "HADOOP_CONF_DIR", "CLASSPATH", "ARROW_LIBHDFS_DIR",
-    "LIBHDFS_OPTS", "KRB5CCNAME", "KRB5_CONFIG", "MLFLOW_TRACKING_URI",
-    "MLFLOW_KERBEROS_TICKET_CACHE", "LD_LIBRARY_PATH",
-    "MLFLOW_CLIENT_ENV_PARCEL", "MLFLOW_CLIENT_ENV_PARCELS_ROOT", "MLFLOW_CLIENT_ENV_HADOOP_HOME",
-    "MLFLOW_CLIENT_ENV_HADOOP_CONF_DIR", "MLFLOW_CLIENT_ENV_JAVA_HOME",
+    "JAVA_HOME",
+    "HADOOP_HOME",
+    "HADOOP_CONF_DIR",
+    "CLASSPATH",
+    "ARROW_LIBHDFS_DIR",
+    "LIBHDFS_OPTS",
+    "KRB5CCNAME",
+    "KRB5_CONFIG",
+    "MLFLOW_TRACKING_URI",
+    "MLFLOW_KERBEROS_TICKET_CACHE",
+    "LD_LIBRARY_PATH",
+    "MLFLOW_CLIENT_ENV_PARCEL",
+    "MLFLOW_CLIENT_ENV_PARCELS_ROOT",
+    "MLFLOW_CLIENT_ENV_HADOOP_HOME",
+    "MLFLOW_CLIENT_ENV_HADOOP_CONF_DIR",
+    "MLFLOW_CLIENT_ENV_JAVA_HOME",
 )
 
 
@@ -25,6 +36,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]
     """os.environ without our variables, with private config files and cache."""
     for var in OUR_VARS:
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("PATH", os.environ.get("PATH", "/usr/bin:/bin"))  # restored after the test
     monkeypatch.setenv("MLFLOW_CLIENT_ENV_CONFIG", str(tmp_path / "user-config.toml"))
     monkeypatch.setenv("MLFLOW_CLIENT_ENV_SITE_CONFIG", str(tmp_path / "site-config.toml"))
     monkeypatch.setenv("MLFLOW_CLIENT_ENV_CACHE", str(tmp_path / "cache"))

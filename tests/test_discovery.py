@@ -23,7 +23,11 @@ def _discover_root(root: Path, **kw: str) -> object:
 
 @pytest.mark.parametrize(
     ("release", "hadoop_version"),
-    [("cdh5.16", "2.6.0-cdh5.16.2"), ("cdh6.3.2", "3.0.0-cdh6.3.2"), ("cdp7.1.7", "3.1.1.7.1.7.0-551")],
+    [
+        ("cdh5.16", "2.6.0-cdh5.16.2"),
+        ("cdh6.3.2", "3.0.0-cdh6.3.2"),
+        ("cdp7.1.7", "3.1.1.7.1.7.0-551"),
+    ],
 )
 def test_active_parcel_of_each_release(tmp_path: Path, release: str, hadoop_version: str) -> None:
     root = tmp_path / "parcels"
@@ -38,8 +42,14 @@ def test_active_parcel_of_each_release(tmp_path: Path, release: str, hadoop_vers
     assert inst.parcel is not None and inst.parcel.resolved == real
     names = [d.relative_to(root / "CDH" / "lib").as_posix() for d in inst.jar_dirs]
     assert names == [
-        "hadoop/lib", "hadoop", "hadoop-hdfs/lib", "hadoop-hdfs",
-        "hadoop-yarn/lib", "hadoop-yarn", "hadoop-mapreduce/lib", "hadoop-mapreduce",
+        "hadoop/lib",
+        "hadoop",
+        "hadoop-hdfs/lib",
+        "hadoop-hdfs",
+        "hadoop-yarn/lib",
+        "hadoop-yarn",
+        "hadoop-mapreduce/lib",
+        "hadoop-mapreduce",
     ]
 
 
@@ -101,8 +111,12 @@ def test_malformed_parcel_json_names_file_and_line(tmp_path: Path) -> None:
 
 def test_package_install(tmp_path: Path) -> None:
     home = trees.make_package(tmp_path / "usr")
-    inst = discover_hadoop(HadoopHints(), NOWHERE, default_parcels_root=str(tmp_path / "none"),
-                           package_base=str(tmp_path / "usr" / "lib"))
+    inst = discover_hadoop(
+        HadoopHints(),
+        NOWHERE,
+        default_parcels_root=str(tmp_path / "none"),
+        package_base=str(tmp_path / "usr" / "lib"),
+    )
     assert inst.kind == "package"
     assert inst.hadoop_home == home
     assert inst.libhdfs == tmp_path / "usr" / "lib64" / "libhdfs.so"
@@ -111,8 +125,11 @@ def test_package_install(tmp_path: Path) -> None:
 
 def test_tarball_via_hadoop_home(tmp_path: Path) -> None:
     home = trees.make_tarball(tmp_path)
-    inst = discover_hadoop(HadoopHints(), {"HADOOP_HOME": str(home), "PATH": ""},
-                           default_parcels_root=str(tmp_path / "none"))
+    inst = discover_hadoop(
+        HadoopHints(),
+        {"HADOOP_HOME": str(home), "PATH": ""},
+        default_parcels_root=str(tmp_path / "none"),
+    )
     assert inst.kind == "tarball" and inst.version == "3.3.6"
     assert inst.libhdfs == home / "lib" / "native" / "libhdfs.so"
     assert inst.default_conf_dir == home / "etc" / "hadoop"
@@ -121,8 +138,11 @@ def test_tarball_via_hadoop_home(tmp_path: Path) -> None:
 
 def test_hadoop_home_at_parcel_root_warns_and_corrects(tmp_path: Path) -> None:
     p = trees.make_parcel(tmp_path / "parcels")
-    inst = discover_hadoop(HadoopHints(), {"HADOOP_HOME": str(p), "PATH": ""},
-                           default_parcels_root=str(tmp_path / "none"))
+    inst = discover_hadoop(
+        HadoopHints(),
+        {"HADOOP_HOME": str(p), "PATH": ""},
+        default_parcels_root=str(tmp_path / "none"),
+    )
     assert inst.hadoop_home == p / "lib" / "hadoop"
     assert "parcel root" in inst.warnings[0]
 
@@ -135,16 +155,22 @@ def test_hadoop_on_path_through_alternatives(tmp_path: Path) -> None:
     usr_bin = tmp_path / "usr" / "bin"
     usr_bin.mkdir(parents=True)
     os.symlink(alt / "hadoop", usr_bin / "hadoop")
-    inst = discover_hadoop(HadoopHints(), {"PATH": str(usr_bin)},
-                           default_parcels_root=str(tmp_path / "none"))
+    inst = discover_hadoop(
+        HadoopHints(), {"PATH": str(usr_bin)}, default_parcels_root=str(tmp_path / "none")
+    )
     assert inst.kind == "parcel" and inst.root.resolve() == p.resolve()
     assert "hadoop on PATH" in inst.source
 
 
 def test_nothing_found_lists_what_was_checked(tmp_path: Path) -> None:
     with pytest.raises(errors.HadoopNotFoundError) as exc:
-        discover_hadoop(HadoopHints(), NOWHERE, default_parcels_root=str(tmp_path / "p"),
-                        package_base=str(tmp_path / "u"), hdp_client=str(tmp_path / "h"))
+        discover_hadoop(
+            HadoopHints(),
+            NOWHERE,
+            default_parcels_root=str(tmp_path / "p"),
+            package_base=str(tmp_path / "u"),
+            hdp_client=str(tmp_path / "h"),
+        )
     assert str(tmp_path / "p") in exc.value.problem and "--parcel" in exc.value.fix
 
 
@@ -158,11 +184,14 @@ def test_awkward_paths_with_spaces_and_non_ascii(tmp_path: Path) -> None:
 
 # --- Java -----------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("layout", "version", "major", "rel"),
-    [("jdk8", "1.8.0_292", 8, "jre/lib/amd64/server/libjvm.so"),
-     ("jre8", "1.8.0_181", 8, "lib/amd64/server/libjvm.so"),
-     ("jdk9+", "17.0.9", 17, "lib/server/libjvm.so")],
+    [
+        ("jdk8", "1.8.0_292", 8, "jre/lib/amd64/server/libjvm.so"),
+        ("jre8", "1.8.0_181", 8, "lib/amd64/server/libjvm.so"),
+        ("jdk9+", "17.0.9", 17, "lib/server/libjvm.so"),
+    ],
 )
 def test_java_layouts(tmp_path: Path, layout: str, version: str, major: int, rel: str) -> None:
     home = trees.make_java(tmp_path / "java", layout, version)
@@ -205,6 +234,7 @@ def test_no_java(tmp_path: Path) -> None:
 
 # --- client configuration ---------------------------------------------------
 
+
 def test_conf_parsed(tmp_path: Path) -> None:
     conf_dir = trees.make_conf(tmp_path / "conf", "hdfs://nameservice1", True, "nameservice1,ns2")
     conf = discover_conf(None, {"HADOOP_CONF_DIR": str(conf_dir)})
@@ -237,6 +267,7 @@ def test_explicit_missing_conf_dir(tmp_path: Path) -> None:
 
 
 # --- Kerberos facts -----------------------------------------------------------
+
 
 def test_ccache_from_krb5ccname_types(tmp_path: Path) -> None:
     krb5 = trees.make_krb5_conf(tmp_path / "krb5.conf")

@@ -33,10 +33,21 @@ RELEASES = {
 }
 
 COMMON_LIBS = (
-    "guava-11.0.2", "commons-cli-1.2", "commons-collections-3.2.2", "commons-configuration-1.6",
-    "commons-lang-2.6", "commons-logging-1.1.3", "commons-io-2.4", "commons-codec-1.10",
-    "log4j-1.2.17", "slf4j-api-1.7.25", "slf4j-log4j12-1.7.25", "htrace-core4-4.1.0-incubating",
-    "jackson-core-asl-1.9.13", "jackson-mapper-asl-1.9.13", "commons-lang3-3.7",
+    "guava-11.0.2",
+    "commons-cli-1.2",
+    "commons-collections-3.2.2",
+    "commons-configuration-1.6",
+    "commons-lang-2.6",
+    "commons-logging-1.1.3",
+    "commons-io-2.4",
+    "commons-codec-1.10",
+    "log4j-1.2.17",
+    "slf4j-api-1.7.25",
+    "slf4j-log4j12-1.7.25",
+    "htrace-core4-4.1.0-incubating",
+    "jackson-core-asl-1.9.13",
+    "jackson-mapper-asl-1.9.13",
+    "commons-lang3-3.7",
 )
 
 
@@ -66,7 +77,10 @@ def bigtop_components(lib: Path, rel: Release) -> None:
     if rel.hdfs_client_jar:
         make_jar(lib / "hadoop-hdfs" / f"hadoop-hdfs-client-{h}.jar")
     make_jar(lib / "hadoop-hdfs" / "lib" / "netty-all-4.1.17.Final.jar")
-    for comp, jar in (("hadoop-yarn", "hadoop-yarn-api"), ("hadoop-mapreduce", "hadoop-mapreduce-client-core")):
+    for comp, jar in (
+        ("hadoop-yarn", "hadoop-yarn-api"),
+        ("hadoop-mapreduce", "hadoop-mapreduce-client-core"),
+    ):
         make_jar(lib / comp / f"{jar}-{h}.jar")
         make_jar(lib / comp / "lib" / "aopalliance-1.0.jar")
     (lib / "hadoop" / "lib" / "native").mkdir(parents=True, exist_ok=True)
@@ -95,8 +109,13 @@ def make_parcel(parcels_root: Path, release: str = "cdh6.3.2", activate: bool = 
     (p / "bin").mkdir()
     (p / "bin" / "hadoop").write_text("#!/bin/sh\nexit 1\n")
     (p / "bin" / "hadoop").chmod(0o755)
-    for name in (f"hadoop-common-{rel.hadoop}", "protobuf-java-2.5.0", "protobuf-java-3.5.1",
-                 "guava-11.0.2", "guava-28.1-jre"):
+    for name in (
+        f"hadoop-common-{rel.hadoop}",
+        "protobuf-java-2.5.0",
+        "protobuf-java-3.5.1",
+        "guava-11.0.2",
+        "guava-28.1-jre",
+    ):
         make_jar(p / "jars" / f"{name}.jar")
     if activate:
         link = parcels_root / "CDH"
@@ -134,7 +153,9 @@ def make_tarball(root: Path, version: str = "3.3.6") -> Path:
 
 def make_java(root: Path, layout: str, version: str) -> Path:
     """A Java root of the given layout ('jdk8', 'jre8', 'jdk9+') with a release file."""
-    rel = {"jdk9+": "lib/server", "jdk8": "jre/lib/amd64/server", "jre8": "lib/amd64/server"}[layout]
+    rel = {"jdk9+": "lib/server", "jdk8": "jre/lib/amd64/server", "jre8": "lib/amd64/server"}[
+        layout
+    ]
     make_so(root / rel / "libjvm.so")
     (root / "bin").mkdir(parents=True, exist_ok=True)
     (root / "bin" / "java").write_text("#!/bin/sh\nexit 0\n")
@@ -160,8 +181,10 @@ def make_conf(
         )
         return f'<?xml version="1.0" encoding="UTF-8"?>\n<configuration>\n{body}</configuration>\n'
 
-    core = {"fs.defaultFS": default_fs,
-            "hadoop.security.authentication": "kerberos" if kerberos else "simple"}
+    core = {
+        "fs.defaultFS": default_fs,
+        "hadoop.security.authentication": "kerberos" if kerberos else "simple",
+    }
     (conf / "core-site.xml").write_text(site(core))
     hdfs = {"dfs.nameservices": nameservices} if nameservices else {}
     (conf / "hdfs-site.xml").write_text(site(hdfs))

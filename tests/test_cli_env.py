@@ -1,0 +1,98 @@
+"""`mlflow-client-env env` as a user runs it: eval'd by a real shell, JSON, dotenv, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import Edge, build_edge
+
+
+def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mlflow_client_env", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+
+
+def opts(e: Edge) -> list[str]:
+    return [
+        "--parcels-root",
+        str(e.parcels),
+        "--hadoop-conf-dir",
+        str(e.conf),
+        "--java-home",
+        str(e.java),
+    ]
+
+
+def test_eval_in_bash_with_awkward_paths(tmp_path: Path, clean_env: dict[str, str]) -> None:
+    e = build_edge(tmp_path / "it's Données $HOME")
+    script = (
+        f'eval "$({sys.executable} -m mlflow_client_env env "$@")" && '
+        'printf "%s\\n%s\\n" "$CLASSPATH" "$HADOOP_HOME"'
+    )
+    out = subprocess.run(
+        ["bash", "-c", script, "bash", *opts(e)],
+        capture_output=True,
+        text=True,
+        env=clean_env,
+        check=True,
+    )
+    classpath, home = out.stdout.splitlines()
+    assert classpath.split(":")[0] == str(e.conf)
+    assert home == str(e.parcels / "CDH" / "lib" / "hadoop")
+
+
+def test_json_and_explain(edge: Edge, clean_env: dict[str, str]) -> None:
+    out = cli("env", "--json", *opts(edge), env=clean_env)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["ARROW_LIBHDFS_DIR"] == str(edge.parcels / "CDH" / "lib64")
+    assert all(isinstance(v, str) for v in data.values())
+    out = cli("env", "--explain", *opts(edge), env=clean_env)
+    assert "# CLASSPATH: conf dir first" in out.stdout
+    assert "export JAVA_HOME=" in out.stdout
+
+
+def test_dotenv(edge: Edge, clean_env: dict[str, str]) -> None:
+    out = cli("env", "--format", "dotenv", *opts(edge), env=clean_env)
+    lines = dict(line.split("=", 1) for line in out.stdout.splitlines())
+    assert lines["HADOOP_CONF_DIR"] == f'"{edge.conf}"'
+
+
+def test_bad_input_exit_2_with_fix(tmp_path: Path, clean_env: dict[str, str]) -> None:
+    e = build_edge(tmp_path)
+    (e.parcels / "CDH").unlink()
+    (e.parcels / "CDH").symlink_to("CDH-1.0")
+    out = cli("env", *opts(e), env=clean_env)
+    assert out.returncode == 2
+    assert out.stdout == ""
+    assert "error:" in out.stderr and "fix:" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_errors_in_findings_exit_1_but_still_print(
+    tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    e = build_edge(tmp_path)
+    for f in (e.parcel / "lib64").iterdir():
+        f.unlink()
+    out = cli("env", *opts(e), env=clean_env)
+    assert out.returncode == 1
+    assert "export CLASSPATH=" in out.stdout and "no libhdfs.so" in out.stderr
+
+
+def test_help_teaches() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "mlflow_client_env", "env", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert 'eval "$(mlflow-client-env env)"' in out.stdout
+    assert "--parcel" in out.stdout and "config.toml" in out.stdout

@@ -1,0 +1,129 @@
+"""setup() in a real process: what it writes to os.environ, what it refuses, its report."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import mlflow_client_env
+from mlflow_client_env import errors
+from mlflow_client_env.java import select_java
+from tests.conftest import Edge, build_edge
+
+
+def test_setup_sets_lazy_variables_not_ld_library_path(edge: Edge) -> None:
+    before_ld = os.environ.get("LD_LIBRARY_PATH")
+    report = mlflow_client_env.setup(tracking_uri="http://127.0.0.1:5999", **edge.overrides())
+    assert os.environ["MLFLOW_TRACKING_URI"] == "http://127.0.0.1:5999"
+    assert os.environ["ARROW_LIBHDFS_DIR"] == str(edge.parcels / "CDH" / "lib64")
+    assert os.environ["CLASSPATH"].startswith(str(edge.conf) + ":")
+    assert os.environ.get("LD_LIBRARY_PATH") == before_ld
+    assert [v.name for v in report.not_applied] == ["LD_LIBRARY_PATH"]
+    applied = {c.name for c in report.applied}
+    assert {
+        "CLASSPATH",
+        "JAVA_HOME",
+        "HADOOP_HOME",
+        "LIBHDFS_OPTS",
+        "MLFLOW_TRACKING_URI",
+    } <= applied
+    text = repr(report)
+    assert "not set: LD_LIBRARY_PATH" in text and "install-kernel" in text
+    html = report._repr_html_()
+    assert "<table>" in html and "CLASSPATH" in html and "not set (process start)" in html
+
+
+def test_setup_twice_changes_nothing(edge: Edge) -> None:
+    mlflow_client_env.setup(**edge.overrides())
+    snapshot = dict(os.environ)
+    report = mlflow_client_env.setup(**edge.overrides())
+    assert report.applied == ()
+    assert dict(os.environ) == snapshot
+    assert "already up to date" in repr(report)
+
+
+@pytest.mark.parametrize("case", ["broken-link", "colon", "no-java", "bad-xml", "bad-toml"])
+def test_setup_bad_input_raises_typed_error(
+    tmp_path: Path, clean_env: dict[str, str], case: str
+) -> None:
+    e = build_edge(tmp_path / ("x:y" if case == "colon" else "edge"))
+    ov = e.overrides()
+    expected: type[errors.MlflowClientEnvError]
+    if case == "broken-link":
+        (e.parcels / "CDH").unlink()
+        os.symlink("CDH-0.0.0", e.parcels / "CDH")
+        expected, needle = errors.ParcelError, str(e.parcels / "CDH")
+    elif case == "colon":
+        expected, needle = errors.PathListError, "x:y"
+    elif case == "no-java":
+        ov["java_home"] = str(tmp_path / "nojava")
+        expected, needle = errors.JavaNotFoundError, "nojava"
+    elif case == "bad-xml":
+        (e.conf / "core-site.xml").write_text("<configuration><property>")
+        expected, needle = errors.ConfigFileError, "core-site.xml"
+    else:
+        Path(clean_env["MLFLOW_CLIENT_ENV_CONFIG"]).write_text("tracking_uri = \n")
+        expected, needle = errors.ConfigFileError, "config.toml"
+    snapshot = dict(os.environ)
+    with pytest.raises(expected) as exc:
+        mlflow_client_env.setup(**ov)
+    assert needle in exc.value.problem and exc.value.fix
+    assert dict(os.environ) == snapshot  # nothing half-applied
+
+
+def test_jvm_already_loaded_warns(tmp_path: Path, clean_env: dict[str, str]) -> None:
+    """A real libjvm.so is loaded first (as after an HDFS call); setup() must say so."""
+    e = build_edge(tmp_path)
+    libjvm = select_java().install.libjvm
+    code = (
+        "import ctypes, json, sys, warnings\n"
+        f"ctypes.CDLL({str(libjvm)!r})\n"
+        "import mlflow_client_env\n"
+        "with warnings.catch_warnings(record=True) as w:\n"
+        "    warnings.simplefilter('always')\n"
+        f"    r = mlflow_client_env.setup(**{e.overrides()!r})\n"
+        "print(json.dumps({'jvm': str(r.jvm_loaded), 'codes': [f.code for f in r.findings],"
+        " 'warned': [str(x.message) for x in w], 'text': repr(r)}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=clean_env
+    )
+    data = json.loads(out.stdout)
+    assert data["jvm"] == str(libjvm)
+    assert "jvm-already-loaded" in data["codes"]
+    assert any("already running" in m for m in data["warned"])
+    assert "restart the kernel" in data["text"]
+
+
+def test_import_does_not_pull_heavy_modules() -> None:
+    code = (
+        "import sys, mlflow_client_env\n"
+        "heavy = [m for m in ('mlflow', 'pyarrow', 'gssapi', 'psutil', 'elftools') if m in sys.modules]\n"
+        "print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_setup_with_experiment_uses_real_mlflow(edge: Edge, tmp_path: Path) -> None:
+    """experiment= goes through mlflow.set_experiment against a real (sqlite) store."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    code = (
+        "import mlflow_client_env, mlflow\n"
+        f"r = mlflow_client_env.setup(tracking_uri={uri!r}, experiment='test_mlflow', **{edge.overrides()!r})\n"
+        "print(mlflow.get_experiment_by_name('test_mlflow').experiment_id, r.experiment)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-1] == "test_mlflow"
