@@ -9,12 +9,8 @@ starting Hadoop's JVM; where exact fidelity matters, ``exact_classpath`` runs
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
-import subprocess
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -25,26 +21,57 @@ from .hadoop import HadoopInstall
 _JAR_RE = re.compile(r"^(?P<name>[A-Za-z][\w.\-]*?)-(?P<version>\d[\w.\-+]*)\.jar$")
 
 
-def jars_in(directory: Path) -> list[Path]:
-    """The jars a ``directory/*`` classpath entry expands to, sorted by name."""
+def _jar_entries(directory: str | Path) -> list[os.DirEntry[str]]:
     try:
         with os.scandir(directory) as it:
-            names = [e.name for e in it if e.name.lower().endswith(".jar")]
+            entries = [e for e in it if e.name.lower().endswith(".jar")]
     except OSError:
         return []
-    return [directory / n for n in sorted(names)]
+    return sorted(entries, key=lambda e: e.name)
 
 
-def list_jars(install: HadoopInstall) -> tuple[Path, ...]:
-    """Every jar of the installation's classpath folders, de-duplicated by real file."""
+def jars_in(directory: Path) -> list[Path]:
+    """The jars a ``directory/*`` classpath entry expands to, sorted by name."""
+    return [directory / e.name for e in _jar_entries(directory)]
+
+
+#: Per-folder listing memo, keyed by the folder's mtime: a jar added, removed or
+#: re-linked changes the folder's mtime, so a warm build costs one stat a folder.
+_LISTINGS: dict[str, tuple[int, tuple[tuple[str, str], ...]]] = {}
+
+
+def _listing(d: str) -> tuple[tuple[str, str], ...]:
+    """(path, identity) of each jar in ``d``; a link's identity is its target."""
+    try:
+        mtime = os.stat(d).st_mtime_ns
+    except OSError:
+        return ()
+    hit = _LISTINGS.get(d)
+    if hit and hit[0] == mtime:
+        return hit[1]
+    out = []
+    for e in _jar_entries(d):
+        key = e.path
+        if e.is_symlink():
+            key = os.path.normpath(os.path.join(d, os.readlink(key)))
+        out.append((e.path, key))
+    _LISTINGS[d] = (mtime, tuple(out))
+    return _LISTINGS[d][1]
+
+
+def list_jars(install: HadoopInstall) -> tuple[str, ...]:
+    """Every jar of the installation's classpath folders, each file once.
+
+    Parcels hold links such as ``hadoop-common.jar -> hadoop-common-<v>.jar``;
+    a link counts as the file it points to (one ``readlink``, no full realpath).
+    """
     seen: set[str] = set()
     out = []
-    for d in install.jar_dirs:
-        for jar in jars_in(d):
-            key = os.path.realpath(jar)
+    for d in map(str, install.jar_dirs):
+        for path, key in _listing(d):
             if key not in seen:
                 seen.add(key)
-                out.append(jar)
+                out.append(path)
     return tuple(out)
 
 
@@ -180,6 +207,8 @@ def lint(entries: Sequence[str], install: HadoopInstall | None = None) -> list[F
 
 
 def _fingerprint(install: HadoopInstall, conf_dir: Path | None) -> str:
+    import hashlib
+
     parts = [str(os.path.realpath(install.root)), str(install.version)]
     for d in (*install.jar_dirs, *([conf_dir] if conf_dir else [])):
         try:
@@ -197,6 +226,10 @@ def exact_classpath(
     timeout: float = 120,
 ) -> tuple[str, ...]:
     """``hadoop classpath --glob`` itself, cached on disk by install path, version and mtimes."""
+    import json
+    import subprocess
+    import tempfile
+
     hadoop = install.bin_dir / "hadoop" if install.bin_dir else None
     if hadoop is None or not hadoop.is_file():
         raise MlflowClientEnvError(

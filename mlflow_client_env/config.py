@@ -63,18 +63,20 @@ def site_config_path(env: Mapping[str, str]) -> Path:
 
 def read_config(path: Path) -> dict[str, str]:
     """The settings of one TOML file; a missing file is empty, a malformed one an error."""
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return {}
     except OSError as exc:
         raise ConfigFileError(
             f"cannot read {path}: {exc.strerror}", "check its permissions"
         ) from None
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigFileError(
             f"{path} is not valid TOML ({exc})",

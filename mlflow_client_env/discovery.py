@@ -75,7 +75,7 @@ def discover(
         jars = tuple(e for e in entries if e != conf_str and not e.endswith("/"))
         source = f"{hadoop.bin_dir}/hadoop classpath --glob (cached)"
     else:
-        jars = tuple(str(j) for j in classpath.list_jars(hadoop))
+        jars = classpath.list_jars(hadoop)
         source = "the installation's classpath folders: " + ", ".join(
             str(d) for d in hadoop.jar_dirs
         )

@@ -1,4 +1,4 @@
-"""Is a JVM already loaded in this process?
+"""Is a JVM already loaded in a process?
 
 libhdfs creates its JVM once per process and reads CLASSPATH and LIBHDFS_OPTS
 only then (catalog A4, F2); after that, changing them changes nothing.
@@ -10,12 +10,32 @@ import os
 from pathlib import Path
 
 
+def _from_proc_maps(pid: int) -> Path | None:
+    with open(f"/proc/{pid}/maps", encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            path = line.rstrip("\n").partition("/")[2]
+            if path.endswith("/libjvm.so"):
+                return Path("/" + path)
+    return None
+
+
 def loaded_libjvm(pid: int | None = None) -> Path | None:
-    """The ``libjvm.so`` mapped into process ``pid`` (default: this one), if any."""
+    """The ``libjvm.so`` mapped into process ``pid`` (default: this one), if any.
+
+    For this process we read ``/proc/self/maps`` directly: psutil's
+    ``memory_maps`` parses ``smaps`` and costs tens of milliseconds in a large
+    process, which would dominate ``setup()``. Other processes, and systems
+    without /proc, go through psutil.
+    """
+    target = os.getpid() if pid is None else pid
+    try:
+        return _from_proc_maps(target)
+    except OSError:
+        pass
     import psutil
 
     try:
-        maps = psutil.Process(pid or os.getpid()).memory_maps(grouped=True)
+        maps = psutil.Process(target).memory_maps(grouped=True)
     except (psutil.Error, OSError):
         return None
     for m in maps:

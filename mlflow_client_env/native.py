@@ -21,6 +21,7 @@ import importlib.util
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -29,9 +30,9 @@ from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
 from .errors import MlflowClientEnvError
+from .findings import Finding
 from .ldcache import DEFAULT_LD_CACHE, LdCache, host_flags, read_ld_cache
 
-Status = Literal["ok", "warn", "error"]
 SearchStep = Literal["direct", "rpath", "ld_library_path", "runpath", "cache", "default"]
 ProblemKind = Literal["missing", "unreadable", "not-elf", "truncated", "corrupt"]
 
@@ -119,17 +120,6 @@ class Resolution:
     @property
     def found(self) -> bool:
         return self.path is not None and self.problem is None
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One diagnosis: what is wrong (or fine), the evidence, and the fix."""
-
-    code: str
-    status: Status
-    summary: str
-    evidence: tuple[str, ...] = ()
-    fix: str = ""
 
 
 @dataclass(frozen=True)
@@ -260,6 +250,8 @@ def split_search_path(value: str | None, cwd: Path) -> tuple[Path, ...]:
 def _expand(entries: Sequence[str], origin: Path, cwd: Path) -> tuple[Path, ...]:
     """Expand $ORIGIN in RPATH/RUNPATH; drop entries with other tokens.
 
+    Paths are not normalised (``lib64/../jvm`` stays), as LD_DEBUG prints them.
+
     ld.so also knows $LIB and $PLATFORM, whose values are distribution
     specific; Hadoop and JDK libraries do not use them.
     """
@@ -287,16 +279,21 @@ class _Search:
             self._elves[path] = read_elf(path)
         return self._elves[path]
 
-    def _try(self, path: Path) -> tuple[str, ElfInfo | ElfProblem | None]:
-        """``absent``, ``skip`` (other class/machine), ``fatal`` or ``ok``, as open_verify."""
+    def _try(self, path: Path) -> tuple[str, ElfInfo | ElfProblem | None, str]:
+        """``absent``, ``skip`` or ``fatal`` (with why), or ``ok``: glibc's open_verify.
+
+        ld.so passes over files of another class or machine and files it may
+        not open, but stops at a damaged one ("file too short", "invalid ELF
+        header"), and a truncated one it maps can kill the process.
+        """
         if not path.is_file():
-            return "absent", None
+            return "absent", None, ""
         e = self.elf(path)
         if e.ident is not None and e.ident != self.host.ident:
-            return "skip", e
+            return "skip", e, f"{_describe(e.ident)}, not {_describe(self.host.ident)}"
         if isinstance(e, ElfProblem):
-            return ("skip" if e.kind == "unreadable" else "fatal"), e
-        return "ok", e
+            return ("skip" if e.kind == "unreadable" else "fatal"), e, e.detail
+        return "ok", e, ""
 
     def find(
         self,
@@ -309,14 +306,9 @@ class _Search:
         skipped: list[str] = []
 
         def verdict(step: SearchStep, path: Path) -> Resolution | None:
-            outcome, e = self._try(path)
-            if outcome == "skip" and e is not None:
-                why = (
-                    e.detail
-                    if isinstance(e, ElfProblem) and e.ident is None
-                    else _describe(e.ident)
-                )
-                skipped.append(f"{path}: {why}, not {_describe(self.host.ident)}")
+            outcome, e, why = self._try(path)
+            if outcome == "skip":
+                skipped.append(f"{path}: {why}")
             if outcome in ("absent", "skip"):
                 return None
             problem = e if isinstance(e, ElfProblem) else None
@@ -360,7 +352,7 @@ class _Search:
         has a RUNPATH, and ignoring any loader that has one); RUNPATH applies
         only to the object itself. The main program's RPATH is not modelled.
         """
-        loaded = {n for n in (root.soname, root.path.name) if n}
+        loaded = {root.soname} if root.soname else set()
         queue: list[tuple[ElfInfo, tuple[ElfInfo, ...]]] = [(root, ())]
         out: list[Resolution] = []
         while queue:
@@ -392,7 +384,7 @@ class _Search:
 
 def _origin(path: Path, cwd: Path) -> Path:
     """$ORIGIN: the directory of the object as it was found (symlinks not resolved)."""
-    return Path(os.path.normpath(cwd / path)).parent
+    return (cwd / path).parent
 
 
 def _search(
@@ -480,14 +472,14 @@ def architecture_finding(elf: ElfInfo | ElfProblem, host: ElfInfo | None = None)
         "error",
         f"{elf.path} is built for {_describe(elf.ident)}; this Python is {_describe(me.ident)}",
         (f"{elf.path}: {_describe(elf.ident)}", f"{me.path}: {_describe(me.ident)}"),
-        f"Use a {me.machine} {me.elf_class}-bit build: the libhdfs.so of a parcel built for "
+        f"Use a {me.elf_class}-bit {me.machine} build: the libhdfs.so of a parcel built for "
         "this platform (point ARROW_LIBHDFS_DIR at its lib64) and a JDK for this platform. "
         "ld.so skips such files silently and reports 'wrong ELF class' or 'cannot open'.",
     )
 
 
 def _missing_finding(
-    res: Resolution, root: Path, ld_library_path: str | None, preloaded: bool, jvm_dir: Path | None
+    res: Resolution, ld_library_path: str | None, preloaded: bool, jvm_dir: Path | None
 ) -> Finding:
     llp = f"LD_LIBRARY_PATH={ld_library_path}" if ld_library_path else "LD_LIBRARY_PATH unset"
     evidence = (
@@ -554,7 +546,7 @@ def check_library(
             findings.append(problem_finding(res.problem, res.needed_by))
         elif res.path is None:
             findings.append(
-                _missing_finding(res, path, ld_library_path, res.soname in preloaded, jvm_dir)
+                _missing_finding(res, ld_library_path, res.soname in preloaded, jvm_dir)
             )
     return findings or [
         Finding(
@@ -720,21 +712,44 @@ def find_shadowing(
 _PROBE = """
 import ctypes, json, sys
 for stage, path in (("libjvm", sys.argv[1]), ("libhdfs", sys.argv[2])):
+    print(json.dumps({"loading": stage}), flush=True)
     try:
         ctypes.CDLL(path)
     except OSError as exc:
-        print(json.dumps({"stage": stage, "error": str(exc)}))
+        print(json.dumps({"stage": stage, "error": str(exc)}), flush=True)
         sys.exit(3)
-print(json.dumps({"stage": None, "error": None}))
+print(json.dumps({"ok": True}), flush=True)
 """
+
+
+def _probe_result(libjvm: Path, libhdfs: Path, done: subprocess.CompletedProcess[str]) -> LoadProbe:
+    """Read the child's last JSON line; a signal death is blamed on the stage it was in."""
+    events = [json.loads(ln) for ln in done.stdout.splitlines() if ln.startswith("{")]
+    last: dict[str, Any] = events[-1] if events else {}
+    rc = done.returncode
+    if last.get("ok"):
+        return LoadProbe(libjvm, libhdfs, True, None, None, rc, False, done.stderr)
+    if "error" in last:
+        return LoadProbe(
+            libjvm, libhdfs, False, last["stage"], last["error"], rc, False, done.stderr
+        )
+    stage = last.get("loading")
+    if stage in ("libjvm", "libhdfs") and rc < 0:
+        path = libjvm if stage == "libjvm" else libhdfs
+        text = f"killed by {signal.Signals(-rc).name} while loading {path}"
+        return LoadProbe(libjvm, libhdfs, False, stage, text, rc, False, done.stderr)
+    tail = done.stderr.strip().splitlines()
+    text = tail[-1] if tail else f"probe exited with status {rc}"
+    return LoadProbe(libjvm, libhdfs, False, "python", text, rc, False, done.stderr)
 
 
 def probe_load(libjvm: Path, libhdfs: Path, env: Mapping[str, str], timeout: float) -> LoadProbe:
     """dlopen ``libjvm`` then ``libhdfs`` in a child with exactly ``env``.
 
-    A child, because a failed or crashing dlopen poisons the caller, and
-    because LD_LIBRARY_PATH only takes effect at process start. Loading
-    libjvm first is what pyarrow does; no JVM is started.
+    A child, because a failed dlopen can kill the caller (a truncated
+    library dies with SIGBUS) and because LD_LIBRARY_PATH only takes effect
+    at process start. Loading libjvm first is what pyarrow does; no JVM is
+    started. ``error`` is dlerror()'s text as ctypes reports it.
     """
     argv = [sys.executable, "-I", "-S", "-c", _PROBE, str(libjvm), str(libhdfs)]
     try:
@@ -743,37 +758,22 @@ def probe_load(libjvm: Path, libhdfs: Path, env: Mapping[str, str], timeout: flo
         )
     except subprocess.TimeoutExpired as exc:
         err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else ""
-        return LoadProbe(
-            libjvm, libhdfs, False, None, f"timed out after {timeout}s", None, True, err
-        )
-    try:
-        result = json.loads(done.stdout.strip().splitlines()[-1])
-    except (IndexError, ValueError):
-        tail = done.stderr.strip().splitlines()
-        text = tail[-1] if tail else f"exit status {done.returncode}"
-        return LoadProbe(
-            libjvm, libhdfs, False, "python", text, done.returncode, False, done.stderr
-        )
-    return LoadProbe(
-        libjvm,
-        libhdfs,
-        result["error"] is None,
-        result["stage"],
-        result["error"],
-        done.returncode,
-        False,
-        done.stderr,
-    )
+        text = f"timed out after {timeout}s"
+        return LoadProbe(libjvm, libhdfs, False, None, text, None, True, err)
+    return _probe_result(libjvm, libhdfs, done)
 
 
 def _load_fix(error: str) -> str:
     if "cannot open shared object file" in error:
         return (
-            "A file or one of its dependencies is missing: check JAVA_HOME (A2) and "
-            "ARROW_LIBHDFS_DIR (A1); run check_library() on the named library."
+            "A file or one of its dependencies is missing (ld.so says the same for a "
+            "library of another machine type): check JAVA_HOME (A2) and ARROW_LIBHDFS_DIR "
+            "(A1); check_library() on the named library tells which."
         )
     if "wrong ELF class" in error or "invalid ELF header" in error or "too short" in error:
         return "The library is for another architecture or damaged; replace it (see its finding)."
+    if error.startswith("killed by"):
+        return "The library crashed the loader, typically a truncated file: see native.truncated."
     if "undefined symbol" in error or "version" in error:
         return (
             "Two builds of a library are being mixed, usually through LD_LIBRARY_PATH (E1): "

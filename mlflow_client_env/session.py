@@ -8,7 +8,6 @@ at process start (LD_LIBRARY_PATH) are reported, not set: only a kernel made by
 
 from __future__ import annotations
 
-import html
 import os
 import sys
 import warnings
@@ -84,6 +83,8 @@ class SetupReport:
     __str__ = __repr__
 
     def _repr_html_(self) -> str:
+        import html
+
         e = html.escape
         colour = {"ok": "#2e7d32", "warn": "#ef6c00", "error": "#c62828"}.get(self.status, "#555")
         rows = []
