@@ -94,6 +94,54 @@ def cmd_env(args: argparse.Namespace) -> int:
     return 1 if any(f.status == "error" for f in env.findings) else 0
 
 
+EXAMPLES_DOCTOR = """\
+examples:
+  mlflow-client-env doctor                    the whole chain, a line per check
+  mlflow-client-env doctor -v                 with the evidence and each check's time
+  mlflow-client-env doctor --json             stable JSON: {"verdict", "checks": [...]}
+  mlflow-client-env doctor --check java --check classpath
+  mlflow-client-env doctor --pid 12345        why does my running kernel fail?
+  mlflow-client-env doctor --probe-path hdfs://nameservice1/user/$USER/tmp
+
+exit codes: 0 no errors (warnings allowed), 1 at least one error, 2 bad input.
+"""
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from . import doctor
+    from .doctor import render
+    from .doctor.context import Context, for_this_process
+
+    if args.list_checks:
+        for name, (_, what) in doctor.CHECKS.items():
+            print(f"{name:<18} {what}")
+        return 0
+    overrides = overrides_from(args)
+    kw = {"probe_path": args.probe_path, "experiment": args.experiment, "timeout": args.timeout}
+    if args.pid is not None:
+        from .doctor.remote import environ_of
+
+        try:
+            env = environ_of(args.pid)
+        except Exception as exc:  # psutil.NoSuchProcess, AccessDenied
+            raise MlflowClientEnvError(
+                f"cannot read the environment of process {args.pid} ({type(exc).__name__})",
+                "check the PID with 'ps', and run as the same user as that process",
+            ) from None
+        ctx = Context(env=env, overrides=overrides, start_env=env, pid=args.pid, **kw)
+    else:
+        ctx = for_this_process(overrides, **kw)
+    try:
+        report = doctor.run(ctx, args.check)
+    except KeyError as exc:
+        raise MlflowClientEnvError(
+            f"unknown check(s): {exc.args[0]}",
+            "list them with 'mlflow-client-env doctor --list-checks'",
+        ) from None
+    sys.stdout.write(render.as_json(report) if args.json else render.text(report, args.verbose))
+    return report.exit_code
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlflow-client-env",
@@ -127,6 +175,39 @@ def build_parser() -> argparse.ArgumentParser:
         "hand-made kernel.json files did (breaks ssl/gssapi imports; not recommended)",
     )
     p.set_defaults(func=cmd_env)
+
+    p = sub.add_parser(
+        "doctor",
+        parents=[disc],
+        help="diagnose the whole chain, from Python packages down to HDFS",
+        description="Run named checks (versions, installation, java, client-config, classpath, "
+        "native-libraries, process-start, kerberos, tracking-server, hdfs) and say how to fix "
+        "what is broken, before you hit it.",
+        epilog=EXAMPLES_DOCTOR,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="show the evidence and timings")
+    p.add_argument("--json", action="store_true", help="print the stable JSON report")
+    p.add_argument(
+        "--check", action="append", metavar="NAME", help="run only this check (repeatable)"
+    )
+    p.add_argument("--list-checks", action="store_true", help="list the checks and exit")
+    p.add_argument("--pid", type=int, help="inspect a running process (e.g. a kernel) instead")
+    p.add_argument(
+        "--probe-path",
+        metavar="URI",
+        help="HDFS folder for the write/read/delete probe "
+        "(default: the experiment's artifact location)",
+    )
+    p.add_argument(
+        "--experiment",
+        help="experiment whose artifact location to check "
+        "(default $MLFLOW_EXPERIMENT_NAME, else Default)",
+    )
+    p.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds for each probe (default 60)"
+    )
+    p.set_defaults(func=cmd_doctor)
     return parser
 
 

@@ -1,0 +1,288 @@
+"""The local checks: versions, installation, Java, client config, CLASSPATH,
+native libraries and the process's start-time environment.
+
+Each check takes the Context and returns findings; none raises for a broken
+setup (that is what it reports). Probes that could crash or hang (loading
+libjvm/libhdfs) run in a subprocess with a timeout.
+"""
+
+from __future__ import annotations
+
+from ..classpath import lint
+from ..errors import MlflowClientEnvError
+from ..findings import Finding
+from ..java import inspect_java_home, normalise_java_home
+from .context import Context
+from .versions import check_installed
+
+
+def _failed(result: object, what: str) -> list[Finding] | None:
+    if isinstance(result, MlflowClientEnvError):
+        return [
+            Finding(
+                f"{what}.skipped",
+                "skip",
+                f"skipped: discovery failed ({result.problem})",
+                fix=result.fix,
+            )
+        ]
+    return None
+
+
+def check_versions(ctx: Context) -> list[Finding]:
+    return check_installed()
+
+
+def check_installation(ctx: Context) -> list[Finding]:
+    d = ctx.discovery()
+    if isinstance(d, MlflowClientEnvError):
+        return [Finding("installation.error", "error", d.problem, fix=d.fix)]
+    h = d.hadoop
+    name = f"{h.parcel.name} {h.parcel.version}" if h.parcel else h.kind
+    out = [
+        Finding(
+            "installation.found",
+            "ok",
+            f"{name} (Hadoop {h.version or '?'}), HADOOP_HOME={h.hadoop_home}",
+            h.evidence,
+        )
+    ]
+    out += [Finding("installation.warning", "warn", w) for w in h.warnings]
+    if h.libhdfs is None:
+        out.append(
+            Finding(
+                "installation.no-libhdfs",
+                "error",
+                f"no libhdfs.so in {h.root} (looked in lib64 and lib/native)",
+                fix="install the Hadoop libhdfs package; parcels carry it in P/lib64",
+            )
+        )
+    if not h.jar_dirs:
+        out.append(
+            Finding(
+                "installation.no-jars",
+                "error",
+                f"no jar folders under {h.root}",
+                fix="point --parcel or --hadoop-home at a full Hadoop client",
+            )
+        )
+    return out
+
+
+def check_java(ctx: Context) -> list[Finding]:
+    out: list[Finding] = []
+    inherited = ctx.env.get("JAVA_HOME")
+    if inherited:
+        root = normalise_java_home(inherited)
+        inst = inspect_java_home(inherited, "JAVA_HOME")
+        if inst is None:
+            out.append(
+                Finding(
+                    "java.inherited-no-libjvm",
+                    "warn",
+                    f"this process's JAVA_HOME={inherited} has no libjvm.so under it: "
+                    "pyarrow cannot load the JVM (catalog A2)",
+                    fix="use the JAVA_HOME from 'mlflow-client-env env'",
+                )
+            )
+        elif str(root) != inherited.rstrip("/"):
+            out.append(
+                Finding(
+                    "java.inherited-not-root",
+                    "warn",
+                    f"JAVA_HOME={inherited} is not a Java root; pyarrow expects {root} (F1)",
+                    fix=f"export JAVA_HOME={root}",
+                )
+            )
+        elif not inst.hadoop_compatible:
+            out.append(
+                Finding(
+                    "java.inherited-incompatible",
+                    "warn",
+                    f"this process's JAVA_HOME is Java {inst.major}, which Hadoop cannot "
+                    "run on ('getSubject is not supported')",
+                    fix="use the JAVA_HOME from 'mlflow-client-env env'",
+                )
+            )
+    d = ctx.discovery()
+    skipped = _failed(d, "java")
+    if skipped:
+        return out + skipped
+    assert not isinstance(d, MlflowClientEnvError)
+    j = d.java.install
+    if not j.hadoop_compatible:
+        out.append(
+            Finding(
+                "java.incompatible",
+                "error",
+                f"Java {j.major} at {j.home}: Hadoop up to 3.4 fails on Java 24+ "
+                "with 'getSubject is not supported'",
+                j.evidence,
+                fix="install Java 8, 11 or 17 and pass --java-home",
+            )
+        )
+    else:
+        out.append(
+            Finding(
+                "java.ok",
+                "ok",
+                f"Java {j.version or '?'} ({j.layout}) at {j.home}, libjvm.so found",
+                (*j.evidence, d.java.reason),
+            )
+        )
+    return out
+
+
+def check_client_config(ctx: Context) -> list[Finding]:
+    d = ctx.discovery()
+    skipped = _failed(d, "client-config")
+    if skipped:
+        return skipped
+    assert not isinstance(d, MlflowClientEnvError)
+    conf = d.conf
+    if conf is None:
+        return [
+            Finding(
+                "client-config.missing",
+                "error",
+                "no Hadoop client configuration (HADOOP_CONF_DIR, /etc/hadoop/conf)",
+                fix="pass --hadoop-conf-dir, or deploy the client configuration "
+                "(Cloudera Manager: add a Gateway role to this host)",
+            )
+        ]
+    out = []
+    fs = conf.default_fs
+    if not fs:
+        out.append(
+            Finding(
+                "client-config.no-default-fs",
+                "error",
+                f"fs.defaultFS is not set in {conf.conf_dir}",
+                fix="re-deploy the client configuration",
+            )
+        )
+    else:
+        authority = fs.split("://", 1)[-1].split("/", 1)[0]
+        if fs.startswith("hdfs://") and ":" not in authority and authority not in conf.nameservices:
+            out.append(
+                Finding(
+                    "client-config.unknown-nameservice",
+                    "error",
+                    f"fs.defaultFS={fs} names '{authority}', which is not in "
+                    "dfs.nameservices: UnknownHostException (catalog B4)",
+                    fix="re-deploy the client configuration (hdfs-site.xml)",
+                )
+            )
+    auth = conf.authentication
+    out.append(
+        Finding(
+            "client-config.ok",
+            "ok" if fs else "skip",
+            f"{conf.conf_dir}: fs.defaultFS={fs or 'unset'}, authentication={auth}"
+            + (f", nameservices={','.join(conf.nameservices)}" if conf.nameservices else ""),
+            conf.evidence,
+        )
+    )
+    return out
+
+
+def check_classpath(ctx: Context) -> list[Finding]:
+    out: list[Finding] = []
+    inherited = ctx.env.get("CLASSPATH")
+    d = ctx.discovery()
+    install = None if isinstance(d, MlflowClientEnvError) else d.hadoop
+    if not inherited:
+        out.append(
+            Finding(
+                "classpath.inherited-unset",
+                "warn",
+                "CLASSPATH is not set in this process: pyarrow.fs.HadoopFileSystem "
+                "(MLflow >= 2.16) cannot connect without it (catalog B1)",
+                fix='call mlflow_client_env.setup() first, or eval "$(mlflow-client-env env)"',
+            )
+        )
+    else:
+        for f in lint(inherited.split(":"), install):
+            out.append(
+                Finding(
+                    f"classpath.inherited.{f.code}",
+                    f.status,
+                    f"inherited CLASSPATH: {f.summary}",
+                    f.evidence,
+                    f.fix,
+                )
+            )
+    env = ctx.environment()
+    if isinstance(env, MlflowClientEnvError):
+        return [*out, Finding("classpath.ours-skipped", "skip", f"ours: skipped ({env.problem})")]
+    ours = lint(env["CLASSPATH"].split(":"), install)
+    out += [
+        Finding(
+            f"classpath.ours.{f.code}", f.status, f"our CLASSPATH: {f.summary}", f.evidence, f.fix
+        )
+        for f in ours
+    ]
+    if not ours:
+        n = len(env["CLASSPATH"].split(":"))
+        out.append(
+            Finding(
+                "classpath.ours-ok",
+                "ok",
+                f"our CLASSPATH: conf dir first, {n - 1} jars, no wildcards, one "
+                "version of hadoop-common and protobuf-java",
+            )
+        )
+    return out
+
+
+def check_native(ctx: Context) -> list[Finding]:
+    from .. import native
+
+    env = ctx.environment()
+    if isinstance(env, MlflowClientEnvError):
+        return [Finding("native.skipped", "skip", f"skipped: {env.problem}", fix=env.fix)]
+    libhdfs = env.hadoop.libhdfs
+    java = env.java.install
+    proposed = env["LD_LIBRARY_PATH"]
+    out: list[Finding] = []
+    if libhdfs is None:
+        out.append(Finding("native.no-libhdfs", "error", "no libhdfs.so to check"))
+    else:
+        out += native.check_library(libhdfs, proposed, jvm_dir=java.server_dir)
+    out += native.find_shadowing(ctx.env.get("LD_LIBRARY_PATH"), label="inherited")
+    out += native.find_shadowing(proposed, label="proposed")
+    if libhdfs is not None and not any(f.status == "error" for f in out):
+        run_env = {**ctx.env, **env.as_dict()}
+        out.append(
+            native.load_finding(
+                native.probe_load(java.libjvm, libhdfs, run_env, min(ctx.timeout, 60.0))
+            )
+        )
+    return out
+
+
+def check_process_start(ctx: Context) -> list[Finding]:
+    if ctx.start_env is None:
+        return [
+            Finding("process-start.unknown", "skip", "the start-time environment is not readable")
+        ]
+    start = ctx.start_env.get("LD_LIBRARY_PATH")
+    now = ctx.env.get("LD_LIBRARY_PATH")
+    out: list[Finding] = []
+    if ctx.pid is None and start != now:
+        out.append(
+            Finding(
+                "process-start.ld-changed",
+                "warn",
+                "LD_LIBRARY_PATH was changed after this process started; the dynamic "
+                "loader read it only at start, so the change has no effect here (E2)",
+                (f"at start: {start or '(unset)'}", f"now:      {now or '(unset)'}"),
+                fix="set it before the process starts: a kernel from "
+                "'mlflow-client-env install-kernel', or export it in the shell",
+            )
+        )
+    else:
+        out.append(
+            Finding("process-start.ok", "ok", f"LD_LIBRARY_PATH at start: {start or '(unset)'}")
+        )
+    return out

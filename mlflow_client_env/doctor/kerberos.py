@@ -1,0 +1,88 @@
+"""The Kerberos check: the ticket, the cache Java will read, the krb5.conf Java will read.
+
+Python (MIT krb5) and the JVM can disagree on both the cache (catalog D3) and
+krb5.conf (D5); this check compares them as a new process would see them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import MlflowClientEnvError
+from ..findings import Finding
+from ..krb5 import read_krb5_conf
+from .context import Context
+
+
+def java_krb5_conf(libhdfs_opts: str, java_home: Path) -> tuple[Path, str]:
+    """The krb5.conf the JVM will read, and why: the -D option, the JDK's own, /etc/krb5.conf."""
+    for token in libhdfs_opts.split():
+        if token.startswith("-Djava.security.krb5.conf="):
+            return Path(token.split("=", 1)[1]), "-Djava.security.krb5.conf in LIBHDFS_OPTS"
+    for rel in ("conf/security/krb5.conf", "lib/security/krb5.conf", "jre/lib/security/krb5.conf"):
+        if (java_home / rel).is_file():
+            return java_home / rel, f"the JDK's own {rel}"
+    return Path("/etc/krb5.conf"), "Java's default"
+
+
+def _realm(path: Path) -> str | None:
+    try:
+        values = read_krb5_conf(path).get("libdefaults", {}).get("default_realm", [])
+    except MlflowClientEnvError:
+        return None
+    return next((v for v in values if isinstance(v, str)), None)
+
+
+def check_kerberos(ctx: Context) -> list[Finding]:
+    d = ctx.discovery()
+    if isinstance(d, MlflowClientEnvError):
+        return [Finding("kerberos.skipped", "skip", f"skipped: {d.problem}", fix=d.fix)]
+    if d.conf is not None and not d.conf.kerberos:
+        return [
+            Finding(
+                "kerberos.not-used",
+                "ok",
+                f"the cluster uses {d.conf.authentication} authentication; no ticket needed",
+            )
+        ]
+    out: list[Finding] = []
+    k = d.kerberos
+    if not k.java_readable:
+        out.append(
+            Finding(
+                "kerberos.cache-not-java-readable",
+                "warn",
+                f"the ticket cache {k.ccache} is a {k.ccache_type} cache; Java reads only "
+                "FILE caches (catalog D3)",
+                fix="'mlflow-client-env kinit --to-file' (setup() and the kernel "
+                "launcher copy it for you)",
+            )
+        )
+    env = ctx.environment()
+    if isinstance(env, MlflowClientEnvError):
+        return out
+    py_conf = k.krb5_conf
+    inherited_opts = ctx.env.get("LIBHDFS_OPTS", "")
+    java_home = env.java.install.home
+    inherited_java, why_inherited = java_krb5_conf(inherited_opts, java_home)
+    ours_java, why_ours = java_krb5_conf(env["LIBHDFS_OPTS"], java_home)
+    if py_conf and inherited_java.resolve() != py_conf.resolve():
+        out.append(
+            Finding(
+                "kerberos.krb5-conf-differs",
+                "warn",
+                f"this process's JVM would read {inherited_java} ({why_inherited}) while Python reads "
+                f"{py_conf} ({k.krb5_conf_source}) (catalog D5)",
+                (f"Java realm: {_realm(inherited_java)}", f"Python realm: {k.default_realm}"),
+                fix="add -Djava.security.krb5.conf to LIBHDFS_OPTS (setup() and 'env' do)",
+            )
+        )
+    if py_conf and ours_java.resolve() == py_conf.resolve():
+        out.append(
+            Finding(
+                "kerberos.krb5-conf-agrees",
+                "ok",
+                f"Java and Python both read {py_conf} ({why_ours})",
+            )
+        )
+    return out
