@@ -249,6 +249,21 @@ def check_native(ctx: Context) -> list[Finding]:
         out.append(Finding("native.no-libhdfs", "error", "no libhdfs.so to check"))
     else:
         out += native.check_library(libhdfs, proposed, jvm_dir=java.server_dir)
+        inherited = native.check_library(
+            libhdfs, ctx.env.get("LD_LIBRARY_PATH"), jvm_dir=java.server_dir
+        )
+        out += [
+            Finding(
+                f.code.replace("native.", "native.inherited."),
+                f.status,
+                f"with this process's LD_LIBRARY_PATH: {f.summary}; only pyarrow, which loads "
+                "libjvm itself, can use libhdfs here (catalog A3)",
+                f.evidence,
+                f.fix,
+            )
+            for f in inherited
+            if f.code == "native.missing-dependency"
+        ]
     out += native.find_shadowing(ctx.env.get("LD_LIBRARY_PATH"), label="inherited")
     out += native.find_shadowing(proposed, label="proposed")
     if libhdfs is not None and not any(f.status == "error" for f in out):
