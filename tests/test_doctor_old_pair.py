@@ -1,0 +1,71 @@
+"""The MLflow/pyarrow skew rule against an environment that really has the old pair.
+
+MLflow 2.15.1 with pyarrow 15 is the last pair on the legacy ``pyarrow.hdfs``
+API (catalog C1). It installs on this Python, so it is installed for real in a
+venv cached under ~/.cache/mlflow-client-env, and the doctor runs inside it.
+(pyarrow 0.16.0 has no wheel for this Python: that era is tested on version
+data in test_doctor_files.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+from mlflow_client_env.discovery import cache_dir
+
+PAIR = ("mlflow-skinny==2.15.1", "pyarrow==15.0.2", "numpy<2")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def old_python() -> Path:
+    home = cache_dir() / "venvs" / "mlflow2.15-pyarrow15"
+    python = home / "bin" / "python"
+    marker = home / ".complete"
+    if not marker.is_file():
+        venv.EnvBuilder(with_pip=True, clear=True).create(home)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *PAIR], check=True, timeout=900)
+        marker.touch()
+    return python
+
+
+def test_old_pair_really_uses_the_legacy_api(old_python: Path) -> None:
+    out = subprocess.run(
+        [
+            str(old_python),
+            "-c",
+            "import mlflow, pyarrow, pyarrow.hdfs; "
+            "print(mlflow.__version__, pyarrow.__version__, hasattr(pyarrow.hdfs, 'connect'))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    assert out.stdout.split() == ["2.15.1", "15.0.2", "True"]
+
+
+def test_doctor_flags_the_deprecated_pair(old_python: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [str(old_python), "-m", "mlflow_client_env", "doctor", "--check", "versions", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=ROOT,
+    )
+    data = json.loads(out.stdout)
+    (check,) = data["checks"]
+    assert check["status"] == "warn", out.stderr
+    (f,) = [f for f in check["findings"] if f["code"] == "versions.skew-deprecated"]
+    assert "MLflow 2.15.1 with pyarrow 15.0.2" in f["summary"]
+    assert out.returncode == 0  # a warning, not an error
+    assert sys.executable != str(old_python)
