@@ -176,6 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_env)
 
+    from . import kernel_cli
+
+    kernel_cli.add_commands(sub, disc)
+
     p = sub.add_parser(
         "doctor",
         parents=[disc],

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
 #: Carries the launcher's message into the kernel, where the extension shows it once.
@@ -58,30 +58,46 @@ def _parser() -> Any:
     return p
 
 
-def kerberos_login(keytab: str | None, principal: str | None) -> tuple[str | None, list[str]]:
-    """CALL POINT for issue 4 (Kerberos): ticket check and keytab login at kernel start.
+def kerberos_login(
+    keytab: str | None, principal: str | None, environ: Mapping[str, str]
+) -> tuple[str | None, list[str]]:
+    """Keytab login at kernel start (issue 4's ``kinit.keytab_login``), when asked for.
 
-    Returns a FILE cache for Java (or None: use the discovered cache) and notes to
-    show. ``mlflow_client_env.kinit`` may not exist yet; its expected entry point
-    is ``kernel_login(keytab, principal) -> (java_ccache | None, notes)``.
+    Returns the FILE cache Java should use (None: the discovered one) and notes.
+    Raises ``MlflowClientEnvError`` when the login fails. Without a keytab,
+    nothing is imported here: gssapi costs start time.
     """
+    if not (keytab and principal):
+        return None, []
     try:
-        from . import kinit  # type: ignore[attr-defined,unused-ignore]  # issue 4
+        from .kinit import keytab_login
+        from .krb5 import ccache_path
     except ImportError:
-        if keytab or principal:
-            return None, [
-                "keytab login (--keytab/--principal) is not available yet in this version "
-                "of mlflow-client-env; the kernel uses the existing ticket cache"
-            ]
-        return None, []
-    login: Callable[..., tuple[str | None, list[str]]] | None = getattr(kinit, "kernel_login", None)
-    if login is None:
-        if keytab or principal:
-            return None, [
-                "keytab login is not available yet (mlflow_client_env.kinit.kernel_login)"
-            ]
-        return None, []
-    return login(keytab, principal)
+        return None, [
+            "keytab login (--keytab/--principal) is not available yet in this version "
+            "of mlflow-client-env; the kernel uses the existing ticket cache"
+        ]
+    status = keytab_login(keytab, principal, env=environ)
+    path = ccache_path(status.ccache)
+    return (str(path) if path else None), []
+
+
+def ticket_notes(resolved: Any) -> list[str]:
+    """A one-stat ticket check until issue 4's full status lands: is there a cache at all?
+
+    Only a note, not an error: Java reads the cache at the first HDFS access, so a
+    'kinit' in a terminal after the kernel started is enough (no restart).
+    """
+    krb = resolved.kerberos
+    kerberized = resolved.conf is None or resolved.conf.kerberos
+    path = krb.ccache_path
+    if kerberized and krb.ccache_type == "FILE" and path is not None and not path.exists():
+        return [
+            f"no Kerberos ticket: the credential cache {krb.ccache} does not exist, so HDFS "
+            "will refuse the client (GSS initiate failed)\n  fix: run 'kinit' in a terminal "
+            "before logging artifacts (no kernel restart needed)"
+        ]
+    return []
 
 
 def prepare(args: Any, environ: dict[str, str]) -> tuple[dict[str, str], list[str], list[str]]:
@@ -96,7 +112,7 @@ def prepare(args: Any, environ: dict[str, str]) -> tuple[dict[str, str], list[st
     from .errors import MlflowClientEnvError
 
     try:
-        java_ccache, login_notes = kerberos_login(args.keytab, args.principal)
+        java_ccache, login_notes = kerberos_login(args.keytab, args.principal, env)
         notes += login_notes
         from .discovery import build_environment
 
@@ -123,6 +139,8 @@ def prepare(args: Any, environ: dict[str, str]) -> tuple[dict[str, str], list[st
         for f in resolved.findings:
             line = f.summary + (f"\n  fix: {f.fix}" if f.fix else "")
             (problems if f.status == "error" else notes).append(line)
+        if java_ccache is None:
+            notes += ticket_notes(resolved)
     if args.experiment:
         env["MLFLOW_EXPERIMENT_NAME"] = args.experiment
     env[STATUS_VAR] = "launcher error" if problems else "launcher ok"

@@ -220,7 +220,12 @@ def check_python_modules(python: str, modules: Sequence[str]) -> None:
         )
 
 
-def check_keytab(keytab: str | None) -> None:
+def check_keytab(keytab: str | None, principal: str | None = None) -> None:
+    if bool(keytab) != bool(principal):
+        raise KernelSpecError(
+            "--keytab and --principal go together",
+            "pass both, e.g. --keytab ~/alice.keytab --principal alice@EXAMPLE.COM",
+        )
     if keytab is not None and not os.path.isfile(keytab):
         raise KernelSpecError(
             f"--keytab {keytab}: no such file", "pass the path of an existing keytab file"
@@ -437,7 +442,7 @@ def install(
     settings = (settings or KernelSettings()).absolute()
     extra_env = dict(extra_env or {})
     check_no_secrets(settings, extra_env)
-    check_keytab(settings.keytab)
+    check_keytab(settings.keytab, settings.principal)
     notes: list[str] = []
     if python is None:
         python = sys.executable

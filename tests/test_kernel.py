@@ -1,0 +1,581 @@
+"""install-kernel / list-kernels / uninstall-kernel, and real kernels started through jupyter_client.
+
+Every kernel runs in a temp JUPYTER_DATA_DIR / JUPYTER_PATH with a ``--prefix``
+install, against the fake edge node from ``conftest``; the environment is
+asserted *inside* the kernel (``/proc/self/environ`` for what was there at
+process start). The fake Java is not a JVM, which is fine: nothing here
+touches HDFS.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlflow_client_env import cli, kernel
+from mlflow_client_env import kernelspec as ks
+from tests import trees
+from tests.conftest import Edge
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: Printed inside the kernel: os.environ now, and the environment the process started with.
+PROBE = r"""
+import json, os
+_start = dict(
+    kv.split(b"=", 1) for kv in open("/proc/self/environ", "rb").read().split(b"\0") if b"=" in kv
+)
+print(json.dumps({
+    "env": dict(os.environ),
+    "start": {k.decode(): v.decode() for k, v in _start.items()},
+}))
+"""
+
+
+def run_cli(argv: Sequence[str]) -> int:
+    """The kernel commands through the real ``mlflow-client-env`` entry point."""
+    return cli.main(list(argv))
+
+
+@dataclass
+class Jupyter:
+    """Private Jupyter dirs: a user data dir and a prefix that is on JUPYTER_PATH."""
+
+    data: Path
+    prefix: Path
+
+    @property
+    def prefix_kernels(self) -> Path:
+        return self.prefix / "share" / "jupyter" / "kernels"
+
+    @property
+    def user_kernels(self) -> Path:
+        return self.data / "kernels"
+
+
+@pytest.fixture
+def jupyter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_env: dict[str, str]) -> Jupyter:
+    j = Jupyter(tmp_path / "jupyter-data", tmp_path / "prefix")
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(j.data))
+    monkeypatch.setenv("JUPYTER_PATH", str(j.prefix / "share" / "jupyter"))
+    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(tmp_path / "jupyter-config"))
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "jupyter-runtime"))
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")
+    for var in ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_PASSWORD", kernel.MESSAGE_VAR):
+        monkeypatch.delenv(var, raising=False)
+    return j
+
+
+def edge_args(edge: Edge) -> list[str]:
+    return [
+        "--parcels-root",
+        str(edge.parcels),
+        "--hadoop-conf-dir",
+        str(edge.conf),
+        "--java-home",
+        str(edge.java),
+    ]
+
+
+def install_kernel(jupyter: Jupyter, edge: Edge, *extra: str, name: str = "mlflow") -> Path:
+    argv = ["install-kernel", "--name", name, "--prefix", str(jupyter.prefix), *edge_args(edge)]
+    assert run_cli([*argv, *extra]) == 0
+    path = jupyter.prefix_kernels / name
+    assert (path / "kernel.json").is_file()
+    return path
+
+
+@contextmanager
+def running_kernel(name: str) -> Iterator[Any]:
+    """A started kernel and a ready client; always shut down, even when the test fails."""
+    from jupyter_client.manager import KernelManager
+
+    km = KernelManager(kernel_name=name)
+    km.start_kernel()
+    kc = None
+    try:
+        kc = km.client()
+        kc.start_channels()
+        kc.wait_for_ready(timeout=120)
+        yield kc
+    finally:
+        if kc is not None:
+            kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+@dataclass
+class Output:
+    stdout: str
+    stderr: str
+    result: str | None
+    error: str | None
+
+
+def run_cell(kc: Any, code: str) -> Output:
+    acc = Output("", "", None, None)
+
+    def hook(msg: dict[str, Any]) -> None:
+        c = msg["content"]
+        if msg["msg_type"] == "stream":
+            if c["name"] == "stdout":
+                acc.stdout += c["text"]
+            else:
+                acc.stderr += c["text"]
+        elif msg["msg_type"] == "execute_result":
+            acc.result = c["data"].get("text/plain")
+        elif msg["msg_type"] == "error":
+            acc.error = f"{c['ename']}: {c['evalue']}"
+
+    kc.execute_interactive(code, timeout=120, output_hook=hook)
+    return acc
+
+
+def probe(kc: Any) -> tuple[dict[str, str], dict[str, str], Output]:
+    out = run_cell(kc, PROBE)
+    assert out.error is None, out
+    data = json.loads(out.stdout.strip().splitlines()[-1])
+    return data["env"], data["start"], out
+
+
+# --- kernels started for real ---------------------------------------------------------
+
+
+def test_launcher_kernel_has_environment_at_process_start(
+    jupyter: Jupyter, edge: Edge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ccache = edge.root / "krb5cc_test"
+    ccache.write_bytes(b"\x05\x04")  # exists: the launcher's ticket check only stats it
+    monkeypatch.setenv("KRB5CCNAME", f"FILE:{ccache}")
+    path = install_kernel(
+        jupyter,
+        edge,
+        "--tracking-uri",
+        "http://127.0.0.1:5999",
+        "--experiment",
+        "test_mlflow",
+        "--env",
+        "EXTRA_SETTING=42",
+    )
+    spec = json.loads((path / "kernel.json").read_text())
+    assert spec["argv"][:5] == [
+        sys.executable,
+        "-m",
+        "mlflow_client_env.kernel",
+        "-f",
+        "{connection_file}",
+    ]
+    assert "env" in spec and spec["env"] == {"EXTRA_SETTING": "42"}  # nothing baked
+    assert spec["metadata"]["mlflow_client_env"]["mode"] == "launcher"
+    with running_kernel("mlflow") as kc:
+        env, start, out = probe(kc)
+    lib64 = str(edge.parcels / "CDH" / "lib64")
+    server = str(edge.java / "lib" / "server")
+    for seen in (env, start):  # set before the process started, not later
+        assert seen["ARROW_LIBHDFS_DIR"] == lib64
+        assert seen["JAVA_HOME"] == str(edge.java)
+        assert seen["CLASSPATH"].startswith(str(edge.conf) + ":")
+        assert "hadoop-common-3.0.0-cdh6.3.2.jar" in seen["CLASSPATH"]
+        assert seen["LD_LIBRARY_PATH"].split(":")[-1] == server
+        assert seen["MLFLOW_TRACKING_URI"] == "http://127.0.0.1:5999"
+        assert seen["MLFLOW_EXPERIMENT_NAME"] == "test_mlflow"
+        assert seen["EXTRA_SETTING"] == "42"
+        assert seen[kernel.STATUS_VAR] == "launcher ok"
+        assert seen["KRB5CCNAME"] == f"FILE:{ccache}"
+        assert seen["MLFLOW_KERBEROS_TICKET_CACHE"] == str(ccache)
+    assert kernel.MESSAGE_VAR not in env
+    assert out.stderr == ""  # no message when all is well
+
+
+def test_static_kernel_has_baked_environment(jupyter: Jupyter, edge: Edge) -> None:
+    path = install_kernel(jupyter, edge, "--mode", "static", name="mlflow-static")
+    spec = json.loads((path / "kernel.json").read_text())
+    baked = spec["env"]
+    server = str(edge.java / "lib" / "server")
+    assert baked["LD_LIBRARY_PATH"] == server  # only our appended value, no parcel dirs
+    assert "PATH" not in baked
+    assert all("${" not in v for v in baked.values())
+    assert spec["argv"][1:3] == ["-m", "ipykernel_launcher"]
+    meta = spec["metadata"]["mlflow_client_env"]
+    assert (
+        meta["mode"] == "static" and meta["baked_at"] and meta["fingerprint"].startswith("sha256:")
+    )
+    assert set(meta["baked"]) == set(baked)
+    assert "CDH 6.3.2" in spec["display_name"]
+    with running_kernel("mlflow-static") as kc:
+        env, start, _ = probe(kc)
+    assert start["LD_LIBRARY_PATH"] == server
+    assert env["ARROW_LIBHDFS_DIR"] == str(edge.parcels / "CDH" / "lib64")
+    assert env["JAVA_HOME"] == str(edge.java)
+    assert env["CLASSPATH"] == baked["CLASSPATH"]
+
+
+def test_broken_parcel_kernel_starts_and_first_cell_says_why(jupyter: Jupyter, edge: Edge) -> None:
+    install_kernel(jupyter, edge)
+    link = edge.parcels / "CDH"
+    link.unlink()
+    os.symlink("CDH-0.0.0", link)  # activated parcel removed from disk
+    with running_kernel("mlflow") as kc:
+        first = run_cell(kc, "1 + 1")
+        second = run_cell(kc, "2 + 2")
+        env, _, _ = probe(kc)
+    assert first.result == "2" and first.error is None
+    assert "started WITHOUT a working Hadoop/MLflow environment" in first.stderr
+    assert str(link) in first.stderr and "fix:" in first.stderr
+    assert "Traceback" not in first.stderr and "Exception" not in first.stderr
+    assert second.stderr == "" and second.result == "4"  # shown once
+    assert env[kernel.STATUS_VAR] == "launcher error"
+
+
+def test_missing_ticket_is_a_note_in_the_first_cell(
+    jupyter: Jupyter, edge: Edge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = edge.root / "no-such-krb5cc"
+    monkeypatch.setenv("KRB5CCNAME", f"FILE:{missing}")
+    install_kernel(jupyter, edge)
+    with running_kernel("mlflow") as kc:
+        first = run_cell(kc, "'ready'")
+        env, _, _ = probe(kc)
+    assert first.result == "'ready'"
+    assert "no Kerberos ticket" in first.stderr and str(missing) in first.stderr
+    assert "run 'kinit'" in first.stderr and "Traceback" not in first.stderr
+    assert env[kernel.STATUS_VAR] == "launcher ok"  # a note, not an error: kinit later works
+
+
+def test_parcel_upgrade_launcher_follows_static_goes_stale(
+    jupyter: Jupyter, edge: Edge, capsys: pytest.CaptureFixture[str]
+) -> None:
+    install_kernel(jupyter, edge)
+    install_kernel(jupyter, edge, "--mode", "static", name="mlflow-static")
+    capsys.readouterr()
+    assert run_cli(["list-kernels", "--json"]) == 0
+    before = {k["name"]: k for k in json.loads(capsys.readouterr().out)}
+    assert before["mlflow"]["status"] == "ok" and before["mlflow-static"]["status"] == "fresh"
+
+    trees.make_parcel(edge.parcels, "cdp7.1.7")  # the upgrade: CDH now points at 7.1.7
+
+    with running_kernel("mlflow") as kc:
+        env, _, _ = probe(kc)
+    assert "hadoop-common-3.1.1.7.1.7.0-551.jar" in env["CLASSPATH"]
+    assert "cdh6.3.2" not in env["CLASSPATH"]
+
+    assert run_cli(["list-kernels", "--json"]) == 1
+    after = {k["name"]: k for k in json.loads(capsys.readouterr().out)}
+    assert after["mlflow"]["status"] == "ok"
+    assert after["mlflow-static"]["status"] == "stale"
+    assert "CLASSPATH" in after["mlflow-static"]["changed"]
+    assert run_cli(["list-kernels"]) == 1
+    text = capsys.readouterr()
+    assert "stale" in text.out and "re-run install-kernel" in text.err
+
+    install_kernel(jupyter, edge, "--mode", "static", name="mlflow-static")  # ours: no --force
+    capsys.readouterr()
+    assert run_cli(["list-kernels", "--json"]) == 0
+    again = {k["name"]: k for k in json.loads(capsys.readouterr().out)}
+    assert again["mlflow-static"]["status"] == "fresh"
+
+
+def test_keytab_and_principal_are_stored_and_reported(jupyter: Jupyter, edge: Edge) -> None:
+    keytab = edge.root / "alice.keytab"
+    keytab.write_bytes(b"\x05\x02")
+    path = install_kernel(
+        jupyter, edge, "--keytab", str(keytab), "--principal", "alice@EXAMPLE.COM"
+    )
+    spec = json.loads((path / "kernel.json").read_text())
+    assert spec["argv"][-4:] == ["--keytab", str(keytab), "--principal", "alice@EXAMPLE.COM"]
+    settings = spec["metadata"]["mlflow_client_env"]["settings"]
+    assert settings["keytab"] == str(keytab) and settings["principal"] == "alice@EXAMPLE.COM"
+    with running_kernel("mlflow") as kc:
+        first = run_cell(kc, "1")
+    if importlib.util.find_spec("mlflow_client_env.kinit") is None:
+        assert "keytab login" in first.stderr and "not available yet" in first.stderr
+    else:  # not a real keytab: the login fails, the kernel starts and says so
+        assert "WITHOUT a working" in first.stderr and str(keytab) in first.stderr
+        assert "Traceback" not in first.stderr
+
+
+# --- safety: nothing written --------------------------------------------------------------
+
+
+def test_dry_run_writes_nothing(
+    jupyter: Jupyter, edge: Edge, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["install-kernel", "--prefix", str(jupyter.prefix), "--dry-run", *edge_args(edge)]
+    for mode in ks.MODES:
+        assert run_cli([*argv, "--mode", mode]) == 0
+        out = capsys.readouterr()
+        spec = json.loads(out.out)
+        assert spec["metadata"]["mlflow_client_env"]["mode"] == mode
+        assert "nothing written" in out.err
+    assert not jupyter.prefix.exists() and not jupyter.data.exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["--tracking-uri", "https://alice:s3cr3t@mlflow.example.com"], "contains a password"),
+        (["--env", "MLFLOW_TRACKING_TOKEN=s3cr3t"], "MLFLOW_TRACKING_TOKEN"),
+        (["--env", "MLFLOW_TRACKING_PASSWORD=s3cr3t"], "MLFLOW_TRACKING_PASSWORD"),
+        (["--env", "MLFLOW_TRACKING_URI=http://bob:s3cr3t@h:5000"], "contains a password"),
+        (["--mode", "static", "--env", "X=1", "--", "env-uri"], "contains a password"),
+    ],
+)
+def test_secrets_are_refused_and_nothing_written(
+    jupyter: Jupyter,
+    edge: Edge,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    extra: list[str],
+    needle: str,
+) -> None:
+    if extra[-2:] == ["--", "env-uri"]:  # static mode would bake the URI from the environment
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://carol:s3cr3t@mlflow:5000")
+        extra = extra[:-2]
+    for mode_args in ([], ["--dry-run"]):
+        rc = run_cli(
+            [
+                "install-kernel",
+                "--prefix",
+                str(jupyter.prefix),
+                *edge_args(edge),
+                *extra,
+                *mode_args,
+            ]
+        )
+        err = capsys.readouterr().err
+        assert rc == 2
+        assert needle in err and "fix:" in err
+        assert "s3cr3t" not in err
+    assert not jupyter.prefix.exists() and not jupyter.data.exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["--name", "My Kernel"], "use --name my-kernel"),
+        (["--env", "NOEQUALS"], "KEY=VALUE"),
+        (["--env", "1BAD=x"], "not a valid variable name"),
+        (["--python", "/nonexistent/python3"], "no such executable"),
+        (["--keytab", "/nonexistent/alice.keytab", "--principal", "a@B"], "no such file"),
+        (["--principal", "alice@EXAMPLE.COM"], "go together"),
+    ],
+)
+def test_bad_input_exits_2_with_fix(
+    jupyter: Jupyter,
+    edge: Edge,
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    needle: str,
+) -> None:
+    rc = run_cli(["install-kernel", "--prefix", str(jupyter.prefix), *edge_args(edge), *extra])
+    err = capsys.readouterr().err
+    assert rc == 2 and needle in err and "fix:" in err
+    assert not jupyter.prefix.exists()
+
+
+def test_static_mode_with_broken_parcel_is_refused(
+    jupyter: Jupyter, edge: Edge, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (edge.parcels / "CDH").unlink()
+    os.symlink("CDH-0.0.0", edge.parcels / "CDH")
+    assert (
+        run_cli(
+            [
+                "install-kernel",
+                "--prefix",
+                str(jupyter.prefix),
+                "--mode",
+                "static",
+                *edge_args(edge),
+            ]
+        )
+        == 2
+    )
+    assert "CDH-0.0.0" in capsys.readouterr().err
+    assert not jupyter.prefix.exists()
+    # the launcher installs anyway (it re-resolves at every start) and says so
+    assert run_cli(["install-kernel", "--prefix", str(jupyter.prefix), *edge_args(edge)]) == 0
+    assert "does not resolve now" in capsys.readouterr().err
+
+
+def write_foreign(kernels: Path, name: str) -> Path:
+    d = kernels / name
+    d.mkdir(parents=True)
+    spec = {
+        "argv": ["python3", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Someone else's",
+        "language": "python",
+    }
+    (d / "kernel.json").write_text(json.dumps(spec))
+    return d
+
+
+def test_foreign_kernel_not_overwritten_without_force(
+    jupyter: Jupyter, edge: Edge, capsys: pytest.CaptureFixture[str]
+) -> None:
+    foreign = write_foreign(jupyter.prefix_kernels, "mlflow")
+    before = (foreign / "kernel.json").read_bytes()
+    argv = ["install-kernel", "--prefix", str(jupyter.prefix), *edge_args(edge)]
+    assert run_cli(argv) == 2
+    err = capsys.readouterr().err
+    assert "not written by mlflow-client-env" in err and "--force" in err
+    assert (foreign / "kernel.json").read_bytes() == before
+    assert run_cli([*argv, "--force"]) == 0
+    assert ks.ours_metadata(ks.read_spec(foreign)) is not None
+    assert (foreign / "logo-64x64.png").is_file()
+
+
+def test_uninstall_finds_every_copy_and_refuses_foreign(
+    jupyter: Jupyter, edge: Edge, capsys: pytest.CaptureFixture[str]
+) -> None:
+    install_kernel(jupyter, edge)
+    assert run_cli(["install-kernel", "--user", *edge_args(edge)]) == 0  # same name, user dir
+    assert (jupyter.user_kernels / "mlflow" / "kernel.json").is_file()
+    capsys.readouterr()
+    assert run_cli(["uninstall-kernel", "mlflow", "--dry-run"]) == 0
+    assert "would remove" in capsys.readouterr().out
+    assert (jupyter.user_kernels / "mlflow").is_dir()
+    assert run_cli(["uninstall-kernel", "mlflow", "--json"]) == 0
+    removed = json.loads(capsys.readouterr().out)["removed"]
+    assert sorted(removed) == sorted(
+        [str(jupyter.user_kernels / "mlflow"), str(jupyter.prefix_kernels / "mlflow")]
+    )
+    assert not (jupyter.user_kernels / "mlflow").exists()
+    assert not (jupyter.prefix_kernels / "mlflow").exists()
+    assert run_cli(["uninstall-kernel", "mlflow"]) == 2
+    assert "no kernel named 'mlflow'" in capsys.readouterr().err
+
+    foreign = write_foreign(jupyter.prefix_kernels, "other")
+    assert run_cli(["uninstall-kernel", "other"]) == 2
+    assert "--force" in capsys.readouterr().err and foreign.is_dir()
+    assert run_cli(["uninstall-kernel", "other", "--force"]) == 0
+    assert not foreign.exists()
+
+
+def test_list_kernels_marks_ours(
+    jupyter: Jupyter, edge: Edge, capsys: pytest.CaptureFixture[str]
+) -> None:
+    install_kernel(jupyter, edge)
+    write_foreign(jupyter.prefix_kernels, "plain")
+    capsys.readouterr()
+    assert run_cli(["list-kernels", "--json"]) == 0
+    rows = {k["name"]: k for k in json.loads(capsys.readouterr().out)}
+    assert rows["mlflow"]["ours"] is True and rows["mlflow"]["mode"] == "launcher"
+    assert rows["plain"]["ours"] is False and rows["plain"]["status"] == "unknown"
+    assert run_cli(["list-kernels"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:4] == ["NAME", "OURS", "MODE", "STATUS"]
+    assert any(line.split()[:4] == ["mlflow", "yes", "launcher", "ok"] for line in lines)
+
+
+# --- the launcher, in-process and as a subprocess ---------------------------------------------
+
+
+def test_launcher_never_imports_mlflow(edge: Edge) -> None:
+    code = (
+        "import sys, os\n"
+        "from mlflow_client_env import kernel\n"
+        f"args = kernel._parser().parse_args(['-f', 'x.json', *{edge_args(edge)!r}])\n"
+        "env, problems, notes = kernel.prepare(args, dict(os.environ))\n"
+        "assert not problems, problems\n"
+        "heavy = [m for m in ('mlflow', 'pyarrow', 'gssapi', 'IPython') if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+def test_launcher_survives_an_unexpected_error(edge: Edge, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mlflow_client_env.discovery as discovery
+
+    def boom(*a: object, **k: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(discovery, "build_environment", boom)
+    args = kernel._parser().parse_args(["-f", "c.json", *edge_args(edge)])
+    env, problems, _ = kernel.prepare(args, {"PATH": "/usr/bin", kernel.MESSAGE_VAR: "old"})
+    assert problems and "RuntimeError: disk on fire" in problems[0]
+    assert "report this as a bug" in kernel.message(problems, [])
+    assert env[kernel.STATUS_VAR] == "launcher error" and kernel.MESSAGE_VAR not in env
+
+
+# --- pure helpers ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["mlflow", "ml.flow_2-x", "a"])
+def test_valid_names(name: str) -> None:
+    assert ks.validate_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["", "MLflow", "my kernel", "x/y", "../up"])
+def test_invalid_names(name: str) -> None:
+    with pytest.raises(ks.KernelSpecError) as exc:
+        ks.validate_name(name)
+    assert exc.value.fix.startswith("use --name ")
+
+
+@pytest.mark.parametrize(
+    ("uri", "secret"),
+    [
+        ("http://u:p@h:5000", True),
+        ("https://u:@h", True),
+        ("http://u@h", False),
+        ("http://h:5000/a@b", False),
+        ("databricks", False),
+        ("file:///tmp/mlruns", False),
+    ],
+)
+def test_url_has_password(uri: str, secret: bool) -> None:
+    assert ks.url_has_password(uri) is secret
+    assert "p@" not in ks.redact("http://u:p@h") and "***" in ks.redact("http://u:p@h")
+
+
+def test_settings_round_trip_and_launcher_options() -> None:
+    s = ks.KernelSettings(parcel="/p", tracking_uri="http://h", exact_classpath=True)
+    assert ks.KernelSettings.from_json(s.to_json()) == s
+    assert s.launcher_options() == [
+        "--parcel",
+        "/p",
+        "--tracking-uri",
+        "http://h",
+        "--exact-classpath",
+    ]
+    args = kernel._parser().parse_args(["-f", "c", *s.launcher_options()])
+    assert (args.parcel, args.tracking_uri, args.exact_classpath) == ("/p", "http://h", True)
+
+
+def test_relative_paths_made_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    s = ks.KernelSettings(parcels_root="parcels", tracking_uri="http://h").absolute()
+    assert s.parcels_root == str(tmp_path / "parcels") and s.tracking_uri == "http://h"
+
+
+def test_quickstart_notebook_is_valid_and_in_order() -> None:
+    import nbformat
+
+    nb = nbformat.read(ROOT / "notebooks" / "quickstart.ipynb", as_version=4)
+    nbformat.validate(nb)
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    steps = [
+        "mlflow_client_env.setup(",
+        "set_experiment(",
+        "log_param('param_1', 1)",
+        "log_artifact(",
+        "end_run(",
+        "list_artifacts(",
+    ]
+    positions = [next(i for i, src in enumerate(code) if step in src) for step in steps]
+    assert positions == sorted(positions)
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
