@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import logging
 import os
 import re
 import shutil
@@ -508,27 +507,43 @@ def install(
 
 
 def _write(name: str, spec: Mapping[str, Any], location: Location) -> None:
-    """Stage kernel.json and the logos in a temp dir, then install it in one copy."""
-    from jupyter_client.kernelspec import KernelSpecManager
+    """Stage the kernel beside the kernels folder, then swap it in with renames.
 
-    with tempfile.TemporaryDirectory(prefix="mlflow-client-env-kernel-") as tmp:
-        stage = Path(tmp) / name
-        stage.mkdir()
+    jupyter_client's ``install_kernel_spec`` deletes the old folder and then
+    copies, so an interrupted install leaves a half-written kernel. Staging on
+    the same filesystem (outside Jupyter's search path) and renaming means the
+    kernel folder is always either the old one or the complete new one.
+    """
+    kernels = location.kernels_dir()
+    kernels.mkdir(parents=True, exist_ok=True)
+    dest = kernels / name
+    stage = Path(tempfile.mkdtemp(prefix=f".{name}-staging-", dir=kernels.parent))
+    old: Path | None = None
+    try:
         res = resources_dir()
         if res is not None:
             for logo in sorted(res.glob("logo-*")):
                 shutil.copyfile(logo, stage / logo.name)
-        (stage / "kernel.json").write_text(json.dumps(spec, indent=1) + "\n", encoding="utf-8")
-        location.kernels_dir().mkdir(parents=True, exist_ok=True)
-        log = logging.getLogger(__name__)
-        log.setLevel(logging.ERROR)  # its "not in kernel_dirs" warning: _shadow_notes says it
-        ksm = KernelSpecManager(log=log)
-        ksm.install_kernel_spec(
-            str(stage),
-            name,
-            user=location.user,
-            prefix=location.prefix if not location.user else None,
-        )
+        with open(stage / "kernel.json", "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(spec, indent=1) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        stage.chmod(0o755)
+        if dest.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{name}-old-", dir=kernels.parent))
+            os.rmdir(old)
+            os.rename(dest, old)
+        try:
+            os.rename(stage, dest)
+        except OSError:
+            if old is not None:
+                os.rename(old, dest)
+                old = None
+            raise
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def _shadow_notes(name: str, dest: Path) -> list[str]:

@@ -579,3 +579,19 @@ def test_quickstart_notebook_is_valid_and_in_order() -> None:
     positions = [next(i for i, src in enumerate(code) if step in src) for step in steps]
     assert positions == sorted(positions)
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
+
+
+def test_interrupted_reinstall_keeps_the_old_kernel_whole(jupyter: Jupyter, edge: Edge) -> None:
+    """A write that fails half-way (here: an unserialisable value) must leave the installed
+    kernel exactly as it was, and no staging folders behind."""
+    path = install_kernel(jupyter, edge)
+    before = (path / "kernel.json").read_bytes()
+    loc = ks.Location.of(prefix=str(jupyter.prefix))
+    with pytest.raises(TypeError):
+        ks._write("mlflow", {"argv": [object()]}, loc)
+    assert (path / "kernel.json").read_bytes() == before
+    leftovers = [p.name for p in path.parent.parent.iterdir() if p.name.startswith(".mlflow-")]
+    assert leftovers == []
+    # and a real reinstall swaps in a complete new kernel.json
+    install_kernel(jupyter, edge, "--display-name", "MLflow (new)")
+    assert json.loads((path / "kernel.json").read_text())["display_name"] == "MLflow (new)"
