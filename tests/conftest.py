@@ -10,6 +10,9 @@ import pytest
 
 from tests import trees
 
+#: The real sandbox (KDC, Kerberized HDFS, mlflow server) as session fixtures.
+pytest_plugins = ["tests.sandbox.fixtures"]
+
 #: Variables our library reads; tests start without them so the host cannot leak in.
 OUR_VARS = (
     "JAVA_HOME",

@@ -1,0 +1,9 @@
+"""``python -m mlflow_client_env.sandbox``."""
+
+from __future__ import annotations
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
