@@ -9,17 +9,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["MlflowClientEnvError", "build_environment", "setup"]
+__all__ = ["MlflowClientEnvError", "build_environment", "explain", "keep_ticket_fresh", "setup"]
 
 if TYPE_CHECKING:
     from .discovery import build_environment
     from .errors import MlflowClientEnvError
+    from .explain import explain
+    from .renew import keep_ticket_fresh
     from .session import setup
 
 _LAZY = {
     "setup": ".session",
     "build_environment": ".discovery",
     "MlflowClientEnvError": ".errors",
+    "explain": ".explain",
+    "keep_ticket_fresh": ".renew",
 }
 
 

@@ -176,9 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_env)
 
-    from . import kernel_cli
+    from . import kernel_cli, ticket_cli
 
     kernel_cli.add_commands(sub, disc)
+    ticket_cli.add_commands(sub, disc)
 
     p = sub.add_parser(
         "doctor",

@@ -61,25 +61,20 @@ def _parser() -> Any:
 def kerberos_login(
     keytab: str | None, principal: str | None, environ: Mapping[str, str]
 ) -> tuple[str | None, list[str]]:
-    """Keytab login at kernel start (issue 4's ``kinit.keytab_login``), when asked for.
+    """The FILE cache Java should use (None: the discovered one is fine), and notes.
 
-    Returns the FILE cache Java should use (None: the discovered one) and notes.
-    Raises ``MlflowClientEnvError`` when the login fails. Without a keytab,
-    nothing is imported here: gssapi costs start time.
+    A keytab login when asked for; a private FILE copy of a KEYRING/KCM ticket.
+    Nothing heavy is imported for a user whose cache is already a FILE cache.
+    Raises ``MlflowClientEnvError`` when a keytab login fails.
     """
-    if not (keytab and principal):
+    from .krb5 import discover_kerberos
+
+    if not (keytab or principal) and discover_kerberos(environ).java_readable:
         return None, []
-    try:
-        from .kinit import keytab_login
-        from .krb5 import ccache_path
-    except ImportError:
-        return None, [
-            "keytab login (--keytab/--principal) is not available yet in this version "
-            "of mlflow-client-env; the kernel uses the existing ticket cache"
-        ]
-    status = keytab_login(keytab, principal, env=environ)
-    path = ccache_path(status.ccache)
-    return (str(path) if path else None), []
+    from .kinit import prepare_java_ccache
+
+    path, findings = prepare_java_ccache(environ, keytab, principal)
+    return path, [f.summary + (f"\n  fix: {f.fix}" if f.fix else "") for f in findings]
 
 
 def ticket_notes(resolved: Any) -> list[str]:

@@ -18,6 +18,7 @@ from .discovery import build_environment
 from .environment import Environment, Variable
 from .findings import Finding, worst
 from .jvm import loaded_libjvm
+from .krb5 import discover_kerberos
 
 #: Variables the JVM inside libhdfs reads once, when it is created.
 JVM_VARIABLES = ("CLASSPATH", "LIBHDFS_OPTS", "JAVA_HOME", "ARROW_LIBHDFS_DIR")
@@ -123,20 +124,33 @@ def setup(
     tracking_uri: str | None = None,
     experiment: str | None = None,
     *,
+    keytab: str | os.PathLike[str] | None = None,
+    principal: str | None = None,
     exact_classpath: bool = False,
     **overrides: str | os.PathLike[str] | None,
 ) -> SetupReport:
     """Discover Hadoop, Java and Kerberos, and set the lazily-read variables in ``os.environ``.
 
     Keyword overrides mirror the CLI: ``parcel``, ``parcels_root``, ``hadoop_home``,
-    ``hadoop_conf_dir``, ``java_home``. Raises a subclass of
+    ``hadoop_conf_dir``, ``java_home``. With ``keytab`` and ``principal`` it logs
+    in first (into a FILE cache, 0600); a KEYRING/KCM ticket is copied to a
+    private FILE cache, because Java reads only FILE caches. Raises a subclass of
     ``MlflowClientEnvError`` (with the path at fault and the fix) on bad input.
     Calling it again changes nothing.
     """
+    java_ccache: str | None = None
+    kinit_findings: list[Finding] = []
+    if keytab or principal or not discover_kerberos(os.environ).java_readable:
+        from .kinit import prepare_java_ccache
+
+        java_ccache, kinit_findings = prepare_java_ccache(os.environ, keytab, principal)
     env = build_environment(
-        os.environ, {**overrides, "tracking_uri": tracking_uri}, exact_classpath=exact_classpath
+        os.environ,
+        {**overrides, "tracking_uri": tracking_uri},
+        exact_classpath=exact_classpath,
+        java_ccache=java_ccache,
     )
-    findings = list(env.findings)
+    findings = [*kinit_findings, *env.findings]
     changed = env.changes(os.environ)
     applied = [
         Change(v.name, os.environ.get(v.name), v.value) for v in changed if v.timing == "lazy"

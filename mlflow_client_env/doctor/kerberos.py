@@ -33,6 +33,28 @@ def _realm(path: Path) -> str | None:
     return next((v for v in values if isinstance(v, str)), None)
 
 
+def ticket_finding(ctx: Context, conf_dir: Path | None) -> Finding:
+    """The ticket's state (read through gssapi and the cache file, not klist)."""
+    from ..ticket import ticket_status
+
+    st = ticket_status(None, env=ctx.env, hadoop_conf_dir=conf_dir)
+    status = {"valid": "ok", "expiring": "warn"}.get(st.state, "error")
+    evidence = [f"cache: {st.ccache} ({st.ccache_type}, from {st.ccache_source})"]
+    if st.expires_at:
+        evidence.append(f"expires {st.expires_at.isoformat()} ({st.seconds_left} s left)")
+    if st.renew_until:
+        evidence.append(f"renewable until {st.renew_until.isoformat()}")
+    if st.cluster_realms:
+        evidence.append("cluster realm(s): " + ", ".join(st.cluster_realms))
+    return Finding(
+        f"kerberos.{st.state}",
+        status,  # type: ignore[arg-type]
+        f"ticket {st.state}: {st.message}",
+        tuple(evidence),
+        st.fix,
+    )
+
+
 def check_kerberos(ctx: Context) -> list[Finding]:
     d = ctx.discovery()
     if isinstance(d, MlflowClientEnvError):
@@ -47,6 +69,7 @@ def check_kerberos(ctx: Context) -> list[Finding]:
         ]
     out: list[Finding] = []
     k = d.kerberos
+    out.append(ticket_finding(ctx, d.conf.conf_dir if d.conf else None))
     if not k.java_readable:
         out.append(
             Finding(

@@ -20,7 +20,7 @@ def text(report: DoctorReport, verbose: bool = False) -> str:
     for r in report.results:
         head = r.headline
         more = sum(1 for f in r.findings if f.status == r.status) - 1
-        extra = f" (+{more} more)" if more > 0 and not verbose else ""
+        extra = f" (+{more} more)" if more > 0 and not verbose and r.status != "ok" else ""
         timing = f"  [{r.seconds * 1000:.0f} ms]" if verbose else ""
         lines.append(f"{MARK[r.status]} {r.name}: {head.summary}{extra}{timing}")
         shown = r.findings if verbose else [f for f in r.findings if f.status == r.status][:3]

@@ -1,0 +1,502 @@
+"""Is there a Kerberos ticket that Python *and* Java can use, and for how long?
+
+Most "it worked yesterday" failures are tickets (catalog D1, D3, D6, D8): none,
+expired mid-run, or in a KEYRING/KCM cache the JDK cannot read. ``ticket_status``
+answers through python-gssapi (the same library MIT tools use, never ``klist``
+text), and reads the expiry and renew-until times from the FILE cache itself
+(MIT's documented binary format) because gssapi only reports seconds left.
+gssapi is imported inside the functions so ``import mlflow_client_env`` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from .errors import MlflowClientEnvError
+from .krb5 import ccache_path, ccache_type, discover_kerberos
+
+State = Literal["valid", "expiring", "expired", "missing", "unreadable", "corrupt", "foreign_realm"]
+STATES: tuple[State, ...] = (
+    "valid",
+    "expiring",
+    "expired",
+    "missing",
+    "unreadable",
+    "corrupt",
+    "foreign_realm",
+)
+#: Below this many seconds left a ticket is ``expiring`` (issue 4: 1 h).
+DEFAULT_THRESHOLD = 3600.0
+
+# MIT krb5 minor status codes (krb5_err.et, unsigned) seen through gssapi.
+KRB5_CC_NOTFOUND = 2529639053
+KRB5_CC_END = 2529639054
+KRB5_CC_UNKNOWN_TYPE = 2529639052
+KRB5_FCC_PERM = 2529639106
+KRB5_FCC_NOFILE = 2529639107
+KRB5_CC_FORMAT = 2529639111
+KRB5_CCACHE_BADVNO = 2529639124
+G_EMPTY_CCACHE = 39756044  # gssapi: "Credential cache is empty"
+MISSING_CODES = frozenset({KRB5_FCC_NOFILE, KRB5_CC_NOTFOUND})
+CORRUPT_CODES = frozenset({KRB5_CC_FORMAT, KRB5_CC_END, KRB5_CCACHE_BADVNO})
+
+KINIT_FIX = "run 'kinit' (or 'mlflow-client-env kinit --keytab K --principal P')"
+
+
+class CcacheFormatError(MlflowClientEnvError):
+    """A FILE credential cache does not follow MIT's ccache format."""
+
+
+# --------------------------------------------------------------------------- FILE ccache format
+@dataclass(frozen=True)
+class CachedCredential:
+    """One credential of a FILE cache (times are POSIX seconds, 0 when unset)."""
+
+    client: str
+    server: str
+    authtime: int
+    starttime: int
+    endtime: int
+    renew_till: int
+    flags: int
+
+    @property
+    def is_config(self) -> bool:
+        """MIT stores settings as fake credentials for ``X-CACHECONF:``."""
+        return self.server.endswith("@X-CACHECONF:")
+
+    def is_tgt_for(self, realm: str) -> bool:
+        return self.server == f"krbtgt/{realm}@{realm}"
+
+
+@dataclass(frozen=True)
+class FileCcache:
+    principal: str
+    credentials: tuple[CachedCredential, ...]
+
+    @property
+    def realm(self) -> str:
+        return self.principal.rpartition("@")[2]
+
+    def tgt(self) -> CachedCredential | None:
+        """The client realm's TGT with the latest end time."""
+        tgts = [c for c in self.credentials if c.is_tgt_for(self.realm)]
+        return max(tgts, key=lambda c: c.endtime) if tgts else None
+
+
+class _Reader:
+    def __init__(self, data: bytes, origin: str) -> None:
+        self.data = data
+        self.pos = 0
+        self.origin = origin
+
+    def take(self, n: int) -> bytes:
+        if n < 0 or self.pos + n > len(self.data):
+            raise CcacheFormatError(
+                f"{self.origin}: credential cache is truncated or corrupt (at byte {self.pos})",
+                f"remove it and log in again: {KINIT_FIX}",
+            )
+        out = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return out
+
+    def u8(self) -> int:
+        return int(self.take(1)[0])
+
+    def u16(self) -> int:
+        return int(struct.unpack(">H", self.take(2))[0])
+
+    def u32(self) -> int:
+        return int(struct.unpack(">I", self.take(4))[0])
+
+    def counted(self) -> bytes:
+        return self.take(self.u32())
+
+    def principal(self) -> str:
+        self.u32()  # name type
+        count = self.u32()
+        if count > 64:
+            raise CcacheFormatError(
+                f"{self.origin}: implausible principal ({count} components)", KINIT_FIX
+            )
+        realm = self.counted().decode("utf-8", "replace")
+        parts = [self.counted().decode("utf-8", "replace") for _ in range(count)]
+        return "/".join(parts) + "@" + realm
+
+    def done(self) -> bool:
+        return self.pos >= len(self.data)
+
+
+def parse_file_ccache(data: bytes, origin: str = "credential cache") -> FileCcache:
+    """Parse an MIT FILE ccache (versions 3 and 4, the ones MIT writes; big-endian).
+
+    Format: https://web.mit.edu/kerberos/krb5-latest/doc/formats/ccache_file_format.html
+    """
+    r = _Reader(data, origin)
+    if len(data) < 2 or data[0] != 5 or data[1] not in (3, 4):
+        raise CcacheFormatError(
+            f"{origin}: not an MIT FILE credential cache of version 3 or 4",
+            f"remove it and log in again: {KINIT_FIX}",
+        )
+    version = data[1]
+    r.take(2)
+    if version == 4:
+        r.take(r.u16())  # header fields (KDC time offset)
+    principal = r.principal()
+    creds: list[CachedCredential] = []
+    while not r.done():
+        client = r.principal()
+        server = r.principal()
+        r.u16()  # key enctype
+        if version == 3:
+            r.u16()
+        r.counted()  # key
+        authtime, starttime, endtime, renew_till = (r.u32() for _ in range(4))
+        r.u8()  # is_skey
+        flags = r.u32()
+        for _ in range(r.u32()):  # addresses
+            r.u16()
+            r.counted()
+        for _ in range(r.u32()):  # authdata
+            r.u16()
+            r.counted()
+        r.counted()  # ticket
+        r.counted()  # second ticket
+        creds.append(
+            CachedCredential(client, server, authtime, starttime, endtime, renew_till, flags)
+        )
+    return FileCcache(principal, tuple(creds))
+
+
+def read_file_ccache(path: Path) -> FileCcache:
+    """Read and parse a FILE cache; OSError propagates (missing, permissions)."""
+    return parse_file_ccache(path.read_bytes(), str(path))
+
+
+def read_any_ccache(ccache: str) -> FileCcache | None:
+    """Times for any cache type: FILE caches are parsed directly; others (KEYRING, KCM,
+    DIR) are copied through gssapi into a private temporary FILE cache first.
+    None when the cache cannot be read this way."""
+    path = ccache_path(ccache)
+    try:
+        if path is not None:
+            return read_file_ccache(path)
+        tmpdir = tempfile.mkdtemp(prefix="mce-ccache-")
+        try:
+            target = Path(tmpdir) / "cc"
+            copy_credentials(ccache, f"FILE:{target}")
+            return read_file_ccache(target)
+        finally:
+            shutil.rmtree(tmpdir, ignore_errors=True)
+    except (OSError, CcacheFormatError):
+        return None
+    except Exception as exc:  # gssapi errors: the caller has classified the cache already
+        if type(exc).__module__.startswith("gssapi"):
+            return None
+        raise
+
+
+def copy_credentials(source: str, target: str) -> None:
+    """Copy the credentials of cache ``source`` into cache ``target`` (gss_store_cred_into)."""
+    import gssapi
+
+    creds = gssapi.Credentials(usage="initiate", store={"ccache": source})
+    creds.store(store={"ccache": target}, overwrite=True, set_default=False)
+
+
+# --------------------------------------------------------------------------- status
+def _utc(ts: int | float | None) -> datetime | None:
+    return None if not ts else datetime.fromtimestamp(ts, tz=timezone.utc)
+
+
+@dataclass(frozen=True)
+class TicketStatus:
+    """The state of one credential cache, as Python (gssapi) and Java would see it."""
+
+    principal: str | None
+    realm: str | None
+    ccache: str
+    ccache_type: str
+    java_readable: bool
+    starts_at: datetime | None
+    expires_at: datetime | None
+    seconds_left: int | None
+    renew_until: datetime | None
+    state: State
+    message: str
+    fix: str | None
+    ccache_source: str = "argument"
+    cluster_realms: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """A usable ticket (``valid`` or ``expiring``)."""
+        return self.state in ("valid", "expiring")
+
+    @property
+    def lifetime(self) -> float | None:
+        """Total lifetime of the TGT in seconds (end - start), when known."""
+        if self.starts_at is None or self.expires_at is None:
+            return None
+        return (self.expires_at - self.starts_at).total_seconds()
+
+    @property
+    def renewable(self) -> bool:
+        """True when the KDC would still renew the TGT (renew-until after its expiry)."""
+        return (
+            self.renew_until is not None
+            and self.expires_at is not None
+            and self.renew_until > self.expires_at
+        )
+
+    @property
+    def ccache_file(self) -> Path | None:
+        return ccache_path(self.ccache)
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        for key in ("starts_at", "expires_at", "renew_until"):
+            value = out[key]
+            out[key] = value.isoformat() if isinstance(value, datetime) else None
+        out["cluster_realms"] = list(self.cluster_realms)
+        out["ok"] = self.ok
+        out["renewable"] = self.renewable
+        return out
+
+    def summary(self) -> str:
+        return f"{self.state}: {self.message}"
+
+
+def _realm_of_principal(principal: str | None) -> str | None:
+    if not principal or "@" not in principal:
+        return None
+    return principal.rpartition("@")[2] or None
+
+
+def cluster_realms(
+    env: Mapping[str, str] | None = None,
+    default_realm: str | None = None,
+    hadoop_conf_dir: str | os.PathLike[str] | None = None,
+) -> tuple[str, ...]:
+    """Realms a ticket may come from: krb5.conf's ``default_realm`` and the realm of
+    ``dfs.namenode.kerberos.principal`` in the Hadoop client configuration."""
+    realms: list[str] = [default_realm] if default_realm else []
+    env = os.environ if env is None else env
+    conf_dir = hadoop_conf_dir or env.get("HADOOP_CONF_DIR")
+    if conf_dir:
+        site = Path(conf_dir) / "hdfs-site.xml"
+        if site.is_file():
+            from .hadoop_conf import parse_site_xml
+
+            try:
+                nn = parse_site_xml(site).get("dfs.namenode.kerberos.principal")
+            except MlflowClientEnvError:
+                nn = None
+            realm = _realm_of_principal(nn)
+            if realm and realm not in realms:
+                realms.append(realm)
+    return tuple(realms)
+
+
+def _classify_error(exc: Exception, ccache: str) -> tuple[State, str, str]:
+    code = getattr(exc, "min_code", None)
+    text = str(exc).split("Minor (", 1)[-1].split("): ", 1)[-1] or str(exc)
+    if code in MISSING_CODES:
+        return "missing", f"no credential cache {ccache} ({text})", KINIT_FIX
+    if code == G_EMPTY_CCACHE:
+        return "missing", f"the credential cache {ccache} holds no ticket", KINIT_FIX
+    if code == KRB5_FCC_PERM:
+        return (
+            "unreadable",
+            f"no permission to read the credential cache {ccache}",
+            "the cache belongs to another user: log in as yourself with kinit "
+            "(or point KRB5CCNAME at your own cache)",
+        )
+    if code in CORRUPT_CODES:
+        return (
+            "corrupt",
+            f"the credential cache {ccache} is corrupt ({text})",
+            f"remove it ('kdestroy -c {ccache}') and log in again: {KINIT_FIX}",
+        )
+    if code == KRB5_CC_UNKNOWN_TYPE:
+        return (
+            "unreadable",
+            f"this libkrb5 does not know the cache type of {ccache} ({text})",
+            "a conda 'krb5' package may shadow the system one (catalog D4): use a FILE cache, "
+            "e.g. KRB5CCNAME=FILE:/tmp/krb5cc_$(id -u) kinit",
+        )
+    return "unreadable", f"cannot read the credential cache {ccache}: {text}", KINIT_FIX
+
+
+def ticket_status(
+    ccache: str | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+    realms: Sequence[str] | None = None,
+    hadoop_conf_dir: str | os.PathLike[str] | None = None,
+    now: float | None = None,
+) -> TicketStatus:
+    """The state of ``ccache`` (default: the cache MIT would use for ``env``).
+
+    ``realms``: the cluster's realms; default krb5.conf's ``default_realm`` plus the
+    NameNode principal's realm from ``hadoop_conf_dir`` (or ``$HADOOP_CONF_DIR``).
+    A ticket of another realm is ``foreign_realm``. Never contacts the KDC.
+    """
+    import gssapi
+    from gssapi.raw.exceptions import ExpiredCredentialsError
+    from gssapi.raw.misc import GSSError
+
+    env = os.environ if env is None else env
+    source = "argument"
+    default_realm: str | None = None
+    if ccache is None or realms is None:
+        ks = discover_kerberos(env)
+        default_realm = ks.default_realm
+        if ccache is None:
+            ccache, source = ks.ccache, ks.ccache_source
+    if realms is None:
+        realms = cluster_realms(env, default_realm, hadoop_conf_dir)
+    realms_t = tuple(realms)
+    ctype = ccache_type(ccache)
+    now = datetime.now(timezone.utc).timestamp() if now is None else now
+
+    def status(
+        state: State,
+        message: str,
+        fix: str | None,
+        principal: str | None = None,
+        parsed: FileCcache | None = None,
+        seconds_left: int | None = None,
+    ) -> TicketStatus:
+        tgt = parsed.tgt() if parsed else None
+        return TicketStatus(
+            principal=principal,
+            realm=_realm_of_principal(principal),
+            ccache=ccache,
+            ccache_type=ctype,
+            java_readable=ctype == "FILE",
+            starts_at=_utc(tgt.starttime or tgt.authtime) if tgt else None,
+            expires_at=_utc(tgt.endtime) if tgt else None,
+            seconds_left=seconds_left,
+            renew_until=_utc(tgt.renew_till) if tgt else None,
+            state=state,
+            message=message,
+            fix=fix,
+            ccache_source=source,
+            cluster_realms=realms_t,
+        )
+
+    # Python's view, through gssapi (env decides krb5.conf for the library, via KRB5_CONFIG).
+    try:
+        creds = gssapi.Credentials(usage="initiate", store={"ccache": ccache})
+    except GSSError as exc:
+        state, message, fix = _classify_error(exc, ccache)
+        file = ccache_path(ccache)
+        if getattr(exc, "min_code", None) == G_EMPTY_CCACHE and file is not None:
+            try:  # empty after a failed login, or cut short? The format tells.
+                read_file_ccache(file)
+            except CcacheFormatError as fmt:
+                return status("corrupt", fmt.problem, fmt.fix)
+            except OSError:
+                pass
+        return status(state, message, fix)
+    path = ccache_path(ccache)
+    parsed: FileCcache | None
+    try:
+        parsed = read_file_ccache(path) if path is not None else None
+    except CcacheFormatError as exc:
+        return status("corrupt", exc.problem, exc.fix)
+    except OSError:
+        parsed = None
+    try:
+        lifetime = int(creds.lifetime)
+        principal: str | None = str(creds.name)
+    except ExpiredCredentialsError:
+        principal = parsed.principal if parsed else None
+        return status(
+            "expired",
+            f"the ticket of {principal or 'the cache'} in {ccache} has expired",
+            KINIT_FIX + ", or keep it fresh: 'mlflow-client-env run -- CMD' / "
+            "mlflow_client_env.keep_ticket_fresh()",
+            principal,
+            parsed,
+            0,
+        )
+    except GSSError as exc:
+        state, message, fix = _classify_error(exc, ccache)
+        return status(state, message, fix)
+    if parsed is None and path is None:
+        parsed = read_any_ccache(ccache)  # KEYRING/KCM/DIR: times through a private copy
+    realm = _realm_of_principal(principal)
+    if realms_t and realm not in realms_t:
+        return status(
+            "foreign_realm",
+            f"the ticket is for {principal}, but the cluster's realm is {' or '.join(realms_t)}",
+            f"log in as a principal of {realms_t[0]}: kinit you@{realms_t[0]} "
+            "(unless a cross-realm trust covers this realm)",
+            principal,
+            parsed,
+            lifetime,
+        )
+    if ctype != "FILE":
+        java = f"; Java cannot read {ctype} caches (copy it: 'mlflow-client-env kinit --to-file')"
+    else:
+        java = ""
+    if lifetime < threshold:
+        return status(
+            "expiring",
+            f"the ticket of {principal} expires in {_human(lifetime)}{java}",
+            "renew it ('kinit -R') or keep it fresh: 'mlflow-client-env run -- CMD' / "
+            "mlflow_client_env.keep_ticket_fresh()",
+            principal,
+            parsed,
+            lifetime,
+        )
+    return status(
+        "valid",
+        f"ticket of {principal}, {_human(lifetime)} left{java}",
+        None,
+        principal,
+        parsed,
+        lifetime,
+    )
+
+
+def _human(seconds: float) -> str:
+    s = int(seconds)
+    if s < 120:
+        return f"{s} s"
+    if s < 7200:
+        return f"{s // 60} min"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def format_status(st: TicketStatus) -> str:
+    """Human-readable lines for the ``ticket`` command."""
+
+    def t(d: datetime | None) -> str:
+        return d.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z") if d else "-"
+
+    lines = [
+        f"state:        {st.state}",
+        f"principal:    {st.principal or '-'}",
+        f"cache:        {st.ccache} ({st.ccache_type}, from {st.ccache_source}; "
+        f"Java {'can' if st.java_readable else 'cannot'} read it)",
+        f"expires:      {t(st.expires_at)}"
+        + (f" ({_human(st.seconds_left)} left)" if st.seconds_left else ""),
+        f"renew until:  {t(st.renew_until)}",
+        f"cluster realm: {', '.join(st.cluster_realms) or '-'}",
+        f"{st.message}",
+    ]
+    if st.fix:
+        lines.append(f"  fix: {st.fix}")
+    return "\n".join(lines)

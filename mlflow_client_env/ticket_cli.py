@@ -1,0 +1,250 @@
+"""The ``ticket``, ``kinit`` and ``run`` commands: check, get and keep a Kerberos ticket.
+
+Kept apart from ``cli`` so the Kerberos commands can be wired in with one call
+(``add_commands``) and tried alone (``python -m mlflow_client_env.ticket_cli``).
+Exit codes: 0 ok; 1 no usable ticket / the login failed; 2 bad input; ``run``
+returns the command's own exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .errors import MlflowClientEnvError
+
+EXAMPLES_TICKET = """\
+examples:
+  mlflow-client-env ticket                    is there a ticket Python and Java can use?
+  mlflow-client-env ticket --json             machine-readable (state, expires_at, ...)
+  mlflow-client-env ticket --ccache FILE:/tmp/krb5cc_1000 --threshold 600
+
+States: valid, expiring (less than --threshold seconds left), expired, missing,
+unreadable, corrupt, foreign_realm (not the realm of krb5.conf or of
+dfs.namenode.kerberos.principal). Exit code 0 for valid/expiring, else 1.
+"""
+
+EXAMPLES_KINIT = """\
+examples:
+  mlflow-client-env kinit --keytab ~/alice.keytab --principal alice@EXAMPLE.COM
+  mlflow-client-env kinit --keytab ~/alice.keytab --principal alice --ccache FILE:/tmp/cc
+  eval "$(mlflow-client-env kinit --to-file)"   copy a KEYRING/KCM ticket for Java
+
+stdout carries 'export KRB5CCNAME=...' lines (for eval); messages go to stderr.
+Passwords are never accepted: log in with a keytab, or use the system kinit.
+"""
+
+EXAMPLES_RUN = """\
+examples:
+  mlflow-client-env run -- python train.py --epochs 50
+  mlflow-client-env run --keytab ~/alice.keytab --principal alice -- python train.py
+
+Like k5start/krenew: the ticket is renewed at 2/3 of its lifetime while CMD runs,
+and logged in again from the keytab when it can no longer be renewed. SIGINT,
+SIGTERM and SIGHUP are passed on to CMD; the exit code is CMD's.
+"""
+
+
+def _err(msg: str, fix: str | None = None) -> None:
+    print(f"mlflow-client-env: {msg}", file=sys.stderr)
+    if fix:
+        print(f"  fix: {fix}", file=sys.stderr)
+
+
+def _exports(ccache: str) -> str:
+    from .krb5 import ccache_path
+
+    lines = [f"export KRB5CCNAME={shlex.quote(ccache)}"]
+    path = ccache_path(ccache)
+    if path is not None:
+        lines.append(f"export MLFLOW_KERBEROS_TICKET_CACHE={shlex.quote(str(path))}")
+    return "\n".join(lines) + "\n"
+
+
+def cmd_ticket(args: argparse.Namespace) -> int:
+    from .ticket import format_status, ticket_status
+
+    st = ticket_status(
+        args.ccache,
+        threshold=args.threshold,
+        hadoop_conf_dir=getattr(args, "hadoop_conf_dir", None),
+    )
+    if args.json:
+        print(json.dumps(st.to_json(), indent=2))
+    else:
+        print(format_status(st))
+    return 0 if st.ok else 1
+
+
+def _show_warnings(caught: Sequence[warnings.WarningMessage]) -> None:
+    for w in caught:
+        _err(f"warning: {w.message}")
+
+
+def cmd_kinit(args: argparse.Namespace) -> int:
+    from .kinit import KeytabError, KinitError, copy_to_file, keytab_login
+
+    if args.to_file and args.keytab:
+        raise KeytabError(
+            "--to-file and --keytab exclude each other", "use one of them (see --help)"
+        )
+    if not args.to_file and not args.keytab:
+        raise KeytabError(
+            "nothing to do: give --keytab K --principal P, or --to-file",
+            "passwords are not accepted here; for an interactive login use the system 'kinit'",
+        )
+    if args.keytab and not args.principal:
+        raise KeytabError("--keytab needs --principal", "add --principal you@REALM")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            if args.keytab:
+                st = keytab_login(args.keytab, args.principal, args.ccache)
+            else:
+                st = copy_to_file(None, args.ccache)
+        _show_warnings(caught)
+    except KeytabError:
+        raise
+    except KinitError as exc:
+        _err(f"error: {exc.problem}", exc.fix)
+        return 1
+    sys.stdout.write(_exports(st.ccache))
+    action = "logged in" if args.keytab else "copied the ticket"
+    _err(f"{action}: {st.principal} in {st.ccache} ({st.message})")
+    return 0 if st.ok else 1
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import logging
+
+    from .kinit import KeytabError, KinitError
+    from .renew import run_command
+
+    logging.basicConfig(level=logging.WARNING, format="mlflow-client-env: %(message)s")
+    command = list(args.cmd_argv)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise KeytabError("no command given", "mlflow-client-env run [options] -- CMD ARGS...")
+    if bool(args.keytab) != bool(args.principal):
+        raise KeytabError("--keytab and --principal go together", "give both, or neither")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            return run_command(
+                command,
+                keytab=args.keytab,
+                principal=args.principal,
+                ccache=args.ccache,
+                threshold=args.threshold,
+                max_backoff=args.max_backoff,
+            )
+    except KeytabError:
+        raise
+    except KinitError as exc:
+        _err(f"error: {exc.problem}", exc.fix)
+        return 1
+    finally:
+        _show_warnings(caught)
+
+
+def add_commands(sub: Any, discovery_parent: argparse.ArgumentParser) -> None:
+    """Add ``ticket``, ``kinit`` and ``run`` to the subparsers ``sub`` of the main CLI."""
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = sub.add_parser(
+        "ticket",
+        parents=[discovery_parent],
+        help="show the Kerberos ticket state (exit 1 if unusable)",
+        description="Check the Kerberos credential cache that Python and Java will use: "
+        "principal, expiry, renew-until, whether Java can read it, and a state.",
+        epilog=EXAMPLES_TICKET,
+        formatter_class=fmt,
+    )
+    p.add_argument("--json", action="store_true", help="print a JSON object")
+    p.add_argument("--ccache", metavar="CACHE", help="the cache to check (default: as MIT)")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="below this many seconds left the state is 'expiring' (default 3600)",
+    )
+    p.set_defaults(func=cmd_ticket)
+
+    p = sub.add_parser(
+        "kinit",
+        help="log in from a keytab, or copy a KEYRING/KCM ticket into a FILE cache for Java",
+        description="Get a ticket into a FILE cache (mode 0600) that Java can read: in-process "
+        "keytab login, or a copy of the current KEYRING/KCM/DIR ticket (--to-file).",
+        epilog=EXAMPLES_KINIT,
+        formatter_class=fmt,
+    )
+    p.add_argument("--keytab", metavar="FILE", help="keytab to log in with")
+    p.add_argument("--principal", metavar="NAME", help="principal in the keytab, e.g. alice@REALM")
+    p.add_argument(
+        "--ccache",
+        metavar="FILE:PATH",
+        help="FILE cache to write (default: yours if it is a FILE cache, else a private one)",
+    )
+    p.add_argument(
+        "--to-file", action="store_true", help="copy the current ticket into a FILE cache"
+    )
+    p.set_defaults(func=cmd_kinit)
+
+    p = sub.add_parser(
+        "run",
+        help="run a command while keeping its Kerberos ticket valid (like k5start)",
+        description="Run CMD while a renewer keeps the ticket valid; return CMD's exit code.",
+        epilog=EXAMPLES_RUN,
+        formatter_class=fmt,
+        usage="%(prog)s [--keytab FILE --principal NAME] [--ccache CACHE] -- CMD [ARGS...]",
+    )
+    p.add_argument("--keytab", metavar="FILE", help="keytab for logging in again")
+    p.add_argument("--principal", metavar="NAME", help="principal in the keytab")
+    p.add_argument("--ccache", metavar="CACHE", help="the cache to keep fresh (default: as MIT)")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        metavar="SECONDS",
+        help="renew when fewer seconds are left (default: at 2/3 of the lifetime)",
+    )
+    p.add_argument(
+        "--max-backoff",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="longest wait between retries while the KDC is down (default 60)",
+    )
+    p.add_argument("cmd_argv", nargs=argparse.REMAINDER, metavar="CMD", help="the command")
+    p.set_defaults(func=cmd_run)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """A parser with only these commands (``python -m mlflow_client_env.ticket_cli``)."""
+    from .cli import discovery_options
+
+    parser = argparse.ArgumentParser(prog="mlflow-client-env")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    add_commands(sub, discovery_options())
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except MlflowClientEnvError as exc:
+        _err(f"error: {exc.problem}", exc.fix)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
