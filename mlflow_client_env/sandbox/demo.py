@@ -104,7 +104,7 @@ def main() -> int:
             import nbformat
             from nbclient import NotebookClient
 
-            nb = nbformat.read(NOTEBOOK, as_version=4)
+            nb = nbformat.read(NOTEBOOK, as_version=4)  # type: ignore[no-untyped-call]
             with step(f"running {NOTEBOOK.relative_to(ROOT)} through the 'mlflow' kernel"):
                 NotebookClient(
                     nb,
