@@ -6,6 +6,7 @@ krb5.conf at that moment, so every libhdfs scenario runs in its own subprocess.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mlflow_client_env.sandbox.hadoop_xml import write_configuration
-from mlflow_client_env.sandbox.hdfs import CLIENT_LOG4J, client_jvm_options, client_site
+from mlflow_client_env.sandbox.hdfs import CLIENT_LOG4J, client_site
 from mlflow_client_env.sandbox.procs import pdeathsig_preexec
 
 #: Variables a bare subprocess keeps from the test process (everything else is explicit).
@@ -100,18 +101,14 @@ def parcel_jars(parcel_dir: Path) -> list[Path]:
 
 
 def libhdfs_env(client: ClientEnv) -> dict[str, str]:
-    """The hand-made env that makes pyarrow's HadoopFileSystem work against the sandbox.
+    """The environment from ``mlflow-client-env env --json``, as a user's shell gets it.
 
-    This is the one place to switch to ``mlflow-client-env env`` once the core has it.
+    The client's own variables (KRB5_CONFIG, KRB5CCNAME, the parcels root, the
+    conf dir, the tracking URI) go in; everything pyarrow/libhdfs needs comes out.
     """
-    classpath = ":".join([str(client.conf_dir), *map(str, parcel_jars(client.parcel_dir))])
-    return {
-        "JAVA_HOME": str(client.java_home),
-        "ARROW_LIBHDFS_DIR": str(client.parcel_dir / "lib64"),
-        "CLASSPATH": classpath,
-        "LIBHDFS_OPTS": " ".join(client_jvm_options(client.krb5_conf)),
-        "KRB5CCNAME": f"FILE:{client.ccache}",
-        "KRB5_CONFIG": str(client.krb5_conf),
-        "HADOOP_CONF_DIR": str(client.conf_dir),
-        "MLFLOW_TRACKING_URI": client.tracking_uri,
-    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlflow_client_env", "env", "--json"],
+        env={**base_env(), **client.env}, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return {**client.env, **json.loads(proc.stdout)}
