@@ -299,3 +299,23 @@ def test_bad_krb5_config(tmp_path: Path) -> None:
     bad.write_text("[libdefaults]\n default_realm = X\n[realms]\n X = {\n kdc = a\n")
     with pytest.raises(errors.ConfigFileError, match="not closed"):
         discover_kerberos({"KRB5_CONFIG": str(bad)})
+
+
+def test_hdp_client_layout(tmp_path: Path) -> None:
+    """HDP: /usr/hdp/current/hadoop-client -> /usr/hdp/<ver>/hadoop, libhdfs in <ver>/usr/lib."""
+    ver = tmp_path / "usr" / "hdp" / "3.1.5.0-152"
+    trees.bigtop_components(ver, trees.RELEASES["cdh6.3.2"])
+    trees.make_so(ver / "usr" / "lib" / "libhdfs.so")
+    current = tmp_path / "usr" / "hdp" / "current"
+    current.mkdir()
+    os.symlink(ver / "hadoop", current / "hadoop-client")
+    inst = discover_hadoop(
+        HadoopHints(),
+        NOWHERE,
+        default_parcels_root=str(tmp_path / "none"),
+        package_base=str(tmp_path / "none"),
+        hdp_client=str(current / "hadoop-client"),
+    )
+    assert inst.kind == "hdp"
+    assert inst.libhdfs == ver / "usr" / "lib" / "libhdfs.so"
+    assert inst.jar_dirs[0] == ver / "hadoop" / "lib"
