@@ -100,16 +100,24 @@ def build_environment(
     env = os.environ if env is None else env
     ov = resolve_overrides({**(overrides or {}), **more_overrides}, env)
     d = discover(ov, env, exact_classpath=exact_classpath)
+    return environment_of(
+        d, env, legacy_ld_library_path=legacy_ld_library_path, java_ccache=java_ccache
+    )
+
+
+def environment_of(
+    d: Discovery,
+    env: Mapping[str, str],
+    *,
+    legacy_ld_library_path: bool = False,
+    java_ccache: str | None = None,
+) -> Environment:
+    """``compose`` applied to one discovery, with the options taken from its overrides."""
     return compose(
-        d.hadoop,
-        d.conf,
-        d.java,
-        d.kerberos,
-        d.jars,
-        env,
+        d.hadoop, d.conf, d.java, d.kerberos, d.jars, env,
         Options(
             legacy_ld_library_path=legacy_ld_library_path,
-            tracking_uri=_pair(ov.tracking_uri),
+            tracking_uri=_pair(d.overrides.tracking_uri),
             java_ccache=java_ccache,
         ),
-    )
+    )  # fmt: skip

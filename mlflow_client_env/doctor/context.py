@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..discovery import Discovery, discover
-from ..environment import Environment, Options, compose
+from ..discovery import Discovery, discover, environment_of
+from ..environment import Environment
 from ..errors import MlflowClientEnvError
 
 
@@ -50,16 +50,7 @@ class Context:
             d = self.discovery()
             if isinstance(d, MlflowClientEnvError):
                 raise d
-            tracking = d.overrides.tracking_uri
-            return compose(
-                d.hadoop,
-                d.conf,
-                d.java,
-                d.kerberos,
-                d.jars,
-                self.env,
-                Options(tracking_uri=tracking.pair() if tracking else None),
-            )
+            return environment_of(d, self.env)
 
         result: Environment | MlflowClientEnvError = self._once("environment", make)
         return result

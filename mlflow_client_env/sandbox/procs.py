@@ -40,16 +40,20 @@ def _pdeathsig_preexec(sig: int, parent_pid: int) -> Callable[[], None]:
     return preexec
 
 
-def proc_start_time(pid: int) -> int | None:
-    """Field 22 of /proc/<pid>/stat (clock ticks since boot); None if gone or a zombie."""
+def _stat_fields(pid: int) -> list[str] | None:
+    """/proc/<pid>/stat after the command name (field 3 first); None if gone or a zombie."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     fields = stat[stat.rindex(")") + 2 :].split()
-    if fields[0] in ("Z", "X"):
-        return None
-    return int(fields[19])
+    return None if fields[0] in ("Z", "X") else fields
+
+
+def proc_start_time(pid: int) -> int | None:
+    """Field 22 of /proc/<pid>/stat (clock ticks since boot); None if gone or a zombie."""
+    fields = _stat_fields(pid)
+    return int(fields[19]) if fields else None
 
 
 @dataclass(frozen=True)
@@ -184,14 +188,8 @@ def _group_exists(pgid: int) -> bool:
 
 
 def _pgid_of(pid: int) -> int | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(")") + 2 :].split()
-    if fields[0] in ("Z", "X"):
-        return None
-    return int(fields[2])
+    fields = _stat_fields(pid)
+    return int(fields[2]) if fields else None
 
 
 def log_tail(log: Path, lines: int = 25) -> str:
