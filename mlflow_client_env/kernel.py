@@ -175,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         text = message(problems, notes)
         print(text, file=sys.stderr, flush=True)
         env[MESSAGE_VAR] = text
-        kernel_argv.append(f"--IPKernelApp.extra_extensions={EXTENSION}")
+    kernel_argv.append(f"--IPKernelApp.extra_extensions={EXTENSION}")
     kernel_argv += passthrough
     try:
         os.execve(args.python, kernel_argv, env)
@@ -193,7 +193,11 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """Print the launcher's message (from MESSAGE_VAR) in the output of the first cell run."""
+    """Explain HDFS/JVM errors in cells, and print the launcher's message (MESSAGE_VAR)
+    in the output of the first cell run."""
+    from .ipython_hook import install
+
+    install(ipython)
     text = os.environ.pop(MESSAGE_VAR, None)
     if not text:
         return

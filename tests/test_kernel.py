@@ -595,3 +595,19 @@ def test_interrupted_reinstall_keeps_the_old_kernel_whole(jupyter: Jupyter, edge
     # and a real reinstall swaps in a complete new kernel.json
     install_kernel(jupyter, edge, "--display-name", "MLflow (new)")
     assert json.loads((path / "kernel.json").read_text())["display_name"] == "MLflow (new)"
+
+
+def test_launcher_kernel_explains_hdfs_errors_after_the_traceback(
+    jupyter: Jupyter, edge: Edge
+) -> None:
+    """The exception text is pyarrow's own for a missing libhdfs (catalog A1), raised
+    directly in the cell: this tests the kernel's hook, not pyarrow (see test_explain)."""
+    install_kernel(jupyter, edge)
+    code = "raise OSError('Unable to load libhdfs: ./libhdfs.so: cannot open shared object file')"
+    with running_kernel("mlflow") as kc:
+        out = run_cell(kc, code)
+        plain = run_cell(kc, "1 / 0")
+    assert out.error is not None and out.error.startswith("OSError")  # the usual traceback
+    assert "[catalog A1]" in out.stderr and "ARROW_LIBHDFS_DIR" in out.stderr
+    assert plain.error is not None and plain.error.startswith("ZeroDivisionError")
+    assert "catalog" not in plain.stderr

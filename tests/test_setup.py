@@ -127,3 +127,21 @@ def test_setup_with_experiment_uses_real_mlflow(edge: Edge, tmp_path: Path) -> N
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split()[-1] == "test_mlflow"
+
+
+def test_setup_under_ipython_explains_errors(edge: Edge, clean_env: dict[str, str]) -> None:
+    """A real IPython shell: after setup(), a cell's Kerberos failure is followed by its fix."""
+    code = (
+        "from IPython.core.interactiveshell import InteractiveShell\n"
+        "shell = InteractiveShell.instance()\n"
+        "import mlflow_client_env\n"
+        f"mlflow_client_env.setup(**{edge.overrides()!r})\n"
+        "shell.run_cell(\"raise OSError('GSS initiate failed [Caused by GSSException: "
+        "No valid credentials provided (Mechanism level: Failed to find any Kerberos tgt)]')\")\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=clean_env, timeout=120
+    )
+    text = out.stdout + out.stderr
+    assert "OSError" in text
+    assert "[catalog D1]" in text and "kinit" in text
