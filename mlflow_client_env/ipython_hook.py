@@ -29,12 +29,12 @@ def install(ipython: Any) -> bool:
         tb_offset: int | None = None,
     ) -> None:
         shell.showtraceback((etype, evalue, tb), tb_offset=tb_offset)
-        from .explain import explain
+        from .catalog import explain
 
         exp = explain(evalue)
         if exp is not None:
             print(
-                f"\nmlflow-client-env: {exp.title} [catalog {exp.code}]\n  fix: {exp.fix}\n"
+                f"\nmlflow-client-env: {exp.title} {exp.label}\n  fix: {exp.fix}\n"
                 "  more: run 'mlflow-client-env doctor' in a terminal",
                 file=sys.stderr,
             )

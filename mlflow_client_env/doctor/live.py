@@ -66,12 +66,16 @@ def check_live_process(ctx: Context) -> list[Finding]:
         )
     for name in WATCHED:
         if name in ours and ctx.env.get(name) != ours[name]:
-            state = "lacks" if name not in ctx.env else "has a different"
+            summary = (
+                f"it started without {name}, which a new process would get"
+                if name not in ctx.env
+                else f"it started with a different {name} than a new process would get"
+            )
             out.append(
                 Finding(
                     f"live-process.{name.lower()}",
                     "warn",
-                    f"it started with {state} {name} than a new process would get",
+                    summary,
                     (
                         f"it has: {(ctx.env.get(name) or '(unset)')[:200]}",
                         f"new:     {ours[name][:200]}",

@@ -16,8 +16,8 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+from ..catalog import explain_text
 from ..errors import MlflowClientEnvError
-from ..explain import explain_text
 from ..findings import Finding
 from ..redact import redact
 from .context import Context
@@ -202,7 +202,7 @@ def check_hdfs(ctx: Context) -> list[Finding]:
         ]
     text = proc.stderr
     exp = explain_text(text)
-    tail = tuple("JVM/libhdfs output: " + redact(line) for line in text.strip().splitlines()[-6:])
+    tail = output_tail(text)
     if exp is None:
         return [
             Finding(
@@ -217,11 +217,28 @@ def check_hdfs(ctx: Context) -> list[Finding]:
         Finding(
             f"hdfs.{exp.code}",
             "error",
-            f"HDFS probe of {target} failed: {exp.title} [catalog {exp.code}]",
+            f"HDFS probe of {target} failed: {exp.title} {exp.label}",
             (f"matched: {redact(exp.matched)}", *tail),
             exp.fix,
         )
     ]
+
+
+def output_tail(text: str, n: int = 6) -> tuple[str, ...]:
+    """The probe's last JVM/libhdfs messages (no stack frames) and the Python exception line.
+
+    The stderr ends with Python's traceback of the probe; its frames say nothing
+    about the cause, which is in the JVM's "... error:" and "Caused by:" lines above it.
+    """
+    jvm, _, py = text.partition("Traceback (most recent call last):")
+    lines = [
+        line
+        for line in jvm.strip().splitlines()
+        if line.strip() and not line.lstrip().startswith(("at ", "... "))
+    ]
+    out = ["JVM/libhdfs output: " + redact(line) for line in lines[-n:]]
+    out += ["pyarrow raised: " + redact(line) for line in py.strip().splitlines()[-1:]]
+    return tuple(out)
 
 
 def environ_of(pid: int) -> dict[str, str]:

@@ -211,7 +211,7 @@ def client_env(cluster: Cluster, tmp_path: Path) -> ClientEnv:
     ``.env`` holds exactly the variables ``sandbox env`` prints.
     """
     ccache = tmp_path / "krb5cc_alice"
-    cluster.kdc.kinit("alice", ccache, lifetime="1h", renewable="1d")
+    cluster.kdc.kinit("alice", ccache, lifetime="10h", renewable="1d")  # a working day
     sb = cluster.sandbox
     env = {**sb.env(), "KRB5CCNAME": f"FILE:{ccache}"}
     return ClientEnv(
