@@ -140,8 +140,9 @@ def test_checksum_mismatch_after_download(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_disk_full_names_the_directory(tmp_path: Path, sandbox_assets: Assets) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("needs root to mount a tiny tmpfs")
+    """A real full disk: a 64 KiB tmpfs. Mounting needs root, as CI and these machines run;
+    as another user this fails loudly instead of passing unseen."""
+    assert os.geteuid() == 0, "this test mounts a tmpfs and must run as root (CI does)"
     mnt = tmp_path / "tiny"
     mnt.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], check=True)
