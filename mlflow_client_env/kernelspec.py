@@ -32,10 +32,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from .environment import Environment
 from .errors import MlflowClientEnvError, SecretError
+from .redact import redact, url_has_password
 
 Mode = Literal["launcher", "static"]
 MODES: tuple[Mode, ...] = ("launcher", "static")
@@ -130,21 +130,6 @@ def validate_name(name: str) -> str:
         f"invalid kernel name {name!r}: Jupyter kernel names use only a-z, 0-9, '.', '_' and '-'",
         f"use --name {suggestion}",
     )
-
-
-def url_has_password(value: str) -> bool:
-    """True for ``scheme://user:password@host...`` (an empty password counts too)."""
-    if "://" not in value or "@" not in value:
-        return False
-    try:
-        return urlsplit(value.strip()).password is not None
-    except ValueError:
-        return False
-
-
-def redact(value: str) -> str:
-    """``value`` with any URL password replaced by ``***``, for messages."""
-    return re.sub(r"(://[^/:@\s]*:)[^@/\s]*@", r"\1***@", value)
 
 
 def parse_env_pairs(pairs: Sequence[str]) -> dict[str, str]:

@@ -19,6 +19,13 @@ def redact(text: str) -> str:
     return _KEY_VALUE.sub(lambda m: f"{m['key']}***", text)
 
 
-def has_credentials(uri: str) -> bool:
-    m = _URI_CREDS.match(uri.strip())
-    return bool(m and ":" in m["creds"])
+def url_has_password(value: str) -> bool:
+    """True for ``scheme://user:password@host...`` (an empty password counts too)."""
+    if "://" not in value or "@" not in value:
+        return False
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(value.strip()).password is not None
+    except ValueError:
+        return False

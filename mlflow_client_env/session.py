@@ -19,6 +19,7 @@ from .environment import Environment, Variable
 from .findings import Finding, worst
 from .jvm import loaded_libjvm
 from .krb5 import discover_kerberos
+from .redact import redact
 
 #: Variables the JVM inside libhdfs reads once, when it is created.
 JVM_VARIABLES = ("CLASSPATH", "LIBHDFS_OPTS", "JAVA_HOME", "ARROW_LIBHDFS_DIR")
@@ -57,7 +58,7 @@ class SetupReport:
             f"Ticket cache: {env.kerberos.ccache} ({env.kerberos.ccache_type})",
         ]
         if "MLFLOW_TRACKING_URI" in env.as_dict():
-            lines.append(f"Tracking URI: {env['MLFLOW_TRACKING_URI']}")
+            lines.append(f"Tracking URI: {redact(env['MLFLOW_TRACKING_URI'])}")
         if self.experiment:
             lines.append(f"Experiment: {self.experiment}")
         return lines
@@ -99,7 +100,8 @@ class SetupReport:
                 if v.name in skipped
                 else "unchanged"
             )
-            value = v.value if len(v.value) <= 160 else v.value[:150] + f"… ({len(v.value)} chars)"
+            shown = redact(v.value)  # notebooks are saved and shared: never a password
+            value = shown if len(shown) <= 160 else shown[:150] + f"… ({len(shown)} chars)"
             rows.append(
                 f"<tr><td><code>{e(v.name)}</code></td><td>{e(state)}</td>"
                 f"<td style='word-break:break-all'><code>{e(value)}</code></td><td>{e(v.reason)}</td></tr>"

@@ -24,6 +24,7 @@ import pytest
 
 from mlflow_client_env import cli, kernel
 from mlflow_client_env import kernelspec as ks
+from mlflow_client_env.redact import redact, url_has_password
 from tests import trees
 from tests.conftest import Edge
 
@@ -538,8 +539,8 @@ def test_invalid_names(name: str) -> None:
     ],
 )
 def test_url_has_password(uri: str, secret: bool) -> None:
-    assert ks.url_has_password(uri) is secret
-    assert "p@" not in ks.redact("http://u:p@h") and "***" in ks.redact("http://u:p@h")
+    assert url_has_password(uri) is secret
+    assert "p@" not in redact("http://u:p@h") and "***" in redact("http://u:p@h")
 
 
 def test_settings_round_trip_and_launcher_options() -> None:
