@@ -13,6 +13,7 @@ import os
 import shutil
 from pathlib import Path
 
+from ..redact import redact
 from .errors import SandboxError, SandboxRunningError, disk_full_guard
 from .hdfs import Hdfs, HdfsPorts
 from .kdc import DEFAULT_REALM, USER_PRINCIPALS, Kdc
@@ -111,7 +112,7 @@ class Sandbox:
             "realm": self.realm,
             "namenode_uri": self.hdfs.uri,
             "tracking_uri": self.mlflow.tracking_uri,
-            "backend_store_uri": self.mlflow.backend_store_uri,
+            "backend_store_uri": redact(self.mlflow.backend_store_uri),
             "artifact_root": self.mlflow.artifact_root,
             "ports": {"kdc": self.kdc.port, **vars(self.hdfs.ports), "mlflow": self.mlflow.port},
             "logs": {

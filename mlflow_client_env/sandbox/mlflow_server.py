@@ -1,5 +1,7 @@
 """``mlflow server`` as our users run it: SQL backend, artifacts on HDFS, not proxied.
 
+The backend store URI goes to the server through MLFLOW_BACKEND_STORE_URI, so a
+password in it appears neither in ``ps`` nor in the state file.
 ``--no-serve-artifacts`` with an ``hdfs://`` default artifact root makes the
 *client* write artifacts through libhdfs, as in our users' deployments. The
 server never touches HDFS, so it can start in parallel with HDFS (its ~20 s
@@ -47,7 +49,6 @@ class MlflowServer:
         return [
             sys.executable, "-m", "mlflow", "server",
             "--host", HOST, "--port", str(self.port), "--workers", "1",
-            "--backend-store-uri", self.backend_store_uri,
             "--default-artifact-root", self.artifact_root,
             "--no-serve-artifacts",
         ]  # fmt: skip
@@ -58,6 +59,9 @@ class MlflowServer:
         self.base.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
         env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
+        # through the environment, not argv: a password in the URI must not reach
+        # 'ps' or the sandbox's state file (which records each server's argv)
+        env["MLFLOW_BACKEND_STORE_URI"] = self.backend_store_uri
         self.process = spawn(
             "mlflow-server", self.argv(), env=env, log=self.log, cwd=self.base,
             detached=detached, pdeathsig=signal.SIGTERM,
