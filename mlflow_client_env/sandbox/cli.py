@@ -47,7 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--mlflow-port", type=int, help="MLflow port (default: a free port)")
     up.add_argument(
         "--backend-store-uri",
-        help="e.g. postgresql+psycopg2://user@host/db (default: sqlite in the state dir; given to the server through its environment, never written to disk)",
+        help="e.g. postgresql+psycopg2://user@host/db (default: sqlite in the state dir); "
+        "passed to the server through its environment, never written to disk",
     )
     up.add_argument("--no-mlflow", action="store_true", help="start only the KDC and HDFS")
     sub.add_parser("down", parents=[common], help="stop the sandbox by the PIDs in its state file")
