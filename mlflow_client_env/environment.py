@@ -18,6 +18,7 @@ from .hadoop import HadoopInstall
 from .hadoop_conf import HadoopConf
 from .java import JavaChoice
 from .krb5 import KerberosSetup
+from .redact import url_has_password
 
 Timing = Literal["lazy", "start"]
 
@@ -258,7 +259,16 @@ def compose(
             )
 
     if options.tracking_uri:
-        add("MLFLOW_TRACKING_URI", options.tracking_uri[0], f"from {options.tracking_uri[1]}")
+        uri, source = options.tracking_uri
+        add("MLFLOW_TRACKING_URI", uri, f"from {source}")
+        if url_has_password(uri):
+            findings.append(Finding(
+                "tracking-uri-password", "warn",
+                f"the tracking URI from {source} contains a password; whatever this environment "
+                "is written to (a .env file, kernel.json, a saved notebook) holds it",
+                fix="drop user:password@ from the URI and set MLFLOW_TRACKING_USERNAME and "
+                "MLFLOW_TRACKING_PASSWORD in the environment instead",
+            ))  # fmt: skip
 
     ld_new = [str(jh.server_dir)]
     ld_reason = (
