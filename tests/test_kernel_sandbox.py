@@ -13,23 +13,9 @@ from typing import Any
 
 import pytest
 
-import tests.conftest as _conftest
-from tests.test_kernel import Jupyter, run_cell, run_cli, running_kernel
-
-if "tests.sandbox.fixtures" not in getattr(_conftest, "pytest_plugins", ()):
-    # not enabled for the whole session yet: use the sandbox fixtures here only
-    from tests.sandbox.fixtures import (  # noqa: F401
-        client_env,
-        cluster,
-        hdfs,
-        kdc,
-        mlflow_server,
-        sandbox,
-        sandbox_assets,
-    )
-
 from tests.sandbox.fixtures import Cluster, hdfs_cat
 from tests.sandbox.helpers import ClientEnv
+from tests.test_kernel import Jupyter, run_cell, run_cli, running_kernel
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "quickstart.ipynb"
