@@ -113,17 +113,8 @@ def wait_for(cond: Callable[[], bool], what: str, timeout: float = 60.0, step: f
 
 
 def cli(*args: str) -> list[str]:
-    """argv for our Kerberos commands: ``mlflow-client-env`` once they are wired into cli.py."""
-    from mlflow_client_env import cli as main_cli
-
-    parser = main_cli.build_parser()
-    wired = any(
-        "run" in getattr(a, "choices", {}) or {}
-        for a in parser._actions
-        if a.__class__.__name__ == "_SubParsersAction"
-    )
-    module = "mlflow_client_env" if wired else "mlflow_client_env.ticket_cli"
-    return [sys.executable, "-m", module, *args]
+    """argv for our Kerberos commands, through the real ``mlflow-client-env`` entry point."""
+    return [sys.executable, "-m", "mlflow_client_env", *args]
 
 
 #: A process that needs its ticket every second: it reads the cache with gssapi and gets a
