@@ -78,19 +78,39 @@ def kerberos_login(
 
 
 def ticket_notes(resolved: Any) -> list[str]:
-    """A one-stat ticket check until issue 4's full status lands: is there a cache at all?
+    """A cheap ticket check at kernel start: is there a FILE cache, readable, not expired?
 
-    Only a note, not an error: Java reads the cache at the first HDFS access, so a
-    'kinit' in a terminal after the kernel started is enough (no restart).
+    The cache is read with ``struct`` (``ticket.read_file_ccache``), not gssapi,
+    which would cost kernel start time. Only notes, not errors: Java reads the
+    cache at the first HDFS access, so a 'kinit' in a terminal after the kernel
+    started is enough (no restart).
     """
     krb = resolved.kerberos
     kerberized = resolved.conf is None or resolved.conf.kerberos
     path = krb.ccache_path
-    if kerberized and krb.ccache_type == "FILE" and path is not None and not path.exists():
+    if not (kerberized and krb.ccache_type == "FILE" and path is not None):
+        return []
+    fix = "\n  fix: run 'kinit' in a terminal before logging artifacts (no kernel restart needed)"
+    if not path.exists():
         return [
             f"no Kerberos ticket: the credential cache {krb.ccache} does not exist, so HDFS "
-            "will refuse the client (GSS initiate failed)\n  fix: run 'kinit' in a terminal "
-            "before logging artifacts (no kernel restart needed)"
+            f"will refuse the client (GSS initiate failed){fix}"
+        ]
+    import time
+
+    from .ticket import CcacheFormatError, read_file_ccache
+
+    try:
+        tgt = read_file_ccache(path).tgt()
+    except (OSError, CcacheFormatError) as exc:
+        return [f"the credential cache {krb.ccache} cannot be read ({exc}){fix}"]
+    if tgt is None:
+        return [f"no ticket-granting ticket in {krb.ccache}{fix}"]
+    if tgt.endtime <= time.time():
+        ended = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(tgt.endtime))
+        return [
+            f"the Kerberos ticket in {krb.ccache} expired at {ended}, so HDFS will refuse "
+            f"the client (GSS initiate failed){fix}"
         ]
     return []
 

@@ -25,6 +25,7 @@ import pytest
 from mlflow_client_env import cli, kernel
 from mlflow_client_env import kernelspec as ks
 from mlflow_client_env.redact import redact, url_has_password
+from mlflow_client_env.sandbox.kdc import Kdc
 from tests import trees
 from tests.conftest import Edge
 
@@ -154,10 +155,10 @@ def probe(kc: Any) -> tuple[dict[str, str], dict[str, str], Output]:
 
 
 def test_launcher_kernel_has_environment_at_process_start(
-    jupyter: Jupyter, edge: Edge, monkeypatch: pytest.MonkeyPatch
+    jupyter: Jupyter, edge: Edge, monkeypatch: pytest.MonkeyPatch, kdc: Kdc
 ) -> None:
     ccache = edge.root / "krb5cc_test"
-    ccache.write_bytes(b"\x05\x04")  # exists: the launcher's ticket check only stats it
+    kdc.kinit("alice", ccache, lifetime="1h")  # a real, valid ticket: no note expected
     monkeypatch.setenv("KRB5CCNAME", f"FILE:{ccache}")
     path = install_kernel(
         jupyter,

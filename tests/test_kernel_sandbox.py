@@ -115,3 +115,18 @@ def test_destroyed_ticket_first_cell_shows_our_message(
     assert "kinit" in shown
     assert out.error is None
     assert "Traceback" not in shown and "GSSException" not in shown
+
+
+def test_expired_ticket_first_cell_says_expired(
+    sandbox_jupyter: Jupyter, client_env: ClientEnv, cluster: Cluster
+) -> None:
+    """A real 2-second ticket from the KDC, expired before the kernel starts."""
+    import time
+
+    cluster.kdc.kinit("alice", client_env.ccache, lifetime="2s")
+    time.sleep(3)
+    install(sandbox_jupyter, client_env)
+    with running_kernel("mlflow") as kc:
+        out = run_cell(kc, "1 + 1")
+    assert "expired at" in out.stderr and str(client_env.ccache) in out.stderr
+    assert "kinit" in out.stderr and out.error is None
