@@ -67,11 +67,7 @@ def kerberos_login(
     Nothing heavy is imported for a user whose cache is already a FILE cache.
     Raises ``MlflowClientEnvError`` when a keytab login fails.
     """
-    from .krb5 import discover_kerberos
-
-    if not (keytab or principal) and discover_kerberos(environ).java_readable:
-        return None, []
-    from .kinit import prepare_java_ccache
+    from .java_ccache import prepare_java_ccache
 
     path, findings = prepare_java_ccache(environ, keytab, principal)
     return path, [f.summary + (f"\n  fix: {f.fix}" if f.fix else "") for f in findings]

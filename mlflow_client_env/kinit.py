@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import MlflowClientEnvError
-from .findings import Finding
 from .krb5 import ccache_path, ccache_type, discover_kerberos
 from .ticket import TicketStatus, copy_credentials, ticket_status
 
@@ -306,41 +305,3 @@ def ensure_java_ccache(
         "point there. Renewals of the original are not seen by the copy: run "
         "'mlflow-client-env kinit --to-file' again (or log in with a keytab)",
     )
-
-
-def prepare_java_ccache(
-    env: Mapping[str, str],
-    keytab: str | os.PathLike[str] | None = None,
-    principal: str | None = None,
-) -> tuple[str | None, list[Finding]]:
-    """The FILE cache Java should use, for ``setup()`` and the kernel launcher.
-
-    With a keytab: log in (into the user's FILE cache, else a private one).
-    Without: when the user's cache is not a FILE cache (KEYRING, KCM, DIR), copy
-    its TGT to a private FILE cache. Returns (path or None for "the discovered
-    cache is fine", findings). gssapi is imported only when there is work to do,
-    so a FILE-cache user pays nothing at kernel start.
-    """
-    if (keytab is None) != (principal is None):
-        raise KeytabError(
-            "a keytab login needs both the keytab and the principal",
-            "pass keytab= and principal= together (--keytab K --principal P)",
-        )
-    if keytab is not None and principal is not None:
-        status = keytab_login(keytab, principal, env=env)
-        path = require_file_ccache(status.ccache)
-        return str(path), [
-            Finding(
-                "kinit.keytab-login",
-                "ok",
-                f"logged in as {status.principal} from {keytab} into FILE:{path} (0600)",
-            )
-        ]
-    ks = discover_kerberos(env)
-    if ks.java_readable:
-        return None, []
-    try:
-        jc = ensure_java_ccache(env)
-    except KinitError as exc:
-        return None, [Finding("kinit.copy-failed", "error", exc.problem, fix=exc.fix)]
-    return str(jc.path), [Finding("kinit.copied-for-java", "ok", jc.message)]

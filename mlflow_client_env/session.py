@@ -17,8 +17,8 @@ from pathlib import Path
 from .discovery import build_environment
 from .environment import Environment, Variable
 from .findings import Finding, worst
+from .java_ccache import prepare_java_ccache
 from .jvm import loaded_libjvm
-from .krb5 import discover_kerberos
 from .redact import redact
 
 #: Variables the JVM inside libhdfs reads once, when it is created.
@@ -140,12 +140,7 @@ def setup(
     ``MlflowClientEnvError`` (with the path at fault and the fix) on bad input.
     Calling it again changes nothing.
     """
-    java_ccache: str | None = None
-    kinit_findings: list[Finding] = []
-    if keytab or principal or not discover_kerberos(os.environ).java_readable:
-        from .kinit import prepare_java_ccache
-
-        java_ccache, kinit_findings = prepare_java_ccache(os.environ, keytab, principal)
+    java_ccache, kinit_findings = prepare_java_ccache(os.environ, keytab, principal)
     env = build_environment(
         os.environ,
         {**overrides, "tracking_uri": tracking_uri},
