@@ -20,17 +20,6 @@ def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def opts(e: Edge) -> list[str]:
-    return [
-        "--parcels-root",
-        str(e.parcels),
-        "--hadoop-conf-dir",
-        str(e.conf),
-        "--java-home",
-        str(e.java),
-    ]
-
-
 def test_eval_in_bash_with_awkward_paths(tmp_path: Path, clean_env: dict[str, str]) -> None:
     e = build_edge(tmp_path / "it's Données $HOME")
     script = (
@@ -38,7 +27,7 @@ def test_eval_in_bash_with_awkward_paths(tmp_path: Path, clean_env: dict[str, st
         'printf "%s\\n%s\\n" "$CLASSPATH" "$HADOOP_HOME"'
     )
     out = subprocess.run(
-        ["bash", "-c", script, "bash", *opts(e)],
+        ["bash", "-c", script, "bash", *e.cli_args()],
         capture_output=True,
         text=True,
         env=clean_env,
@@ -50,18 +39,18 @@ def test_eval_in_bash_with_awkward_paths(tmp_path: Path, clean_env: dict[str, st
 
 
 def test_json_and_explain(edge: Edge, clean_env: dict[str, str]) -> None:
-    out = cli("env", "--json", *opts(edge), env=clean_env)
+    out = cli("env", "--json", *edge.cli_args(), env=clean_env)
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["ARROW_LIBHDFS_DIR"] == str(edge.parcels / "CDH" / "lib64")
     assert all(isinstance(v, str) for v in data.values())
-    out = cli("env", "--explain", *opts(edge), env=clean_env)
+    out = cli("env", "--explain", *edge.cli_args(), env=clean_env)
     assert "# CLASSPATH: conf dir first" in out.stdout
     assert "export JAVA_HOME=" in out.stdout
 
 
 def test_dotenv(edge: Edge, clean_env: dict[str, str]) -> None:
-    out = cli("env", "--format", "dotenv", *opts(edge), env=clean_env)
+    out = cli("env", "--format", "dotenv", *edge.cli_args(), env=clean_env)
     lines = dict(line.split("=", 1) for line in out.stdout.splitlines())
     assert lines["HADOOP_CONF_DIR"] == f'"{edge.conf}"'
 
@@ -70,7 +59,7 @@ def test_bad_input_exit_2_with_fix(tmp_path: Path, clean_env: dict[str, str]) ->
     e = build_edge(tmp_path)
     (e.parcels / "CDH").unlink()
     (e.parcels / "CDH").symlink_to("CDH-1.0")
-    out = cli("env", *opts(e), env=clean_env)
+    out = cli("env", *e.cli_args(), env=clean_env)
     assert out.returncode == 2
     assert out.stdout == ""
     assert "error:" in out.stderr and "fix:" in out.stderr and "Traceback" not in out.stderr
@@ -82,7 +71,7 @@ def test_errors_in_findings_exit_1_but_still_print(
     e = build_edge(tmp_path)
     for f in (e.parcel / "lib64").iterdir():
         f.unlink()
-    out = cli("env", *opts(e), env=clean_env)
+    out = cli("env", *e.cli_args(), env=clean_env)
     assert out.returncode == 1
     assert "export CLASSPATH=" in out.stdout and "no libhdfs.so" in out.stderr
 
@@ -103,7 +92,7 @@ def test_password_in_tracking_uri_is_warned_about(edge: Edge, clean_env: dict[st
         "env",
         "--format",
         "dotenv",
-        *opts(edge),
+        *edge.cli_args(),
         "--tracking-uri",
         "http://bob:s3cret@mlflow:5000",
         env=clean_env,

@@ -43,6 +43,12 @@ def real_edge(tmp_path: Path, clean_env: dict[str, str]) -> Edge:
 Found = dict[str, dict[str, object]]
 
 
+def run_doctor(e: Edge, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``mlflow-client-env doctor ARGS`` for the edge node ``e``, as a user runs it."""
+    argv = [sys.executable, "-m", "mlflow_client_env", "doctor", *e.cli_args(), *args]
+    return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=180)
+
+
 def doctor(
     e: Edge,
     *checks: str,
@@ -50,23 +56,7 @@ def doctor(
     extra: tuple[str, ...] = (),
     all_findings: list[dict[str, object]] | None = None,
 ) -> tuple[int, Found]:
-    argv = [
-        sys.executable,
-        "-m",
-        "mlflow_client_env",
-        "doctor",
-        "--json",
-        "--parcels-root",
-        str(e.parcels),
-        "--hadoop-conf-dir",
-        str(e.conf),
-        "--java-home",
-        str(e.java),
-        *extra,
-    ]
-    for c in checks:
-        argv += ["--check", c]
-    out = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=180)
+    out = run_doctor(e, "--json", *extra, *(a for c in checks for a in ("--check", c)), env=env)
     assert out.returncode in (0, 1), out.stderr
     data = json.loads(out.stdout)
     every = [f for c in data["checks"] for f in c["findings"]]
@@ -232,26 +222,7 @@ def test_list_checks_and_unknown_check(clean_env: dict[str, str]) -> None:
 
 def test_text_output_marks_and_verdict(real_edge: Edge, clean_env: dict[str, str]) -> None:
     env = {**clean_env, "JAVA_HOME": str(REAL_JAVA.home / "bin")}
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mlflow_client_env",
-            "doctor",
-            "--check",
-            "java",
-            "--check",
-            "installation",
-            "--parcels-root",
-            str(real_edge.parcels),
-            "--hadoop-conf-dir",
-            str(real_edge.conf),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    out = run_doctor(real_edge, "--check", "java", "--check", "installation", env=env)
     lines = out.stdout.splitlines()
     assert lines[0].startswith("✓ installation:")
     assert lines[1].startswith("! java:")
@@ -261,25 +232,7 @@ def test_text_output_marks_and_verdict(real_edge: Edge, clean_env: dict[str, str
 
 def test_secrets_redacted(real_edge: Edge, clean_env: dict[str, str]) -> None:
     env = {**clean_env, "MLFLOW_TRACKING_URI": "http://bob:s3cret@127.0.0.1:9/"}
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mlflow_client_env",
-            "doctor",
-            "--check",
-            "tracking-server",
-            "-v",
-            "--parcels-root",
-            str(real_edge.parcels),
-            "--hadoop-conf-dir",
-            str(real_edge.conf),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    out = run_doctor(real_edge, "--check", "tracking-server", "-v", env=env)
     assert "s3cret" not in out.stdout and "***@127.0.0.1" in out.stdout
     assert out.returncode == 1 and "does not answer" in out.stdout
     assert os.environ.get("MLFLOW_TRACKING_URI") != env["MLFLOW_TRACKING_URI"]

@@ -27,7 +27,7 @@ from mlflow_client_env import kernelspec as ks
 from mlflow_client_env.redact import redact, url_has_password
 from mlflow_client_env.sandbox.kdc import Kdc
 from tests import trees
-from tests.conftest import Edge
+from tests.conftest import Edge, Jupyter
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,49 +49,8 @@ def run_cli(argv: Sequence[str]) -> int:
     return cli.main(list(argv))
 
 
-@dataclass
-class Jupyter:
-    """Private Jupyter dirs: a user data dir and a prefix that is on JUPYTER_PATH."""
-
-    data: Path
-    prefix: Path
-
-    @property
-    def prefix_kernels(self) -> Path:
-        return self.prefix / "share" / "jupyter" / "kernels"
-
-    @property
-    def user_kernels(self) -> Path:
-        return self.data / "kernels"
-
-
-@pytest.fixture
-def jupyter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_env: dict[str, str]) -> Jupyter:
-    j = Jupyter(tmp_path / "jupyter-data", tmp_path / "prefix")
-    monkeypatch.setenv("JUPYTER_DATA_DIR", str(j.data))
-    monkeypatch.setenv("JUPYTER_PATH", str(j.prefix / "share" / "jupyter"))
-    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(tmp_path / "jupyter-config"))
-    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "jupyter-runtime"))
-    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
-    monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")
-    for var in ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_PASSWORD", kernel.MESSAGE_VAR):
-        monkeypatch.delenv(var, raising=False)
-    return j
-
-
-def edge_args(edge: Edge) -> list[str]:
-    return [
-        "--parcels-root",
-        str(edge.parcels),
-        "--hadoop-conf-dir",
-        str(edge.conf),
-        "--java-home",
-        str(edge.java),
-    ]
-
-
 def install_kernel(jupyter: Jupyter, edge: Edge, *extra: str, name: str = "mlflow") -> Path:
-    argv = ["install-kernel", "--name", name, "--prefix", str(jupyter.prefix), *edge_args(edge)]
+    argv = ["install-kernel", "--name", name, "--prefix", str(jupyter.prefix), *edge.cli_args()]
     assert run_cli([*argv, *extra]) == 0
     path = jupyter.prefix_kernels / name
     assert (path / "kernel.json").is_file()
@@ -313,7 +272,7 @@ def test_keytab_and_principal_are_stored_and_reported(jupyter: Jupyter, edge: Ed
 def test_dry_run_writes_nothing(
     jupyter: Jupyter, edge: Edge, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = ["install-kernel", "--prefix", str(jupyter.prefix), "--dry-run", *edge_args(edge)]
+    argv = ["install-kernel", "--prefix", str(jupyter.prefix), "--dry-run", *edge.cli_args()]
     for mode in ks.MODES:
         assert run_cli([*argv, "--mode", mode]) == 0
         out = capsys.readouterr()
@@ -350,7 +309,7 @@ def test_secrets_are_refused_and_nothing_written(
                 "install-kernel",
                 "--prefix",
                 str(jupyter.prefix),
-                *edge_args(edge),
+                *edge.cli_args(),
                 *extra,
                 *mode_args,
             ]
@@ -380,7 +339,7 @@ def test_bad_input_exits_2_with_fix(
     extra: list[str],
     needle: str,
 ) -> None:
-    rc = run_cli(["install-kernel", "--prefix", str(jupyter.prefix), *edge_args(edge), *extra])
+    rc = run_cli(["install-kernel", "--prefix", str(jupyter.prefix), *edge.cli_args(), *extra])
     err = capsys.readouterr().err
     assert rc == 2 and needle in err and "fix:" in err
     assert not jupyter.prefix.exists()
@@ -399,7 +358,7 @@ def test_static_mode_with_broken_parcel_is_refused(
                 str(jupyter.prefix),
                 "--mode",
                 "static",
-                *edge_args(edge),
+                *edge.cli_args(),
             ]
         )
         == 2
@@ -407,7 +366,7 @@ def test_static_mode_with_broken_parcel_is_refused(
     assert "CDH-0.0.0" in capsys.readouterr().err
     assert not jupyter.prefix.exists()
     # the launcher installs anyway (it re-resolves at every start) and says so
-    assert run_cli(["install-kernel", "--prefix", str(jupyter.prefix), *edge_args(edge)]) == 0
+    assert run_cli(["install-kernel", "--prefix", str(jupyter.prefix), *edge.cli_args()]) == 0
     assert "does not resolve now" in capsys.readouterr().err
 
 
@@ -428,7 +387,7 @@ def test_foreign_kernel_not_overwritten_without_force(
 ) -> None:
     foreign = write_foreign(jupyter.prefix_kernels, "mlflow")
     before = (foreign / "kernel.json").read_bytes()
-    argv = ["install-kernel", "--prefix", str(jupyter.prefix), *edge_args(edge)]
+    argv = ["install-kernel", "--prefix", str(jupyter.prefix), *edge.cli_args()]
     assert run_cli(argv) == 2
     err = capsys.readouterr().err
     assert "not written by mlflow-client-env" in err and "--force" in err
@@ -442,7 +401,7 @@ def test_uninstall_finds_every_copy_and_refuses_foreign(
     jupyter: Jupyter, edge: Edge, capsys: pytest.CaptureFixture[str]
 ) -> None:
     install_kernel(jupyter, edge)
-    assert run_cli(["install-kernel", "--user", *edge_args(edge)]) == 0  # same name, user dir
+    assert run_cli(["install-kernel", "--user", *edge.cli_args()]) == 0  # same name, user dir
     assert (jupyter.user_kernels / "mlflow" / "kernel.json").is_file()
     capsys.readouterr()
     assert run_cli(["uninstall-kernel", "mlflow", "--dry-run"]) == 0
@@ -488,7 +447,7 @@ def test_launcher_never_imports_mlflow(edge: Edge) -> None:
     code = (
         "import sys, os\n"
         "from mlflow_client_env import kernel\n"
-        f"args = kernel._parser().parse_args(['-f', 'x.json', *{edge_args(edge)!r}])\n"
+        f"args = kernel._parser().parse_args(['-f', 'x.json', *{edge.cli_args()!r}])\n"
         "env, problems, notes = kernel.prepare(args, dict(os.environ))\n"
         "assert not problems, problems\n"
         "heavy = [m for m in ('mlflow', 'pyarrow', 'gssapi', 'IPython') if m in sys.modules]\n"
@@ -506,7 +465,7 @@ def test_launcher_survives_an_unexpected_error(edge: Edge, monkeypatch: pytest.M
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(discovery, "build_environment", boom)
-    args = kernel._parser().parse_args(["-f", "c.json", *edge_args(edge)])
+    args = kernel._parser().parse_args(["-f", "c.json", *edge.cli_args()])
     env, problems, _ = kernel.prepare(args, {"PATH": "/usr/bin", kernel.MESSAGE_VAR: "old"})
     assert problems and "RuntimeError: disk on fire" in problems[0]
     assert "report this as a bug" in kernel.message(problems, [])

@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import Jupyter
 from tests.sandbox.fixtures import Cluster, hdfs_cat
 from tests.sandbox.helpers import ClientEnv
-from tests.test_kernel import Jupyter, run_cell, run_cli, running_kernel
+from tests.test_kernel import run_cell, run_cli, running_kernel
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = ROOT / "notebooks" / "quickstart.ipynb"
@@ -24,23 +25,12 @@ pytestmark = pytest.mark.sandbox
 
 @pytest.fixture
 def sandbox_jupyter(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, client_env: ClientEnv
+    jupyter: Jupyter, monkeypatch: pytest.MonkeyPatch, client_env: ClientEnv
 ) -> Jupyter:
-    """Private Jupyter dirs, and the client's environment as the Jupyter server's."""
-    j = Jupyter(tmp_path / "jupyter-data", tmp_path / "prefix")
-    monkeypatch.setenv("JUPYTER_DATA_DIR", str(j.data))
-    monkeypatch.setenv("JUPYTER_PATH", str(j.prefix / "share" / "jupyter"))
-    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(tmp_path / "jupyter-config"))
-    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "jupyter-runtime"))
-    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
-    monkeypatch.setenv("MLFLOW_CLIENT_ENV_CONFIG", str(tmp_path / "user.toml"))
-    monkeypatch.setenv("MLFLOW_CLIENT_ENV_SITE_CONFIG", str(tmp_path / "site.toml"))
-    monkeypatch.setenv("MLFLOW_CLIENT_ENV_CACHE", str(tmp_path / "cache"))
-    for var in ("CLASSPATH", "ARROW_LIBHDFS_DIR", "LIBHDFS_OPTS", "LD_LIBRARY_PATH"):
-        monkeypatch.delenv(var, raising=False)
+    """Private Jupyter dirs (``jupyter``), and the client's environment as the server's."""
     for key, value in client_env.env.items():
         monkeypatch.setenv(key, value)
-    return j
+    return jupyter
 
 
 def install(j: Jupyter, client_env: ClientEnv) -> None:
