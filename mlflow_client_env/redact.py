@@ -1,22 +1,104 @@
-"""Secrets never reach output: credentials in URIs, tokens and passwords are masked."""
+"""Secrets never reach output. One module decides what a secret is; everything shown uses it.
+
+The rule is *redact first, then truncate or serialise*: :func:`redact_then_truncate` for
+text that is cut, :func:`redact_tree` for structures that become JSON.
+
+What counts as a secret:
+
+- the value of an environment variable whose name ends in ``_TOKEN`` or ``_KEY``, or
+  contains ``SECRET`` or ``PASSWORD`` (:func:`is_secret_name`);
+- the value of ``token=``, ``password=``, ``secret=`` ... in a query string or free text;
+- the userinfo of a URL (``scheme://user:password@host``), up to the *last* ``@`` before the
+  host, so a password that contains ``@`` is masked whole.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
-_URI_CREDS = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)(?P<creds>[^/@\s]+)@")
+MASK = "***"
+
+#: the MLflow client's own secret variables, refused wherever they would be written down
+SECRET_VARIABLES = ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_PASSWORD")
+
+_SECRET_NAME = re.compile(r"(?:_TOKEN$|_KEY$|SECRET|PASSWORD|PASSWD|^TOKEN$|^KEY$)", re.IGNORECASE)
+
+# scheme://userinfo@ where userinfo may itself contain '@': greedy up to the last '@' that
+# still comes before the first '/', '?', '#' or white space of the authority.
+_URI_USERINFO = re.compile(
+    r"(?P<scheme>\b[a-zA-Z][\w+.-]*://)(?P<userinfo>[^/?#\s]*)@(?=[^/?#\s@]*)"
+)
+
+# key=value / key: value where the key names a secret; the value runs to a separator.
+_SECRET_KEY = r"[\w.-]*(?:password|passwd|secret|token|api[_-]?key|access[_-]?key|_key)[\w.-]*"
 _KEY_VALUE = re.compile(
-    r"(?P<key>(?:MLFLOW_TRACKING_(?:TOKEN|PASSWORD)|[\w.-]*(?:password|passwd|secret|token)[\w.-]*)"
-    r"\s*[=:]\s*)(?P<value>[^\s,;&]+)",
+    rf"(?P<key>(?<![\w.-])(?:{_SECRET_KEY})[\"']?\s*(?:=|:(?!//))\s*)"
+    r"(?:(?P<quoted>\"(?:[^\"\\]|\\.)*\"|'[^']*')|(?P<value>[^\s,;&\"']+))",
     re.IGNORECASE,
 )
-SECRET_VARIABLES = ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_PASSWORD")
+
+
+def _mask_key_value(m: re.Match[str]) -> str:
+    quoted = m["quoted"]
+    if quoted:
+        return f"{m['key']}{quoted[0]}{MASK}{quoted[0]}"
+    return f"{m['key']}{MASK}"
+
+
+def is_secret_name(name: str) -> bool:
+    """True for variable or key names whose value is a secret (``*_TOKEN``, ``*PASSWORD*``...)."""
+    return bool(_SECRET_NAME.search(name))
 
 
 def redact(text: str) -> str:
-    """``http://u:p@h`` -> ``http://***@h``; ``password=x`` -> ``password=***``."""
-    text = _URI_CREDS.sub(lambda m: f"{m['scheme']}***@", text)
-    return _KEY_VALUE.sub(lambda m: f"{m['key']}***", text)
+    """Mask every secret in free text.
+
+    ``http://u:p@ss@h/x`` -> ``http://***@h/x``; ``password=x`` -> ``password=***``;
+    ``MLFLOW_TRACKING_TOKEN=abc`` -> ``MLFLOW_TRACKING_TOKEN=***``.
+    """
+    if not text:
+        return text
+    text = _URI_USERINFO.sub(lambda m: f"{m['scheme']}{MASK}@", text)
+    return _KEY_VALUE.sub(_mask_key_value, text)
+
+
+def redact_value(name: str, value: str) -> str:
+    """The value of variable ``name`` as it may be shown: all of it masked for a secret name."""
+    if is_secret_name(name):
+        return MASK if value else value
+    return redact(value)
+
+
+def redact_env(env: Mapping[str, str]) -> dict[str, str]:
+    """A copy of an environment with every secret masked."""
+    return {k: redact_value(k, v) for k, v in env.items()}
+
+
+def redact_then_truncate(text: str, limit: int) -> str:
+    """Redact, *then* cut to ``limit`` characters: a cut never exposes half a secret."""
+    shown = redact(text)
+    if len(shown) <= limit:
+        return shown
+    return shown[: max(0, limit - 1)] + "…"
+
+
+def redact_tree(obj: Any) -> Any:
+    """Redact every string in a JSON-like structure (dict keys name variables: honour them)."""
+    if isinstance(obj, str):
+        return redact(obj)
+    if isinstance(obj, Mapping):
+        out: dict[Any, Any] = {}
+        for k, v in obj.items():
+            if isinstance(k, str) and isinstance(v, str) and is_secret_name(k):
+                out[k] = MASK if v else v
+            else:
+                out[k] = redact_tree(v)
+        return out
+    if isinstance(obj, (list, tuple)):
+        return [redact_tree(v) for v in obj]
+    return obj
 
 
 def url_has_password(value: str) -> bool:
@@ -29,3 +111,21 @@ def url_has_password(value: str) -> bool:
         return urlsplit(value.strip()).password is not None
     except ValueError:
         return False
+
+
+def url_has_credentials(value: str) -> bool:
+    """True when a URL carries a secret: a password in its userinfo, or ``token=``-like query."""
+    if url_has_password(value):
+        return True
+    if "://" not in value:
+        return False
+    from urllib.parse import parse_qsl, urlsplit
+
+    try:
+        query = urlsplit(value.strip()).query
+    except ValueError:
+        return False
+    return any(
+        is_secret_name(k) or k.lower() in ("token", "password", "secret")
+        for k, _ in parse_qsl(query)
+    )
