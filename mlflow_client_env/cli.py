@@ -59,7 +59,21 @@ def discovery_options() -> argparse.ArgumentParser:
         action="store_true",
         help="take CLASSPATH from 'hadoop classpath --glob' itself (cached on disk)",
     )
+    g.add_argument(
+        "--exact-classpath-timeout",
+        type=positive_seconds,
+        metavar="SECONDS",
+        help="how long 'hadoop classpath --glob' may run (default 120)",
+    )
     return p
+
+
+def positive_seconds(text: str) -> float:
+    """argparse type: a number of seconds > 0 (argparse turns ValueError into exit 2)."""
+    value = float(text)
+    if not value > 0 or value == float("inf"):
+        raise ValueError(text)
+    return value
 
 
 def overrides_from(args: argparse.Namespace) -> dict[str, str | None]:
@@ -86,6 +100,7 @@ def cmd_env(args: argparse.Namespace) -> int:
         None,
         overrides_from(args),
         exact_classpath=args.exact_classpath,
+        exact_classpath_timeout=args.exact_classpath_timeout,
         legacy_ld_library_path=args.legacy_ld_library_path,
     )
     fmt = "json" if args.json else args.format
@@ -110,7 +125,7 @@ exit codes: 0 no errors (warnings allowed), 1 at least one error, 2 bad input.
 def cmd_doctor(args: argparse.Namespace) -> int:
     from . import doctor
     from .doctor import render
-    from .doctor.context import Context, for_this_process
+    from .doctor.context import for_process, for_this_process
 
     if args.list_checks:
         for name, (_, what) in doctor.CHECKS.items():
@@ -118,19 +133,18 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         return 0
     overrides = overrides_from(args)
     kw = {"probe_path": args.probe_path, "experiment": args.experiment, "timeout": args.timeout}
-    if args.pid is not None:
-        from .doctor.remote import environ_of
-
-        try:
-            env = environ_of(args.pid)
-        except Exception as exc:  # psutil.NoSuchProcess, AccessDenied
-            raise MlflowClientEnvError(
-                f"cannot read the environment of process {args.pid} ({type(exc).__name__})",
-                "check the PID with 'ps', and run as the same user as that process",
-            ) from None
-        ctx = Context(env=env, overrides=overrides, start_env=env, pid=args.pid, **kw)
-    else:
-        ctx = for_this_process(overrides, **kw)
+    if not args.timeout > 0:  # also refuses nan
+        raise MlflowClientEnvError(
+            f"--timeout {args.timeout} is not a positive number of seconds",
+            "give the budget for the whole run, e.g. --timeout 120",
+        )
+    # --pid: read only (/proc/PID/status, environ, maps); its environment is never executed
+    # unless it runs as our own uid (Context.spawn enforces it)
+    ctx = (
+        for_process(args.pid, overrides, **kw)
+        if args.pid is not None
+        else for_this_process(overrides, **kw)
+    )
     try:
         report = doctor.run(ctx, args.check)
     except KeyError as exc:
@@ -197,7 +211,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--check", action="append", metavar="NAME", help="run only this check (repeatable)"
     )
     p.add_argument("--list-checks", action="store_true", help="list the checks and exit")
-    p.add_argument("--pid", type=int, help="inspect a running process (e.g. a kernel) instead")
+    p.add_argument(
+        "--pid",
+        type=int,
+        help="inspect a running process (e.g. a kernel) instead: its environment is only read; "
+        "probes run with it only if it is your own process",
+    )
     p.add_argument(
         "--probe-path",
         metavar="URI",
@@ -210,7 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
         "(default $MLFLOW_EXPERIMENT_NAME, else Default)",
     )
     p.add_argument(
-        "--timeout", type=float, default=60.0, help="seconds for each probe (default 60)"
+        "--timeout",
+        type=float,
+        default=120.0,
+        help="seconds for the whole run: every request and probe gets at most what is left "
+        "(default 120)",
     )
     p.set_defaults(func=cmd_doctor)
     return parser

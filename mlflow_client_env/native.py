@@ -724,7 +724,14 @@ print(json.dumps({"ok": True}), flush=True)
 
 def _probe_result(libjvm: Path, libhdfs: Path, done: subprocess.CompletedProcess[str]) -> LoadProbe:
     """Read the child's last JSON line; a signal death is blamed on the stage it was in."""
-    events = [json.loads(ln) for ln in done.stdout.splitlines() if ln.startswith("{")]
+    events: list[dict[str, Any]] = []
+    for ln in done.stdout.splitlines():
+        try:
+            event = json.loads(ln) if ln.startswith("{") else None
+        except ValueError:
+            event = None  # a library's constructor printed something of its own
+        if isinstance(event, dict):
+            events.append(event)
     last: dict[str, Any] = events[-1] if events else {}
     rc = done.returncode
     if last.get("ok"):
@@ -743,6 +750,22 @@ def _probe_result(libjvm: Path, libhdfs: Path, done: subprocess.CompletedProcess
     return LoadProbe(libjvm, libhdfs, False, "python", text, rc, False, done.stderr)
 
 
+def probe_argv(libjvm: Path, libhdfs: Path) -> list[str]:
+    """The load probe's command line: an isolated Python (``-I -S``) that dlopens both."""
+    return [sys.executable, "-I", "-S", "-c", _PROBE, str(libjvm), str(libhdfs)]
+
+
+def probe_result(libjvm: Path, libhdfs: Path, done: subprocess.CompletedProcess[str]) -> LoadProbe:
+    """The :class:`LoadProbe` for a finished run of :func:`probe_argv`."""
+    return _probe_result(libjvm, libhdfs, done)
+
+
+def probe_timed_out(libjvm: Path, libhdfs: Path, timeout: float, stderr: str = "") -> LoadProbe:
+    return LoadProbe(
+        libjvm, libhdfs, False, None, f"timed out after {timeout}s", None, True, stderr
+    )
+
+
 def probe_load(libjvm: Path, libhdfs: Path, env: Mapping[str, str], timeout: float) -> LoadProbe:
     """dlopen ``libjvm`` then ``libhdfs`` in a child with exactly ``env``.
 
@@ -750,16 +773,25 @@ def probe_load(libjvm: Path, libhdfs: Path, env: Mapping[str, str], timeout: flo
     library dies with SIGBUS) and because LD_LIBRARY_PATH only takes effect
     at process start. Loading libjvm first is what pyarrow does; no JVM is
     started. ``error`` is dlerror()'s text as ctypes reports it.
+
+    ``env`` is executed (its LD_PRELOAD, LD_LIBRARY_PATH run): only ever pass
+    an environment of the calling user. The doctor goes through
+    ``Context.spawn``, which enforces that.
     """
-    argv = [sys.executable, "-I", "-S", "-c", _PROBE, str(libjvm), str(libhdfs)]
     try:
         done = subprocess.run(
-            argv, env=dict(env), capture_output=True, text=True, timeout=timeout, check=False
+            probe_argv(libjvm, libhdfs),
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout,
+            check=False,
         )
     except subprocess.TimeoutExpired as exc:
         err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else ""
-        text = f"timed out after {timeout}s"
-        return LoadProbe(libjvm, libhdfs, False, None, text, None, True, err)
+        return probe_timed_out(libjvm, libhdfs, timeout, err)
     return _probe_result(libjvm, libhdfs, done)
 
 

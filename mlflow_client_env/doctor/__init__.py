@@ -8,13 +8,16 @@ probe order, cheap and local first, network and JVM last.
 
 from __future__ import annotations
 
+import threading
 import time
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..findings import SEVERITY, Finding, Status
 from . import checks, remote
-from .context import Context
+from .context import BudgetExhausted, Context
+from .secrets import known_secrets, scrub_finding
 
 Check = Callable[[Context], list[Finding]]
 
@@ -96,15 +99,91 @@ class DoctorReport:
 
 
 def run(ctx: Context, names: Sequence[str] | None = None) -> DoctorReport:
-    """Run the named checks (default: all), each timed, in catalog order."""
+    """Run the named checks (default: all), each timed, in catalog order.
+
+    Every check is isolated: an unexpected exception becomes that check's
+    ``<check>.crashed`` error finding and the next check runs. The run has one
+    budget (``ctx.timeout``): a check cut short by it says so, and the checks
+    after it are reported as not run. Every finding is redacted here, at the
+    source, before any renderer sees it.
+    """
     unknown = [n for n in names or () if n not in CHECKS]
     if unknown:
         raise KeyError(", ".join(unknown))
+    secrets = known_secrets(ctx.env)
     results = []
+    stopped: str | None = None
     for name, (check, _) in CHECKS.items():
         if names and name not in names:
             continue
         t0 = time.perf_counter()
-        findings = check(ctx) or [Finding(f"{name}.ok", "ok", "nothing to report")]
-        results.append(CheckResult(name, tuple(findings), time.perf_counter() - t0))
+        if stopped is not None:
+            findings = [
+                Finding(
+                    f"{name}.not-run",
+                    "error",
+                    f"not run: the --timeout budget of {ctx.timeout:g} s ran out during {stopped}",
+                    fix="raise --timeout, or fix what was slow and run the doctor again",
+                )
+            ]
+        else:
+            findings, stopped = _run_one(name, check, ctx)
+        clean = tuple(scrub_finding(f, secrets) for f in findings)
+        results.append(CheckResult(name, clean, time.perf_counter() - t0))
     return DoctorReport(tuple(results))
+
+
+#: how long past the budget a check that does not honour it is waited for
+GRACE = 1.0
+
+
+def _run_one(name: str, check: Check, ctx: Context) -> tuple[list[Finding], str | None]:
+    """One check in a daemon thread, joined at the budget: (its findings, where it stopped)."""
+    box: list[list[Finding] | BaseException] = []
+
+    def target() -> None:
+        try:
+            box.append(check(ctx) or [Finding(f"{name}.ok", "ok", "nothing to report")])
+        except BaseException as exc:
+            box.append(exc)
+
+    thread = threading.Thread(target=target, name=f"doctor-{name}", daemon=True)
+    thread.start()
+    thread.join(max(ctx.remaining(), 0.0) + GRACE)
+    if not box:  # still running: it ignored the budget; it is abandoned, never waited for
+        step = f"the {name} check"
+        return [_out_of_time(name, BudgetExhausted(step, ctx.timeout))], step
+    result = box[0]
+    if isinstance(result, BudgetExhausted):
+        return [_out_of_time(name, result)], result.step
+    if isinstance(result, BaseException):
+        if not isinstance(result, Exception):  # KeyboardInterrupt, SystemExit
+            raise result
+        return [_crashed(name, result)], None
+    return result, None
+
+
+def _out_of_time(name: str, exc: BudgetExhausted) -> Finding:
+    return Finding(
+        f"{name}.out-of-time",
+        "error",
+        f"stopped: the --timeout budget of {exc.budget:g} s ran out during {exc.step}",
+        fix="raise --timeout, or find out why that step is slow (a server that does not "
+        "answer, an NFS mount that hangs)",
+    )
+
+
+def _crashed(name: str, exc: Exception) -> Finding:
+    where = ""
+    tb = traceback.extract_tb(exc.__traceback__)
+    if tb:
+        last = tb[-1]
+        where = f"{last.filename.rsplit('/', 1)[-1]}:{last.lineno}"
+    return Finding(
+        f"{name}.crashed",
+        "error",
+        f"the {name} check crashed: {type(exc).__name__}: {exc}",
+        (f"raised at {where}",) if where else (),
+        fix="this is a bug in mlflow-client-env: please report it with 'doctor -v' output; "
+        "the other checks still ran",
+    )

@@ -8,11 +8,14 @@ libjvm/libhdfs) run in a subprocess with a timeout.
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 from ..classpath import lint
 from ..errors import MlflowClientEnvError
 from ..findings import Finding
 from ..java import inspect_java_home, normalise_java_home
-from .context import Context
+from .context import Context, ForeignEnvironment
 from .versions import check_installed
 
 
@@ -267,13 +270,35 @@ def check_native(ctx: Context) -> list[Finding]:
     out += native.find_shadowing(ctx.env.get("LD_LIBRARY_PATH"), label="inherited")
     out += native.find_shadowing(proposed, label="proposed")
     if libhdfs is not None and not any(f.status == "error" for f in out):
-        run_env = {**ctx.env, **env.as_dict()}
-        out.append(
-            native.load_finding(
-                native.probe_load(java.libjvm, libhdfs, run_env, min(ctx.timeout, 60.0))
-            )
-        )
+        out.append(_load_probe(ctx, java.libjvm, libhdfs, env.as_dict()))
     return out
+
+
+#: the load probe's own cap; the run's budget may cut it shorter
+LOAD_PROBE_CAP = 60.0
+
+
+def _load_probe(ctx: Context, libjvm: Path, libhdfs: Path, ours: dict[str, str]) -> Finding:
+    from .. import native
+
+    try:
+        done = ctx.spawn(
+            "the native load probe",
+            native.probe_argv(libjvm, libhdfs),
+            extra_env=ours,
+            cap=LOAD_PROBE_CAP,
+        )
+    except ForeignEnvironment as exc:
+        return Finding(
+            "native.load-skipped",
+            "skip",
+            f"load probe skipped: {exc.reason}",
+            (f"libjvm: {libjvm}", f"libhdfs: {libhdfs}"),
+        )
+    except subprocess.TimeoutExpired as exc:
+        err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else ""
+        return native.load_finding(native.probe_timed_out(libjvm, libhdfs, LOAD_PROBE_CAP, err))
+    return native.load_finding(native.probe_result(libjvm, libhdfs, done))
 
 
 def check_process_start(ctx: Context) -> list[Finding]:

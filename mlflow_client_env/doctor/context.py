@@ -2,18 +2,58 @@
 
 Discovery can fail (no parcel, broken XML); a check that needs its result
 then reports 'skip' and the installation check reports the error itself.
+
+Two rules live here, so that no check can forget them:
+
+- **One budget.** ``timeout`` is the time the whole run may take. Every network
+  or subprocess step asks :meth:`Context.step_timeout` for ``min(its own cap,
+  what is left)``; a step cut short by the budget raises :class:`BudgetExhausted`,
+  which the runner reports for the check it stopped.
+- **A foreign environment is read, never executed.** With ``--pid``, ``env`` is
+  another process's environment. Its ``LD_PRELOAD``, ``PYTHONPATH``,
+  ``JAVA_TOOL_OPTIONS``, ``PATH``... would run their code as whoever runs the
+  doctor. :meth:`Context.spawn` is the only way a check starts a process, and it
+  refuses (:class:`ForeignEnvironment`) unless that process runs as our own uid.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..discovery import Discovery, discover, environment_of
 from ..environment import Environment
 from ..errors import MlflowClientEnvError
+
+DEFAULT_BUDGET = 120.0
+
+
+class BudgetExhausted(Exception):  # internal: the runner turns it into a finding
+    """The run's ``--timeout`` budget ran out during ``step``."""
+
+    def __init__(self, step: str, budget: float) -> None:
+        self.step = step
+        self.budget = budget
+        super().__init__(f"the --timeout budget of {budget:g} s ran out during {step}")
+
+
+class ForeignEnvironment(Exception):  # internal: checks turn it into a finding
+    """A probe would have run with another user's environment; ``reason`` says whose."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class _Raised:
+    """A memoised unexpected exception: raised again for every check that asks."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
 
 
 @dataclass
@@ -24,16 +64,94 @@ class Context:
     pid: int | None = None
     probe_path: str | None = None
     experiment: str | None = None
-    timeout: float = 60.0
+    timeout: float = DEFAULT_BUDGET  # seconds for the whole run
+    #: whose environment ``env`` is: None for this process's own, else the target's real
+    #: and effective uid (``doctor --pid``)
+    env_uid: int | None = None
+    env_euid: int | None = None
+    deadline: float = 0.0  # time.monotonic() at which the budget is spent; 0: from timeout
     _memo: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if not self.deadline:
+            self.deadline = time.monotonic() + self.timeout
+
+    # ------------------------------------------------------------ foreign environments
+    def foreign_reason(self) -> str | None:
+        """Why ``env`` must not be executed, or None when it is our own user's."""
+        if self.env_uid is None:
+            return None
+        me = os.getuid()
+        euid = self.env_uid if self.env_euid is None else self.env_euid
+        if self.env_uid == me and euid == me and os.geteuid() == me:
+            return None
+        who = f"uid {self.env_uid}" + (f" (effective uid {euid})" if euid != self.env_uid else "")
+        you = f"uid {me}" + (f" (effective uid {os.geteuid()})" if os.geteuid() != me else "")
+        return (
+            f"process {self.pid} runs as {who}, you are {you}: its environment is only read, "
+            "never executed; run the doctor as that user to probe it"
+        )
+
+    # ------------------------------------------------------------ the budget
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def step_timeout(self, step: str, cap: float) -> tuple[float, bool]:
+        """``(seconds, limited_by_budget)`` for a step whose own limit is ``cap``."""
+        left = self.remaining()
+        if left <= 0.05:
+            raise BudgetExhausted(step, self.timeout)
+        return (cap, False) if cap <= left else (left, True)
+
+    def spawn(
+        self,
+        step: str,
+        argv: Sequence[str],
+        *,
+        extra_env: Mapping[str, str],
+        cap: float,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a probe with ``env`` plus ``extra_env``: the only way a check starts a process.
+
+        Raises :class:`ForeignEnvironment` when ``env`` belongs to another user,
+        :class:`BudgetExhausted` when the budget cuts the step short, and
+        ``subprocess.TimeoutExpired`` when the step's own ``cap`` does.
+        """
+        reason = self.foreign_reason()
+        if reason is not None:
+            raise ForeignEnvironment(reason)
+        seconds, by_budget = self.step_timeout(step, cap)
+        try:
+            return subprocess.run(
+                list(argv),
+                env={**self.env, **extra_env},
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=seconds,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            if by_budget:
+                raise BudgetExhausted(step, self.timeout) from None
+            raise
+
+    # ------------------------------------------------------------ shared results
     def _once(self, key: str, make: Any) -> Any:
         if key not in self._memo:
             try:
                 self._memo[key] = make()
             except MlflowClientEnvError as exc:
                 self._memo[key] = exc
-        return self._memo[key]
+            except BudgetExhausted:
+                raise  # not memoised: the step did not finish, it did not fail
+            except Exception as exc:
+                self._memo[key] = _Raised(exc)
+        value = self._memo[key]
+        if isinstance(value, _Raised):
+            raise value.exc
+        return value
 
     def discovery(self) -> Discovery | MlflowClientEnvError:
         from ..config import resolve_overrides
@@ -61,12 +179,28 @@ class Context:
 
 
 def for_this_process(overrides: Mapping[str, str | None], **kw: Any) -> Context:
+    from .procfs import parse_environ
+
     start: dict[str, str] | None
     try:
-        raw = open("/proc/self/environ", "rb").read()  # noqa: SIM115
-        start = dict(
-            item.decode(errors="replace").partition("=")[::2] for item in raw.split(b"\0") if item
-        )
+        with open("/proc/self/environ", "rb") as fh:
+            start = parse_environ(fh.read())
     except OSError:
         start = None
     return Context(env=dict(os.environ), overrides=overrides, start_env=start, **kw)
+
+
+def for_process(pid: int, overrides: Mapping[str, str | None], **kw: Any) -> Context:
+    """A context for ``doctor --pid``: the target's environment, marked with its uids."""
+    from .procfs import snapshot
+
+    snap = snapshot(pid)
+    return Context(
+        env=snap.environ,
+        overrides=overrides,
+        start_env=snap.environ,
+        pid=pid,
+        env_uid=snap.uid,
+        env_euid=snap.euid,
+        **kw,
+    )

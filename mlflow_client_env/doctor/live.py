@@ -1,7 +1,9 @@
 """``doctor --pid``: why does my running kernel fail when a new one works?
 
-Compares what a live process started with and actually mapped (psutil) with
-what we would give a new process.
+Compares what a live process started with (``/proc/PID/environ``) and actually
+mapped (``/proc/PID/maps``) with what we would give a new process. The process
+is only read: nothing runs with its environment unless it is our own user's
+(see :meth:`Context.spawn`).
 """
 
 from __future__ import annotations
@@ -10,8 +12,20 @@ import os
 
 from ..errors import MlflowClientEnvError
 from ..findings import Finding
+from ..redact import redact_then_truncate, redact_value
 from .context import Context
-from .remote import mapped_libraries
+from .procfs import mapped_libraries
+
+#: how much of a variable's value is shown (after redaction)
+SHOWN = 200
+
+
+def shown(name: str, value: str | None) -> str:
+    """A variable's value as the report may show it: redacted first, then cut."""
+    if value is None:
+        return "(unset)"
+    return redact_then_truncate(redact_value(name, value), SHOWN)
+
 
 WATCHED = (
     "CLASSPATH",
@@ -29,16 +43,26 @@ def check_live_process(ctx: Context) -> list[Finding]:
         return [Finding("live-process.not-asked", "skip", "no --pid given")]
     try:
         libs = mapped_libraries(ctx.pid)
-    except Exception as exc:  # psutil.NoSuchProcess / AccessDenied
-        return [
+    except MlflowClientEnvError as exc:
+        return [Finding("live-process.unreadable", "error", exc.problem, fix=exc.fix)]
+    out: list[Finding] = []
+    foreign = ctx.foreign_reason()
+    if foreign is not None:
+        out.append(
             Finding(
-                "live-process.unreadable",
-                "error",
-                f"cannot inspect process {ctx.pid}: {type(exc).__name__}",
-                fix="check the PID (ps) and run as the process's user",
+                "live-process.read-only",
+                "warn",
+                f"{foreign}. The probes that would run with it (the native load probe, "
+                "the HDFS probe) are skipped",
+                (
+                    "read: /proc/PID/status, /proc/PID/environ, /proc/PID/maps and files",
+                    "never: LD_PRELOAD, LD_LIBRARY_PATH, PYTHONPATH, JAVA_TOOL_OPTIONS, PATH ... "
+                    "of that process in a process of yours",
+                ),
+                fix=f"as that user: mlflow-client-env doctor --pid {ctx.pid}",
             )
-        ]
-    out = [
+        )
+    out += [
         Finding(
             "live-process.mapped",
             "ok",
@@ -77,8 +101,8 @@ def check_live_process(ctx: Context) -> list[Finding]:
                     "warn",
                     summary,
                     (
-                        f"it has: {(ctx.env.get(name) or '(unset)')[:200]}",
-                        f"new:     {ours[name][:200]}",
+                        f"it has: {shown(name, ctx.env.get(name) or None)}",
+                        f"new:     {shown(name, ours[name])}",
                     ),
                     fix="restart the kernel; kernels from 'mlflow-client-env install-kernel' "
                     "resolve the environment at every start",

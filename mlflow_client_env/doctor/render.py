@@ -2,14 +2,19 @@
 
 JSON (stable): {"verdict": "ok|warn|error", "checks": [{"name", "status",
 "summary", "detail", "fix", "seconds", "findings": [{"code", "status",
-"summary", "evidence", "fix"}]}]}. Everything printed goes through redact().
+"summary", "evidence", "fix"}]}]}.
+
+Secrets: findings arrive already cleaned (doctor.run scrubs each one). Here
+every value is redacted again *before* it is serialised (``redact_tree`` for
+JSON, per line for text), never the serialised text, so redaction cannot eat a
+JSON quote and the output always parses.
 """
 
 from __future__ import annotations
 
 import json
 
-from ..redact import redact
+from ..redact import redact, redact_tree
 from . import DoctorReport
 
 MARK = {"ok": "✓", "warn": "!", "error": "✗", "skip": "-"}
@@ -43,7 +48,13 @@ def text(report: DoctorReport, verbose: bool = False) -> str:
     lines += ["", verdict]
     if not verbose:
         lines.append("Run with -v for the evidence, --json for machines.")
-    return redact("\n".join(lines)) + "\n"
+    return "".join(_printable(redact(line)) + "\n" for line in lines)
+
+
+def _printable(line: str) -> str:
+    """One output line: no raw control character or undecodable byte from a process's values."""
+    line = line.encode("utf-8", "replace").decode("utf-8")
+    return "".join(c if c.isprintable() or c == "\t" else repr(c)[1:-1] for c in line)
 
 
 def as_json(report: DoctorReport) -> str:
@@ -71,4 +82,5 @@ def as_json(report: DoctorReport) -> str:
                 ],
             }
         )
-    return redact(json.dumps({"verdict": report.verdict, "checks": checks}, indent=2)) + "\n"
+    tree = redact_tree({"verdict": report.verdict, "checks": checks})
+    return json.dumps(tree, indent=2) + "\n"
