@@ -4,15 +4,80 @@ Shared by ``setup()`` and the kernel launcher. The JDK reads only FILE caches,
 so a keytab login or a KEYRING/KCM/DIR ticket means work for ``kinit`` (gssapi,
 ctypes: ~10 ms of imports). A user whose cache is already a FILE cache pays one
 krb5.conf read here and nothing else, at every ``setup()`` and kernel start.
+
+Check before acting: ``plan_java_ccache`` validates everything (keytab,
+principal, target cache, private directory) and writes nothing; the caller
+runs discovery, and only then ``JavaCcachePlan.carry_out`` logs in or copies.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from .findings import Finding
 from .krb5 import discover_kerberos
+
+
+@dataclass(frozen=True)
+class JavaCcachePlan:
+    """What ``carry_out`` will do: ``kind`` is ``none`` (the discovered cache is a FILE
+    cache), ``login`` (keytab login into ``path``) or ``copy`` (a FILE copy of a
+    KEYRING/KCM/DIR ticket at ``path``)."""
+
+    kind: str
+    path: str | None
+    env: Mapping[str, str] = field(repr=False)
+    keytab: str | os.PathLike[str] | None = None
+    principal: str | None = None
+
+    def carry_out(self) -> tuple[str | None, list[Finding]]:
+        """Do it: the FILE cache Java should use (None: the discovered one, or the copy
+        failed), and findings. A keytab login that fails raises ``KinitError`` and leaves
+        the cache as it was; a failed copy is an ``error`` finding."""
+        if self.kind == "none":
+            return None, []
+        from .kinit import KinitError, ensure_java_ccache, keytab_login, require_file_ccache
+
+        if self.kind == "login":
+            assert self.keytab is not None and self.principal is not None and self.path
+            status = keytab_login(self.keytab, self.principal, f"FILE:{self.path}", env=self.env)
+            path = require_file_ccache(status.ccache)
+            return str(path), [
+                Finding(
+                    "kinit.keytab-login",
+                    "ok",
+                    f"logged in as {status.principal} from {self.keytab} into FILE:{path} (0600)",
+                )
+            ]
+        try:
+            jc = ensure_java_ccache(self.env, f"FILE:{self.path}" if self.path else None)
+        except KinitError as exc:
+            return None, [Finding("kinit.copy-failed", "error", exc.problem, fix=exc.fix)]
+        return str(jc.path), [Finding("kinit.copied-for-java", "ok", jc.message)]
+
+
+def plan_java_ccache(
+    env: Mapping[str, str],
+    keytab: str | os.PathLike[str] | None = None,
+    principal: str | None = None,
+) -> JavaCcachePlan:
+    """Decide, without writing anything, which FILE cache Java will use.
+
+    Raises ``KeytabError`` (also for a keytab without a principal or the reverse, and
+    ``PrincipalError`` for a malformed principal), ``CcacheNameError`` for a
+    ``KRB5CCNAME`` libkrb5 would refuse, ``CacheTargetError``/``PrivateDirError``
+    for a target that is not the user's to write.
+    """
+    if keytab is None and principal is None and discover_kerberos(env).java_readable:
+        return JavaCcachePlan("none", None, env)
+    from .kinit import check_login_inputs, private_ccache, require_file_ccache
+
+    if keytab is not None or principal is not None:
+        inputs = check_login_inputs(keytab, principal, env=env)
+        return JavaCcachePlan("login", str(inputs.path), env, keytab, inputs.principal)
+    return JavaCcachePlan("copy", str(require_file_ccache(private_ccache(env=env))), env)
 
 
 def prepare_java_ccache(
@@ -22,38 +87,11 @@ def prepare_java_ccache(
 ) -> tuple[str | None, list[Finding]]:
     """The FILE cache Java should use (None: the discovered one is fine), and findings.
 
-    With a keytab: log in (into the user's FILE cache, else a private one).
-    Without: when the user's cache is not a FILE cache, copy its TGT to a
-    private FILE cache. Raises ``KeytabError`` for a keytab without a principal
-    (or the reverse) and ``KinitError`` when a keytab login fails.
+    ``plan_java_ccache`` then ``carry_out`` at once. With a keytab: log in (into the
+    user's FILE cache, else a private one). Without: when the user's cache is not a
+    FILE cache, copy its TGT to a private FILE cache. Raises ``KeytabError`` for a
+    keytab without a principal (or the reverse) and ``KinitError`` when a keytab
+    login fails. Callers that discover more afterwards should plan first, discover,
+    then carry out (``setup()``).
     """
-    if keytab is None and principal is None and discover_kerberos(env).java_readable:
-        return None, []
-    from .kinit import (
-        KeytabError,
-        KinitError,
-        ensure_java_ccache,
-        keytab_login,
-        require_file_ccache,
-    )
-
-    if (keytab is None) != (principal is None):
-        raise KeytabError(
-            "a keytab login needs both the keytab and the principal",
-            "pass keytab= and principal= together (--keytab K --principal P)",
-        )
-    if keytab is not None and principal is not None:
-        status = keytab_login(keytab, principal, env=env)
-        path = require_file_ccache(status.ccache)
-        return str(path), [
-            Finding(
-                "kinit.keytab-login",
-                "ok",
-                f"logged in as {status.principal} from {keytab} into FILE:{path} (0600)",
-            )
-        ]
-    try:
-        jc = ensure_java_ccache(env)
-    except KinitError as exc:
-        return None, [Finding("kinit.copy-failed", "error", exc.problem, fix=exc.fix)]
-    return str(jc.path), [Finding("kinit.copied-for-java", "ok", jc.message)]
+    return plan_java_ccache(env, keytab, principal).carry_out()

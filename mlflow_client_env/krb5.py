@@ -11,16 +11,82 @@ from __future__ import annotations
 
 import os
 import pwd
+import stat
+import sys
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ConfigFileError
+from .errors import ConfigFileError, MlflowClientEnvError
 
 DEFAULT_KRB5_CONF = "/etc/krb5.conf"
-#: Cache types MIT knows; anything without one of these prefixes is a FILE path.
+#: Cache types MIT krb5 defines. Prefixes are case-sensitive (``krb5int_cc_getops`` uses
+#: strcmp), a one-letter prefix is a Windows drive letter (a FILE path), and a name
+#: without ``:`` is a FILE path.
 CCACHE_TYPES = ("FILE", "DIR", "KEYRING", "KCM", "MEMORY", "API", "MSLSA")
+#: The types this platform's libkrb5 is built with (API: macOS/Windows, MSLSA: Windows).
+SUPPORTED_CCACHE_TYPES: tuple[str, ...] = (
+    ("FILE", "DIR", "KEYRING", "KCM", "MEMORY")
+    + (("API",) if sys.platform in ("darwin", "win32") else ())
+    + (("MSLSA",) if sys.platform == "win32" else ())
+)
+#: What ``ccache_type`` says of a name libkrb5 would refuse.
+INVALID = "INVALID"
+CCNAME_FIX = (
+    "set KRB5CCNAME to TYPE:residual with a type libkrb5 knows, e.g. FILE:/tmp/krb5cc_$(id -u), "
+    "KEYRING:persistent:$(id -u) or KCM:, or unset it to use the default cache"
+)
+
+
+class CcacheNameError(MlflowClientEnvError, ValueError):
+    """A credential cache name that libkrb5 would refuse, or that names no cache at all."""
+
+
+def parse_ccache_name(name: str, origin: str = "credential cache name") -> tuple[str, str]:
+    """``(type, residual)`` of a cache name, by the rules of MIT's ``krb5_cc_resolve``.
+
+    Raises ``CcacheNameError`` where libkrb5 fails ("Unknown credential cache type"
+    for ``BOGUS:x``, ``file:x``, ``:x``, ``API:x`` on Linux) and where the name can
+    never hold a ticket (``FILE:``, an empty name, ``DIR:``, a NUL or a newline).
+    """
+    if not name:
+        raise CcacheNameError(
+            f"{origin} is empty: libkrb5 then looks for a cache file with an empty name, "
+            "and finds none",
+            CCNAME_FIX,
+        )
+    if "\0" in name or "\n" in name:
+        raise CcacheNameError(f"{origin} {name!r} contains a NUL or a newline", CCNAME_FIX)
+    prefix, sep, residual = name.partition(":")
+    if not sep:
+        return "FILE", name
+    if len(prefix) == 1 and prefix.isascii() and prefix.isalpha():
+        return "FILE", name  # a Windows drive letter, as libkrb5 reads it
+    if prefix not in CCACHE_TYPES:
+        hint = (
+            f" (types are case-sensitive: {prefix.upper()}:)"
+            if prefix.upper() in CCACHE_TYPES
+            else ""
+        )
+        raise CcacheNameError(
+            f"{origin} {name!r} has an unknown credential cache type {prefix!r}{hint}; "
+            "libkrb5 refuses it ('Unknown credential cache type')",
+            CCNAME_FIX,
+        )
+    if prefix not in SUPPORTED_CCACHE_TYPES:
+        raise CcacheNameError(
+            f"{origin} {name!r}: {prefix} caches do not exist on this platform; libkrb5 "
+            "refuses it ('Unknown credential cache type')",
+            CCNAME_FIX,
+        )
+    if prefix in ("FILE", "DIR") and not residual.lstrip(":" if prefix == "DIR" else ""):
+        raise CcacheNameError(
+            f"{origin} {name!r} names no {'file' if prefix == 'FILE' else 'directory'}",
+            CCNAME_FIX,
+        )
+    return prefix, residual
+
 
 Profile = dict[str, dict[str, list[object]]]
 
@@ -98,15 +164,21 @@ def expand_ccache_name(name: str, uid: int | None = None) -> str:
 
 
 def ccache_type(name: str) -> str:
-    prefix, sep, _ = name.partition(":")
-    return prefix.upper() if sep and prefix.upper() in CCACHE_TYPES else "FILE"
+    """``FILE``, ``KEYRING``, ...; ``INVALID`` for a name libkrb5 would refuse."""
+    try:
+        return parse_ccache_name(name)[0]
+    except CcacheNameError:
+        return INVALID
 
 
 def ccache_path(name: str) -> Path | None:
-    """The file of a FILE cache (``FILE:/p`` or a bare path); None for other types."""
-    if ccache_type(name) != "FILE":
+    """The file of a FILE cache (``FILE:/p`` or a bare path); None for other types and
+    for invalid names."""
+    try:
+        ctype, residual = parse_ccache_name(name)
+    except CcacheNameError:
         return None
-    return Path(name.split(":", 1)[1] if name.upper().startswith("FILE:") else name)
+    return Path(residual) if ctype == "FILE" else None
 
 
 @dataclass(frozen=True)
@@ -149,9 +221,14 @@ def read_krb5_conf(path: Path) -> Profile:
 
 
 def discover_kerberos(
-    env: Mapping[str, str] | None = None, uid: int | None = None
+    env: Mapping[str, str] | None = None, uid: int | None = None, *, check_ccache: bool = True
 ) -> KerberosSetup:
-    """Resolve krb5.conf and the credential cache the way MIT krb5 does."""
+    """Resolve krb5.conf and the credential cache the way MIT krb5 does.
+
+    Raises ``CcacheNameError`` when the cache name (``KRB5CCNAME``, even set but
+    empty, or ``default_ccache_name``) is one libkrb5 would refuse, unless
+    ``check_ccache`` is false (then ``ccache_type`` says ``INVALID``).
+    """
     env = os.environ if env is None else env
     evidence: list[str] = []
     warnings: list[str] = []
@@ -175,7 +252,7 @@ def discover_kerberos(
     evidence.append(f"krb5.conf: {conf or 'none'} ({source})")
     realm = _first(profile, "libdefaults", "default_realm")
     realms = tuple(profile.get("realms", {}).keys())
-    if env.get("KRB5CCNAME"):
+    if "KRB5CCNAME" in env:  # libkrb5 takes it even when empty (secure_getenv != NULL)
         ccache, cc_source = env["KRB5CCNAME"], "KRB5CCNAME"
     elif _first(profile, "libdefaults", "default_ccache_name"):
         raw = _first(profile, "libdefaults", "default_ccache_name") or ""
@@ -184,6 +261,8 @@ def discover_kerberos(
         ccache = f"FILE:/tmp/krb5cc_{os.getuid() if uid is None else uid}"
         cc_source = "MIT default"
     evidence.append(f"credential cache: {ccache} ({cc_source})")
+    if check_ccache:
+        parse_ccache_name(ccache, cc_source if cc_source == "KRB5CCNAME" else "the cache name")
     return KerberosSetup(
         krb5_conf=conf,
         krb5_conf_source=source,
@@ -194,3 +273,99 @@ def discover_kerberos(
         evidence=tuple(evidence),
         warnings=tuple(warnings),
     )
+
+
+# --------------------------------------------------------------------------- private runtime dir
+APP_NAME = "mlflow-client-env"
+
+
+class PrivateDirError(MlflowClientEnvError):
+    """A directory where we keep tickets, locks or temporary files is not private to the user
+    (a symlink, another user's, writable by others)."""
+
+
+def _dir_problem(path: Path, uid: int, forbidden: int) -> str | None:
+    """Why ``path`` is not a private directory of ``uid`` (None: it is).
+
+    ``forbidden``: mode bits that must be clear (0o077 for a runtime dir, 0o022 to only
+    refuse a dir others can write to)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return "does not exist"
+    except OSError as exc:
+        return f"cannot be inspected ({exc.strerror})"
+    if stat.S_ISLNK(st.st_mode):
+        return "is a symbolic link"
+    if not stat.S_ISDIR(st.st_mode):
+        return "is not a directory"
+    if st.st_uid != uid:
+        return f"belongs to uid {st.st_uid}, not to uid {uid}"
+    if st.st_mode & forbidden:
+        return f"can be reached by other users (mode {stat.S_IMODE(st.st_mode):04o})"
+    return None
+
+
+def _cache_home(env: Mapping[str, str]) -> Path:
+    if env.get("MLFLOW_CLIENT_ENV_CACHE"):
+        return Path(env["MLFLOW_CLIENT_ENV_CACHE"])
+    if env.get("XDG_CACHE_HOME") and Path(env["XDG_CACHE_HOME"]).is_absolute():
+        return Path(env["XDG_CACHE_HOME"]) / APP_NAME
+    home = env.get("HOME") or pwd.getpwuid(os.geteuid()).pw_dir
+    return Path(home) / ".cache" / APP_NAME
+
+
+def ensure_private_dir(path: Path, *, create: bool) -> Path:
+    """``path`` as a directory of this user, mode 0700 (made when ``create``).
+
+    Refuses (``PrivateDirError``) a symlink, a non-directory, another user's
+    directory, or one that others can write to; tightens a directory of ours that
+    others can only read. Without ``create`` a missing directory is fine (nothing
+    is written).
+    """
+    uid = os.geteuid()
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise PrivateDirError(
+                f"cannot create the private directory {path}: {exc.strerror}",
+                "make its parent writable, or set XDG_RUNTIME_DIR to a directory of yours "
+                "(mode 0700)",
+            ) from None
+    why = _dir_problem(path, uid, 0o022)
+    if why == "does not exist" and not create:
+        return path
+    if why is not None:
+        raise PrivateDirError(
+            f"{path} {why}; tickets and locks are kept only in a directory private to you",
+            f"remove {path} (if it is not yours, ask an admin: it may be an attack) or set "
+            "XDG_RUNTIME_DIR to a directory of yours with mode 0700",
+        )
+    if create and os.lstat(path).st_mode & 0o077:
+        os.chmod(path, 0o700)  # ours, readable by others (an older version): tighten
+    return path
+
+
+def private_base(env: Mapping[str, str] | None = None, *, create: bool = False) -> Path:
+    """The user's runtime directory when it is private (``$XDG_RUNTIME_DIR``, else
+    ``/run/user/UID``: owned by the user, mode 0700), else ``<cache>/run`` (0700).
+
+    Never a predictable path in a world-writable directory (platformdirs' fallback
+    ``/tmp/runtime-UID`` is deliberately not used).
+    """
+    env = os.environ if env is None else env
+    uid = os.geteuid()
+    candidates = [env.get("XDG_RUNTIME_DIR", ""), f"/run/user/{uid}"]
+    for c in candidates:
+        if c and Path(c).is_absolute() and _dir_problem(Path(c), uid, 0o077) is None:
+            return Path(c)
+    return ensure_private_dir(_cache_home(env) / "run", create=create)
+
+
+def private_dir(env: Mapping[str, str] | None = None, *, create: bool = False) -> Path:
+    """``<private_base>/mlflow-client-env`` (0700): locks and temporary caches."""
+    return ensure_private_dir(private_base(env, create=create) / APP_NAME, create=create)

@@ -7,8 +7,10 @@ renewable window is over it logs in again from the keytab. While the KDC is
 down it retries with back-off and says so (``status``/``last_error`` and the
 ``mlflow_client_env.renew`` logger). It sleeps on an Event, so it costs no CPU
 between renewals. ``run_command`` does the same around a child process, like
-``k5start``/``krenew``. Writers of a FILE cache take ``<cache>.lock`` and swap a
-finished copy in (see ``kinit``), so several renewers can share one cache.
+``k5start``/``krenew``. Writers of a FILE cache take the cache's lock (in the
+user's private runtime dir) and swap a finished copy in (see ``kinit``), so
+several renewers can share one cache. Library code never prints: a command that
+cannot be started raises ``CommandStartError`` and the CLI reports it.
 
 gssapi cannot renew, so renewal without a keytab runs ``kinit -R`` on a copy
 of the cache.
@@ -32,14 +34,14 @@ from .errors import MlflowClientEnvError
 from .kinit import (
     KinitError,
     cache_lock,
-    check_keytab,
-    default_file_ccache,
+    check_login_inputs,
     keytab_login,
     login_locked,
     replace_ccache,
+    write_private_file,
 )
 from .krb5 import ccache_path, discover_kerberos
-from .ticket import TicketStatus, ticket_status
+from .ticket import TicketStatus, read_regular_file, ticket_status
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,13 @@ RenewerStatus = Literal["starting", "ok", "retrying", "stale", "stopped"]
 #: Renew when this fraction of the ticket's lifetime has passed.
 RENEW_FRACTION = 2 / 3
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class CommandStartError(MlflowClientEnvError):
+    """``run_command`` could not start the command (not found, not executable).
+    ``exit_code`` is 127, what a shell returns then."""
+
+    exit_code = 127
 
 
 def find_kinit(env: Mapping[str, str] | None = None) -> str | None:
@@ -176,7 +185,7 @@ class TicketRenewer:
         try:
             if path is None:
                 return self._act(path)
-            with cache_lock(path):
+            with cache_lock(path, env=self.env):
                 return self._act(path)
         except MlflowClientEnvError as exc:
             return self._failed(exc.problem)
@@ -226,10 +235,9 @@ class TicketRenewer:
 
     def _renew(self, kinit: str, path: Path | None) -> None:
         def renew_into(target: str) -> None:
-            if path is not None:
+            if path is not None:  # a bounded read that never blocks (a FIFO), then O_EXCL
                 tmp = Path(target.split(":", 1)[1])
-                shutil.copyfile(path, tmp)
-                os.chmod(tmp, 0o600)
+                write_private_file(tmp, read_regular_file(path))
             argv = [kinit, "-R", "-c", target]
             try:
                 proc = subprocess.run(
@@ -307,9 +315,7 @@ def keep_ticket_fresh(
     defaults to the user's cache (for keytab logins: a FILE cache Java can read).
     """
     if keytab is not None:
-        check_keytab(keytab)
-        if ccache is None:
-            ccache = default_file_ccache(env)
+        ccache = check_login_inputs(keytab, principal, ccache, env=env).ccache
     elif ccache is None:
         ccache = discover_kerberos(env).ccache
     renewer = TicketRenewer(
@@ -343,7 +349,8 @@ def run_command(
     env: Mapping[str, str] | None = None,
 ) -> int:
     """Run ``argv`` while a renewer keeps its ticket valid; return its exit code
-    (128+N when it died of signal N, 127 when it cannot be started).
+    (128+N when it died of signal N). Raises ``CommandStartError`` (exit code 127)
+    when it cannot be started.
 
     SIGINT, SIGTERM and SIGHUP are forwarded to the command. The command gets
     ``KRB5CCNAME`` (and, for FILE caches, ``MLFLOW_KERBEROS_TICKET_CACHE``) of the
@@ -368,9 +375,10 @@ def run_command(
         try:
             proc = subprocess.Popen(list(argv), env=child_env)
         except OSError as exc:
-            log.error("cannot start %s: %s", argv[0], exc.strerror)
-            print(f"mlflow-client-env: error: cannot start {argv[0]}: {exc.strerror}", flush=True)
-            return 127
+            raise CommandStartError(
+                f"cannot start {argv[0]}: {exc.strerror}",
+                "check the command name and that it is on PATH and executable",
+            ) from None
 
         def forward(signum: int, frame: FrameType | None) -> None:
             if proc.poll() is None:

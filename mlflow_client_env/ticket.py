@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import struct
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -21,7 +22,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .errors import MlflowClientEnvError
-from .krb5 import ccache_path, ccache_type, discover_kerberos
+from .krb5 import (
+    CcacheNameError,
+    ccache_path,
+    ccache_type,
+    discover_kerberos,
+    parse_ccache_name,
+    private_dir,
+)
 
 State = Literal["valid", "expiring", "expired", "missing", "unreadable", "corrupt", "foreign_realm"]
 STATES: tuple[State, ...] = (
@@ -49,10 +57,94 @@ MISSING_CODES = frozenset({KRB5_FCC_NOFILE, KRB5_CC_NOTFOUND})
 CORRUPT_CODES = frozenset({KRB5_CC_FORMAT, KRB5_CC_END, KRB5_CCACHE_BADVNO})
 
 KINIT_FIX = "run 'kinit' (or 'mlflow-client-env kinit --keytab K --principal P')"
+#: A FILE cache holds a TGT and some service tickets: kilobytes. Read no more than this.
+MAX_CCACHE_BYTES = 4 * 1024 * 1024
 
 
 class CcacheFormatError(MlflowClientEnvError):
     """A FILE credential cache does not follow MIT's ccache format."""
+
+
+class CcacheUnreadableError(CcacheFormatError):
+    """The cache (or keytab) path is not a regular file: a FIFO, a directory, a device, a
+    socket. A subclass of ``CcacheFormatError`` so callers that handle a corrupt cache
+    handle this too; ``ticket_status`` reports it as ``unreadable``."""
+
+
+def file_kind(mode: int) -> str:
+    """'a FIFO', 'a directory', ... for a ``st_mode``."""
+    for test, kind in (
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISREG, "a regular file"),
+    ):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+def read_regular_file(
+    path: str | os.PathLike[str],
+    max_bytes: int = MAX_CCACHE_BYTES,
+    *,
+    follow_symlinks: bool = True,
+    what: str = "credential cache",
+) -> bytes:
+    """The bytes of ``path``, which must be a regular file of at most ``max_bytes``.
+
+    Opened with O_NONBLOCK (a FIFO never blocks the open or the read) and checked
+    with fstat before anything is read: a FIFO, a directory, a device or a socket
+    raises ``CcacheUnreadableError``, a larger file ``CcacheFormatError``. OSError
+    (missing, permission) propagates.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | getattr(os, "O_NOCTTY", 0)
+    if not follow_symlinks:
+        flags |= os.O_NOFOLLOW
+    fix = f"point KRB5CCNAME at a ticket cache file, then log in: {KINIT_FIX}"
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        try:
+            mode = os.lstat(path).st_mode if not follow_symlinks else os.stat(path).st_mode
+        except OSError:
+            raise exc from None
+        if stat.S_ISREG(mode):
+            raise
+        raise CcacheUnreadableError(
+            f"the {what} {path} is {file_kind(mode)}, not a file ({exc.strerror})", fix
+        ) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise CcacheUnreadableError(
+                f"the {what} {path} is {file_kind(st.st_mode)}, not a file", fix
+            )
+        if st.st_size > max_bytes:
+            raise CcacheFormatError(
+                f"the {what} {path} is implausibly large ({st.st_size} bytes)",
+                f"remove it and log in again: {KINIT_FIX}",
+            )
+        chunks: list[bytes] = []
+        left = max_bytes + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 16))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        data = b"".join(chunks)
+        if len(data) > max_bytes:  # it grew while we read
+            raise CcacheFormatError(
+                f"the {what} {path} is implausibly large (over {max_bytes} bytes)",
+                f"remove it and log in again: {KINIT_FIX}",
+            )
+        return data
+    finally:
+        os.close(fd)
 
 
 # --------------------------------------------------------------------------- FILE ccache format
@@ -177,8 +269,46 @@ def parse_file_ccache(data: bytes, origin: str = "credential cache") -> FileCcac
 
 
 def read_file_ccache(path: Path) -> FileCcache:
-    """Read and parse a FILE cache; OSError propagates (missing, permissions)."""
-    return parse_file_ccache(path.read_bytes(), str(path))
+    """Read (bounded, never blocking on a FIFO) and parse a FILE cache.
+
+    Raises ``CcacheUnreadableError`` for a FIFO/directory/device/socket,
+    ``CcacheFormatError`` for a corrupt or huge file; OSError propagates (missing,
+    permissions).
+    """
+    return parse_file_ccache(read_regular_file(path), str(path))
+
+
+def check_dir_ccache(residual: str) -> None:
+    """For a DIR cache: the files libkrb5 would open must be regular files (or absent).
+
+    Raises ``CcacheUnreadableError`` otherwise (a FIFO there would hang libkrb5)."""
+    fix = f"remove it and log in again: {KINIT_FIX}"
+    if residual.startswith(":"):
+        files = [Path(residual[1:])]
+    else:
+        base = Path(residual)
+        try:
+            st = os.stat(base)
+        except OSError:
+            return
+        if not stat.S_ISDIR(st.st_mode):
+            raise CcacheUnreadableError(
+                f"the DIR cache {residual} is {file_kind(st.st_mode)}, not a directory", fix
+            )
+        files = [base / "primary"]
+        try:
+            name = read_regular_file(base / "primary", 4096).decode(errors="replace").strip()
+            if name and "/" not in name:
+                files.append(base / name)
+        except OSError:
+            pass
+    for f in files:
+        try:
+            mode = os.stat(f).st_mode
+        except OSError:
+            continue
+        if not stat.S_ISREG(mode):
+            raise CcacheUnreadableError(f"{f} (of the DIR cache) is {file_kind(mode)}", fix)
 
 
 def read_any_ccache(ccache: str) -> FileCcache | None:
@@ -189,14 +319,14 @@ def read_any_ccache(ccache: str) -> FileCcache | None:
     try:
         if path is not None:
             return read_file_ccache(path)
-        tmpdir = tempfile.mkdtemp(prefix="mce-ccache-")
+        tmpdir = tempfile.mkdtemp(prefix="ccache-", dir=private_dir(create=True))
         try:
             target = Path(tmpdir) / "cc"
             copy_credentials(ccache, f"FILE:{target}")
             return read_file_ccache(target)
         finally:
             shutil.rmtree(tmpdir, ignore_errors=True)
-    except (OSError, CcacheFormatError):
+    except (OSError, CcacheFormatError, MlflowClientEnvError):
         return None
     except Exception as exc:  # gssapi errors: the caller has classified the cache already
         if type(exc).__module__.startswith("gssapi"):
@@ -359,7 +489,7 @@ def ticket_status(
     source = "argument"
     default_realm: str | None = None
     if ccache is None or realms is None:
-        ks = discover_kerberos(env)
+        ks = discover_kerberos(env, check_ccache=False)
         default_realm = ks.default_realm
         if ccache is None:
             ccache, source = ks.ccache, ks.ccache_source
@@ -395,28 +525,33 @@ def ticket_status(
             cluster_realms=realms_t,
         )
 
+    # The name first: libkrb5 refuses BOGUS:x, and FILE: names no file at all.
+    try:
+        _, residual = parse_ccache_name(
+            ccache, "KRB5CCNAME" if source == "KRB5CCNAME" else "the cache name"
+        )
+    except CcacheNameError as exc:
+        return status("unreadable", f"invalid credential cache name: {exc.problem}", exc.fix)
+    # Then the file itself, before libkrb5 opens it: a FIFO would block gssapi forever.
+    path = ccache_path(ccache)
+    parsed: FileCcache | None = None
+    try:
+        if path is not None:
+            parsed = read_file_ccache(path)
+        elif ctype == "DIR":
+            check_dir_ccache(residual)
+    except CcacheUnreadableError as exc:
+        return status("unreadable", exc.problem, exc.fix)
+    except CcacheFormatError as exc:
+        return status("corrupt", exc.problem, exc.fix)
+    except OSError:
+        parsed = None  # missing or not ours: gssapi names the reason below
     # Python's view, through gssapi (env decides krb5.conf for the library, via KRB5_CONFIG).
     try:
         creds = gssapi.Credentials(usage="initiate", store={"ccache": ccache})
     except GSSError as exc:
         state, message, fix = _classify_error(exc, ccache)
-        file = ccache_path(ccache)
-        if getattr(exc, "min_code", None) == G_EMPTY_CCACHE and file is not None:
-            try:  # empty after a failed login, or cut short? The format tells.
-                read_file_ccache(file)
-            except CcacheFormatError as fmt:
-                return status("corrupt", fmt.problem, fmt.fix)
-            except OSError:
-                pass
         return status(state, message, fix)
-    path = ccache_path(ccache)
-    parsed: FileCcache | None
-    try:
-        parsed = read_file_ccache(path) if path is not None else None
-    except CcacheFormatError as exc:
-        return status("corrupt", exc.problem, exc.fix)
-    except OSError:
-        parsed = None
     try:
         lifetime = int(creds.lifetime)
         principal: str | None = str(creds.name)

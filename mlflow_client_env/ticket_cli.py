@@ -123,7 +123,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     import logging
 
     from .kinit import KeytabError, KinitError
-    from .renew import run_command
+    from .renew import CommandStartError, run_command
 
     logging.basicConfig(level=logging.WARNING, format="mlflow-client-env: %(message)s")
     command = list(args.cmd_argv)
@@ -146,6 +146,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
     except KeytabError:
         raise
+    except CommandStartError as exc:
+        _err(f"error: {exc.problem}", exc.fix)
+        return exc.exit_code
     except KinitError as exc:
         _err(f"error: {exc.problem}", exc.fix)
         return 1
