@@ -14,6 +14,7 @@ import json
 import sys
 
 from . import kernelspec as ks
+from .redact import redact, redact_tree
 
 EXAMPLES_INSTALL = """\
 examples:
@@ -30,15 +31,30 @@ the kernel process starts; if that fails, the kernel still starts and its first
 cell shows why. 'static' bakes absolute values into kernel.json for frontends
 that cannot run the launcher; 'list-kernels' tells you when they go stale.
 
-Secrets are never written: a tracking URI with user:password@ and --env
-MLFLOW_TRACKING_TOKEN/PASSWORD are refused. Export them where Jupyter runs;
-the kernel inherits them.
+Names: what Jupyter accepts (ASCII letters, digits, '.', '_', '-'; not '.' or
+'..'; stored lowercase). Installs of one kernel are serialised (a per-user lock),
+staged in a private folder and swapped in by rename.
+
+Secrets are never written: a tracking URI with user:password@ or ?token=, an
+--env whose name is a secret's (*_TOKEN, *_SECRET*, *PASSWORD*, *_KEY) or whose
+value carries credentials are refused. Export them where the Jupyter server runs
+(the kernel inherits them), or use MLflow's credentials file ~/.mlflow/credentials.
+
+Modes on disk: kernel.json is 0600 (folder 0700) when it holds anything of yours
+(a --user install, --env values, an experiment, a keytab/principal, a ticket
+cache, a path under your home), else 0644 (folder 0755).
+
+Exit codes: 0 installed; 2 bad input (name, secret, --python, a link where the
+kernel goes, a folder you cannot write), with the fix on stderr.
 """
 
 EXAMPLES_UNINSTALL = """\
 examples:
   mlflow-client-env uninstall-kernel mlflow
   mlflow-client-env uninstall-kernel mlflow --prefix /opt/venvs/ml   for a --prefix install
+
+Only the kernel's own folder is ever removed: never a symbolic link, never the
+kernels folder or anything above it. Exit codes: 0 removed; 2 bad input.
 """
 
 EXAMPLES_LIST = """\
@@ -48,7 +64,10 @@ examples:
 
 Status of our kernels: ok / error (launcher: does the environment resolve now?),
 fresh / stale (static: do the baked values still match?), broken (cannot resolve).
-Exit code 1 when one of our kernels is stale, broken or in error.
+Any kernel whose kernel.json cannot be used (not UTF-8, not JSON, a link, an
+unexpected structure) is listed as unreadable. Values shown are redacted.
+Exit code 1 when one of our kernels is stale, broken or in error, or a kernel.json
+is unreadable.
 """
 
 
@@ -96,42 +115,43 @@ def cmd_install(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
     )
     if args.json:
-        print(json.dumps(result.to_json(), indent=2))
+        print(json.dumps(redact_tree(result.to_json()), indent=2))
     elif args.dry_run:
-        print(json.dumps(result.spec, indent=1))
+        print(json.dumps(redact_tree(result.spec), indent=1))
         _err(f"dry run: would write {result.path / 'kernel.json'}; nothing written")
     else:
         verb = "replaced" if result.replaced else "installed"
         print(f"{verb} kernel {result.name!r} ({result.mode} mode) in {result.path}")
-        print(f"  display name: {result.spec['display_name']}")
+        print(f"  display name: {redact(result.spec['display_name'])}")
     for note in result.notes:
-        _err(f"note: {note}")
+        _err(f"note: {redact(note)}")
     return 0
 
 
 def cmd_uninstall(args: argparse.Namespace) -> int:
     extra = [args.prefix] if args.prefix else []
     removed = ks.uninstall(args.name, force=args.force, dry_run=args.dry_run, extra_dirs=extra)
+    name = ks.validate_name(args.name, command="uninstall-kernel")
     if args.json:
-        print(
-            json.dumps(
-                {"name": args.name, "removed": [str(p) for p in removed], "dry_run": args.dry_run},
-                indent=2,
-            )
-        )
+        result = {"name": name, "removed": [str(p) for p in removed], "dry_run": args.dry_run}
+        print(json.dumps(redact_tree(result), indent=2))
     else:
         verb = "would remove" if args.dry_run else "removed"
         for p in removed:
-            print(f"{verb} {p}")
+            print(f"{verb} {redact(str(p))}")
     return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     extra = [args.prefix] if args.prefix else []
     entries = ks.list_kernels(extra)
-    bad = [e for e in entries if e.ours and e.status in ("stale", "broken", "error")]
+    bad = [
+        e
+        for e in entries
+        if e.status == "unreadable" or (e.ours and e.status in ("stale", "broken", "error"))
+    ]
     if args.json:
-        print(json.dumps([e.to_json() for e in entries], indent=2))
+        print(json.dumps(redact_tree([e.to_json() for e in entries]), indent=2))
         return 1 if bad else 0
     rows: list[tuple[str, ...]] = [("NAME", "OURS", "MODE", "STATUS", "PATH")]
     for e in entries:
@@ -140,16 +160,16 @@ def cmd_list(args: argparse.Namespace) -> int:
                 e.name,
                 "yes" if e.ours else "no",
                 e.mode or "-",
-                e.status if e.ours else "-",
-                str(e.path),
+                e.status if e.ours or e.status == "unreadable" else "-",
+                redact(str(e.path)),
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1])
     for e in entries:
-        if e.ours and e.status != "ok" and e.detail:
-            print(f"{e.name}: {e.status}: {e.detail}", file=sys.stderr)
+        if (e.ours or e.status == "unreadable") and e.status != "ok" and e.detail:
+            print(f"{e.name}: {e.status}: {redact(e.detail)}", file=sys.stderr)
     return 1 if bad else 0
 
 
