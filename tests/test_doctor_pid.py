@@ -1,0 +1,251 @@
+"""``doctor --pid`` reads another process, and never runs code with its environment.
+
+The target is a real process. For the privilege test it runs as the real
+``nobody`` user (uid 65534) and its environment carries everything that runs
+code in a process started with it: ``LD_PRELOAD`` of a gcc-built library whose
+constructor leaves a marker file, ``PYTHONPATH`` to a ``sitecustomize.py`` that
+leaves one too, ``JAVA_TOOL_OPTIONS``, and a ``PATH`` whose first folder holds a
+``java``, ``hadoop`` and ``python3`` that leave one. Every marker is named by the
+uid (and pid) that wrote it. The doctor runs as root through the real CLI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlflow_client_env.java import select_java
+from tests import native_helpers as nh
+from tests.conftest import Edge, build_edge
+
+REAL_JAVA = select_java().install
+NOBODY = 65534
+
+EVIL_C = r"""
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+__attribute__((constructor)) static void leave_marker(void) {
+    const char *dir = getenv("EVIL_MARKER_DIR");
+    if (!dir) return;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/preload-uid%d-pid%d", dir, (int)getuid(), (int)getpid());
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    if (fd >= 0) close(fd);
+}
+"""
+
+SITECUSTOMIZE = """\
+import os
+d = os.environ.get("EVIL_MARKER_DIR")
+if d:
+    open(os.path.join(d, f"site-uid{os.getuid()}-pid{os.getpid()}"), "x").close()
+"""
+
+EVIL_TOOL = """\
+#!/bin/sh
+: > "$EVIL_MARKER_DIR/path-$(basename "$0")-uid$(id -u)-pid$$"
+exit 1
+"""
+
+
+@dataclass
+class Evil:
+    root: Path  # world-readable, so that nobody can load what is in it
+    markers: Path  # world-writable: the library COULD write here, whoever loaded it
+    env: dict[str, str]
+
+    def markers_of(self, uid: int, except_pid: int | None = None) -> list[str]:
+        """Markers written by ``uid`` (other than by the process ``except_pid``)."""
+        out = []
+        for name in os.listdir(self.markers):
+            uid_part = next((p for p in name.split("-") if p.startswith("uid")), "")
+            pid_part = next((p for p in name.split("-") if p.startswith("pid")), "")
+            if uid_part == f"uid{uid}" and pid_part != f"pid{except_pid}":
+                out.append(name)
+        return sorted(out)
+
+
+@pytest.fixture
+def evil() -> Iterator[Evil]:
+    """The hostile environment's files, in a fresh unpredictable dir nobody can read."""
+    root = Path(tempfile.mkdtemp(prefix="mce-evil-"))
+    try:
+        root.chmod(0o755)
+        markers = root / "markers"
+        markers.mkdir()
+        markers.chmod(0o777)
+        lib = nh.gcc_shared(root / "libevil.so", code=EVIL_C)
+        lib.chmod(0o755)
+        site = root / "site"
+        site.mkdir(mode=0o755)
+        (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
+        bindir = root / "bin"
+        bindir.mkdir(mode=0o755)
+        for tool in ("java", "hadoop", "python3", "python"):
+            (bindir / tool).write_text(EVIL_TOOL)
+            (bindir / tool).chmod(0o755)
+        env = {
+            "EVIL_MARKER_DIR": str(markers),
+            "LD_PRELOAD": str(lib),
+            "PYTHONPATH": str(site),
+            "JAVA_TOOL_OPTIONS": "-Dmce.evil=1",
+            "_JAVA_OPTIONS": "-Dmce.evil=2",
+            "PATH": f"{bindir}:/usr/bin:/bin",
+            "HOME": "/nonexistent",
+        }
+        yield Evil(root, markers, env)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def target() -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Start ``/bin/sleep`` with a given environment and user; killed in teardown."""
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(env: dict[str, str], uid: int | None = None) -> subprocess.Popen[bytes]:
+        ids = {} if uid is None else {"user": uid, "group": uid, "extra_groups": []}
+        p = subprocess.Popen(["/bin/sleep", "300"], env=env, cwd="/", **ids)  # type: ignore[call-overload]
+        procs.append(p)
+        # wait until sleep itself runs (exec done) and, with LD_PRELOAD, its constructor ran
+        marker_dir = env.get("EVIL_MARKER_DIR")
+        for _ in range(1000):
+            if os.readlink(f"/proc/{p.pid}/exe").endswith("sleep") and (
+                marker_dir is None
+                or any(n.endswith(f"-pid{p.pid}") for n in os.listdir(marker_dir))
+            ):
+                break
+            time.sleep(0.01)
+        return p
+
+    try:
+        yield start
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait(timeout=30)
+
+
+@pytest.fixture
+def real_edge(tmp_path: Path, clean_env: dict[str, str]) -> Edge:
+    """An edge node with the real JDK and a gcc-built libhdfs, so the load probe really runs."""
+    e = build_edge(tmp_path / "edge")
+    lib64 = e.parcel / "lib64"
+    (lib64 / "libhdfs.so").unlink()
+    nh.gcc_shared(
+        lib64 / "libhdfs.so.0.0.0",
+        code=nh.USES_JNI,
+        soname="libhdfs.so.0.0.0",
+        libs=["jvm"],
+        libdirs=[REAL_JAVA.server_dir],
+    )
+    (lib64 / "libhdfs.so").symlink_to("libhdfs.so.0.0.0")
+    e.java = REAL_JAVA.home
+    return e
+
+
+def cli_doctor(
+    e: Edge, pid: int, env: dict[str, str], *args: str
+) -> tuple[subprocess.CompletedProcess[str], dict[str, dict[str, object]]]:
+    """The real entry point, as root, on the edge node ``e``."""
+    argv = [
+        sys.executable, "-m", "mlflow_client_env", "doctor", "--pid", str(pid), "--json",
+        *e.cli_args(), "--probe-path", "hdfs://127.0.0.1:1/tmp/mce-probe", "--timeout", "90",
+        *args,
+    ]  # fmt: skip
+    out = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300)
+    assert "Traceback" not in out.stderr, out.stderr
+    assert out.returncode in (0, 1), out.stderr
+    data = json.loads(out.stdout)
+    found = {str(f["code"]): f for c in data["checks"] for f in c["findings"]}
+    return out, found
+
+
+def test_root_never_runs_code_from_a_nobody_process_environment(
+    real_edge: Edge, clean_env: dict[str, str], evil: Evil, target: Callable[..., Any]
+) -> None:
+    assert os.getuid() == 0, "this test needs root: it plays the admin who helps a user"
+    victim = target(evil.env, uid=NOBODY)
+    # the positive control: the library works, and nobody's own sleep loaded it
+    assert evil.markers_of(NOBODY) == [f"preload-uid{NOBODY}-pid{victim.pid}"]
+
+    out, found = cli_doctor(real_edge, victim.pid, clean_env)
+
+    assert evil.markers_of(0) == [], "code from the nobody process ran as root"
+    assert evil.markers_of(NOBODY, except_pid=victim.pid) == []
+    assert "Picked up JAVA_TOOL_OPTIONS" not in out.stdout + out.stderr
+    why = f"process {victim.pid} runs as uid {NOBODY}, you are uid 0"
+    ro = found["live-process.read-only"]
+    assert ro["status"] == "warn" and str(ro["summary"]).startswith(why)
+    assert "only read, never executed" in str(ro["summary"])
+    assert "run the doctor as that user to probe it" in str(ro["summary"])
+    load = found["native.load-skipped"]
+    assert load["status"] == "skip" and why in str(load["summary"])
+    assert "native.load" not in found
+    hdfs = found["hdfs.skipped"]
+    assert hdfs["status"] == "skip" and why in str(hdfs["summary"])
+    # what it can learn by reading still comes through: the mapped libraries
+    assert found["live-process.mapped"]["status"] == "ok"
+
+
+def test_text_output_says_why_the_probes_were_skipped(
+    real_edge: Edge, clean_env: dict[str, str], evil: Evil, target: Callable[..., Any]
+) -> None:
+    victim = target(evil.env, uid=NOBODY)
+    argv = [
+        sys.executable, "-m", "mlflow_client_env", "doctor", "--pid", str(victim.pid),
+        *real_edge.cli_args(), "--check", "live-process", "--check", "native-libraries",
+    ]  # fmt: skip
+    out = subprocess.run(argv, capture_output=True, text=True, env=clean_env, timeout=300)
+    assert out.returncode in (0, 1) and "Traceback" not in out.stderr, out.stderr
+    (line,) = [ln for ln in out.stdout.splitlines() if ln.startswith("! live-process: ")]
+    assert line.startswith(f"! live-process: process {victim.pid} runs as uid {NOBODY}, you are")
+    assert "fix: as that user: mlflow-client-env doctor --pid" in out.stdout
+    assert evil.markers_of(0) == []
+
+
+def test_probes_still_run_for_a_process_of_the_callers_own_uid(
+    real_edge: Edge, clean_env: dict[str, str], evil: Evil, target: Callable[..., Any]
+) -> None:
+    """Same uid: nothing to cross, so the probes run with the process's environment."""
+    mine = target(evil.env)  # runs as root, the caller's uid
+    _, found = cli_doctor(real_edge, mine.pid, clean_env)
+
+    assert "live-process.read-only" not in found
+    assert "native.load-skipped" not in found and "native.load" in found
+    assert "hdfs.skipped" not in found
+    # the probes ran with its environment: its LD_PRELOAD and PYTHONPATH took effect in them
+    assert [m for m in evil.markers_of(0, except_pid=mine.pid) if m.startswith("preload-")]
+    assert [m for m in evil.markers_of(0) if m.startswith("site-")]
+
+
+# --------------------------------------------------------------------------- redaction
+def test_live_process_values_are_redacted_before_they_are_cut(
+    real_edge: Edge, clean_env: dict[str, str], target: Callable[..., Any]
+) -> None:
+    """A password that straddles the 200-character cut is masked whole, not cut in half."""
+    pw = "S3CRETpassw0rdXYZ"
+    uri = "http://" + "u" * 180 + ":" + pw + "@127.0.0.1:1/"
+    assert uri.index(pw) < 200 < uri.index(pw) + len(pw)  # the cut falls inside it
+    proc = target({"PATH": "/usr/bin:/bin", "MLFLOW_TRACKING_URI": uri})
+    out, found = cli_doctor(
+        real_edge, proc.pid, clean_env, "--check", "live-process",
+        "--tracking-uri", "http://127.0.0.1:2/",
+    )  # fmt: skip
+    f = found["live-process.mlflow_tracking_uri"]
+    assert f["evidence"][0] == "it has: http://***@127.0.0.1:1/"  # type: ignore[index]
+    for leak in (pw, pw[:6], "S3CRET"):
+        assert leak not in out.stdout and leak not in out.stderr
