@@ -9,12 +9,13 @@ starting Hadoop's JVM; where exact fidelity matters, ``exact_classpath`` runs
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .errors import MlflowClientEnvError
+from .errors import ClasspathError, MlflowClientEnvError
 from .findings import Finding
 from .hadoop import HadoopInstall
 
@@ -218,56 +219,127 @@ def _fingerprint(install: HadoopInstall, conf_dir: Path | None) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 
 
+#: Seconds ``hadoop classpath --glob`` may take (a JVM start; slow NFS homes take longer).
+EXACT_TIMEOUT = 120.0
+
+
+def parse_classpath_output(text: str) -> tuple[str, ...] | None:
+    """The entries of ``hadoop classpath --glob``'s output, or None when it is not a classpath.
+
+    Hadoop prints one line; wrapper scripts may print warnings before it, so the last
+    non-empty line is taken. Every entry must be an absolute path and at least one a jar:
+    anything else (an error text, a banner, a relative path) is not accepted.
+    """
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return None
+    entries = tuple(e for e in lines[-1].split(os.pathsep) if e)
+    if not entries or any(not e.startswith("/") or "\0" in e for e in entries):
+        return None
+    if not any(e.endswith(".jar") for e in entries):
+        return None
+    return entries
+
+
+def _read_cached(cache: Path) -> tuple[str, ...] | None:
+    import json
+
+    from .safeio import read_small_text
+
+    try:
+        text = read_small_text(cache, "delete it; it is rebuilt on the next run")
+        data = json.loads(text) if text is not None else None
+    except (MlflowClientEnvError, ValueError, RecursionError):
+        return None  # a damaged cache is rebuilt, never trusted
+    if not isinstance(data, list) or not all(isinstance(e, str) for e in data):
+        return None
+    return parse_classpath_output(os.pathsep.join(data))
+
+
+def _write_cache(cache_dir: Path, cache: Path, entries: Sequence[str]) -> None:
+    """Write the cache atomically in the user's private cache dir; failing to cache is harmless."""
+    import json
+    import tempfile
+
+    try:
+        cache_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".classpath-")  # O_EXCL, 0600
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(list(entries), fh)
+            os.replace(tmp, cache)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+    except OSError:
+        pass
+
+
 def exact_classpath(
     install: HadoopInstall,
     conf_dir: Path | None,
     java_home: Path,
     cache_dir: Path,
-    timeout: float = 120,
+    timeout: float = EXACT_TIMEOUT,
 ) -> tuple[str, ...]:
-    """``hadoop classpath --glob`` itself, cached on disk by install path, version and mtimes."""
-    import json
+    """``hadoop classpath --glob`` itself, cached on disk by install path, version and mtimes.
+
+    Every failure is a :class:`ClasspathError` with the fix: no ``bin/hadoop``, one that
+    cannot run, a non-zero exit, output that is not a classpath, or a run past ``timeout``.
+    """
     import subprocess
-    import tempfile
+
+    from .redact import redact
 
     hadoop = install.bin_dir / "hadoop" if install.bin_dir else None
+    fallback = (
+        "drop --exact-classpath (exact_classpath=False): the folder listing gives the same jars"
+    )
     if hadoop is None or not hadoop.is_file():
-        raise MlflowClientEnvError(
-            f"exact classpath asked for, but {install.root} has no bin/hadoop",
-            "drop --exact-classpath; the folder listing gives the same jars",
+        raise ClasspathError(
+            f"exact classpath asked for, but {install.root} has no bin/hadoop", fallback
         )
     key = _fingerprint(install, conf_dir)
     cache = cache_dir / f"classpath-{key}.json"
-    try:
-        cached = json.loads(cache.read_text(encoding="utf-8"))
-        if isinstance(cached, list):
-            return tuple(str(e) for e in cached)
-    except (OSError, ValueError):
-        pass
+    cached = _read_cached(cache)
+    if cached is not None:
+        return cached
     env: Mapping[str, str] = {
         **os.environ,
         "JAVA_HOME": str(java_home),
         **({"HADOOP_CONF_DIR": str(conf_dir)} if conf_dir else {}),
     }
-    proc = subprocess.run(
-        [str(hadoop), "classpath", "--glob"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise MlflowClientEnvError(
-            f"'{hadoop} classpath --glob' failed (exit {proc.returncode}): "
-            + (proc.stderr.strip().splitlines() or [""])[-1],
-            "run it by hand to see the whole error; without --exact-classpath the jars are "
-            "listed from the folders instead",
+    command = f"'{hadoop} classpath --glob'"
+    try:
+        proc = subprocess.run(
+            [str(hadoop), "classpath", "--glob"],
+            env=env,
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            timeout=timeout,
+            check=False,
         )
-    entries = tuple(e for e in proc.stdout.strip().split(os.pathsep) if e)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".classpath-")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(list(entries), fh)
-    os.replace(tmp, cache)
+    except subprocess.TimeoutExpired:
+        raise ClasspathError(
+            f"{command} did not finish within {timeout:g} s",
+            "raise the limit (--exact-classpath-timeout SECONDS), or " + fallback,
+        ) from None
+    except OSError as exc:
+        raise ClasspathError(f"{command} cannot run: {exc.strerror}", fallback) from None
+    stdout = proc.stdout.decode("utf-8", errors="replace")
+    if proc.returncode != 0:
+        last = (proc.stderr.decode("utf-8", errors="replace").strip().splitlines() or [""])[-1]
+        raise ClasspathError(
+            f"{command} failed (exit {proc.returncode}): {redact(last)[:300]}",
+            "run it by hand to see the whole error; or " + fallback,
+        )
+    entries = parse_classpath_output(stdout)
+    if entries is None:
+        shown = redact(stdout.strip())
+        raise ClasspathError(
+            f"{command} printed no classpath: {shown[:200]!r}" + ("…" if len(shown) > 200 else ""),
+            "run it by hand; a wrapper script may print something else; or " + fallback,
+        )
+    _write_cache(cache_dir, cache, entries)
     return entries

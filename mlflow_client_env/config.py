@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from .errors import ConfigFileError
+from .safeio import read_small_text
 
 SITE_CONFIG = "/etc/mlflow-client-env/config.toml"
 
@@ -63,21 +64,16 @@ def site_config_path(env: Mapping[str, str]) -> Path:
 
 def read_config(path: Path) -> dict[str, str]:
     """The settings of one TOML file; a missing file is empty, a malformed one an error."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    text = read_small_text(path, 'each line looks like: parcels_root = "/opt/cloudera/parcels"')
+    if text is None:
         return {}
-    except OSError as exc:
-        raise ConfigFileError(
-            f"cannot read {path}: {exc.strerror}", "check its permissions"
-        ) from None
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover
         import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:
         raise ConfigFileError(
             f"{path} is not valid TOML ({exc})",
             'fix the file; each line looks like: parcels_root = "/opt/cloudera/parcels"',

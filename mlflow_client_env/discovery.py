@@ -50,6 +50,7 @@ def discover(
     env: Mapping[str, str] | None = None,
     *,
     exact_classpath: bool = False,
+    exact_classpath_timeout: float | None = None,
 ) -> Discovery:
     env = os.environ if env is None else env
     hadoop = discover_hadoop(
@@ -69,7 +70,11 @@ def discover(
     kerberos = discover_kerberos(env)
     if exact_classpath:
         entries = classpath.exact_classpath(
-            hadoop, conf.conf_dir if conf else None, java.install.home, cache_dir(env)
+            hadoop,
+            conf.conf_dir if conf else None,
+            java.install.home,
+            cache_dir(env),
+            timeout=exact_classpath_timeout or classpath.EXACT_TIMEOUT,
         )
         conf_str = str(conf.conf_dir) if conf else None
         jars = tuple(e for e in entries if e != conf_str and not e.endswith("/"))
@@ -88,6 +93,7 @@ def build_environment(
     /,
     *,
     exact_classpath: bool = False,
+    exact_classpath_timeout: float | None = None,
     legacy_ld_library_path: bool = False,
     java_ccache: str | None = None,
     **more_overrides: str | os.PathLike[str] | None,
@@ -99,7 +105,9 @@ def build_environment(
     """
     env = os.environ if env is None else env
     ov = resolve_overrides({**(overrides or {}), **more_overrides}, env)
-    d = discover(ov, env, exact_classpath=exact_classpath)
+    d = discover(
+        ov, env, exact_classpath=exact_classpath, exact_classpath_timeout=exact_classpath_timeout
+    )
     return environment_of(
         d, env, legacy_ld_library_path=legacy_ld_library_path, java_ccache=java_ccache
     )

@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from . import pathlist
+from .errors import SecretError
 from .findings import Finding
 from .hadoop import HadoopInstall
 from .hadoop_conf import HadoopConf
 from .java import JavaChoice
 from .krb5 import KerberosSetup
-from .redact import url_has_password
+from .redact import redact, redact_value, url_has_credentials
 
 Timing = Literal["lazy", "start"]
 
@@ -42,6 +43,12 @@ class Variable:
     value: str
     reason: str
     timing: Timing = "lazy"
+
+    def __repr__(self) -> str:  # shown in notebooks, logs and tracebacks: never a secret
+        return (
+            f"Variable(name={self.name!r}, value={redact_value(self.name, self.value)!r}, "
+            f"reason={redact(self.reason)!r}, timing={self.timing!r})"
+        )
 
 
 @dataclass(frozen=True)
@@ -97,6 +104,24 @@ def _jvm_options(
             continue
         chosen.append(token)
     return " ".join([*chosen, *user]), notes
+
+
+#: How to give MLflow credentials without writing them into a URI (MLflow's own mechanisms).
+CREDENTIALS_FIX = (
+    "drop the credentials from the URI and give them to MLflow the way it reads them: "
+    "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) in the "
+    "environment, or the [mlflow] section of ~/.mlflow/credentials"
+)
+
+
+def refuse_credentials_in_uri(uri: str, source: str) -> None:
+    """A tracking URI with ``user:password@`` or ``?token=`` would be printed and written down."""
+    if url_has_credentials(uri):
+        raise SecretError(
+            f"the tracking URI from {source} ({redact(uri)}) carries credentials; whatever the "
+            "environment is written to (a .env file, kernel.json, a saved notebook) would hold them",
+            CREDENTIALS_FIX,
+        )
 
 
 def compose(
@@ -206,7 +231,22 @@ def compose(
             ours.append(
                 (f"-Djava.security.krb5.conf={kerberos.krb5_conf}", "-Djava.security.krb5.conf=")
             )
-    kerberized = conf is None or conf.kerberos
+    no_core_site = conf is not None and not any(f.name == "core-site.xml" for f in conf.files)
+    if no_core_site:
+        assert conf is not None
+        findings.append(
+            Finding(
+                "no-core-site",
+                "warn",
+                f"the client configuration {conf.conf_dir} has no core-site.xml, so "
+                "fs.defaultFS and the authentication mode are unknown; Kerberos is assumed",
+                fix="deploy the client configuration to this host (Cloudera Manager: Actions > "
+                "Deploy Client Configuration), or pass --hadoop-conf-dir to a complete copy",
+            )
+        )
+    # Without a client configuration (or without its core-site.xml) we cannot know: assume
+    # Kerberos, whose variables do no harm to a SIMPLE cluster, rather than drop them silently.
+    kerberized = conf is None or no_core_site or conf.kerberos
     if kerberized and (jh.major or 9) >= 9:
         ours.append((ADD_EXPORTS, ADD_EXPORTS))
     ours.append((options.heap, "-Xmx"))
@@ -260,15 +300,8 @@ def compose(
 
     if options.tracking_uri:
         uri, source = options.tracking_uri
+        refuse_credentials_in_uri(uri, source)
         add("MLFLOW_TRACKING_URI", uri, f"from {source}")
-        if url_has_password(uri):
-            findings.append(Finding(
-                "tracking-uri-password", "warn",
-                f"the tracking URI from {source} contains a password; whatever this environment "
-                "is written to (a .env file, kernel.json, a saved notebook) holds it",
-                fix="drop user:password@ from the URI and set MLFLOW_TRACKING_USERNAME and "
-                "MLFLOW_TRACKING_PASSWORD in the environment instead",
-            ))  # fmt: skip
 
     ld_new = [str(jh.server_dir)]
     ld_reason = (

@@ -38,3 +38,11 @@ class PathListError(MlflowClientEnvError, ValueError):
 
 class SecretError(MlflowClientEnvError, ValueError):
     """A secret (password, token) would be written somewhere it must not be."""
+
+
+class ClasspathError(MlflowClientEnvError):
+    """``hadoop classpath --glob`` (``--exact-classpath``) failed or printed no classpath."""
+
+
+class OutputFormatError(MlflowClientEnvError, ValueError):
+    """A value cannot be written in the asked-for format without changing its meaning."""

@@ -9,7 +9,6 @@ carry the evidence they used.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 from .errors import ConfigFileError, HadoopNotFoundError, ParcelError
+from .safeio import loads_json, read_small_text
 
 Kind = Literal["parcel", "package", "hdp", "tarball"]
 
@@ -80,25 +80,17 @@ def version_key(version: str) -> tuple[int, ...]:
 
 def read_parcel_json(parcel_dir: Path) -> dict[str, object]:
     meta = parcel_dir / "meta" / "parcel.json"
-    try:
-        text = meta.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    damaged = (
+        "the parcel is damaged: re-distribute it from Cloudera Manager, or pass --parcel "
+        "to another parcel"
+    )
+    text = read_small_text(meta, damaged)
+    if text is None:
         raise ParcelError(
             f"{parcel_dir} is not a parcel: {meta} does not exist",
             "point --parcel at a directory under the parcels root that has meta/parcel.json",
-        ) from None
-    except OSError as exc:
-        raise ConfigFileError(
-            f"cannot read {meta}: {exc.strerror}", "check its permissions"
-        ) from exc
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigFileError(
-            f"{meta} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})",
-            "the parcel is damaged: re-distribute it from Cloudera Manager, or pass --parcel "
-            "to another parcel",
-        ) from None
+        )
+    data = loads_json(text, meta, damaged)
     if not isinstance(data, dict):
         raise ConfigFileError(f"{meta} does not hold a JSON object", "re-distribute the parcel")
     return data

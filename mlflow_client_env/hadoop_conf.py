@@ -15,6 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from .errors import ConfigFileError
+from .safeio import read_small
 
 DEFAULT_CONF_DIR = "/etc/hadoop/conf"
 SITE_FILES = ("core-site.xml", "hdfs-site.xml")
@@ -56,26 +57,31 @@ def parse_site_xml(path: Path) -> dict[str, str]:
     from defusedxml import ElementTree
     from defusedxml.common import DefusedXmlException
 
+    redeploy = (
+        "re-deploy the client configuration from Cloudera Manager (Actions > Deploy "
+        "Client Configuration), or pass --hadoop-conf-dir to a good copy"
+    )
+    data = read_small(path, redeploy)
+    if data is None:
+        raise ConfigFileError(f"{path} does not exist", redeploy)
     try:
-        tree = ElementTree.parse(path)
+        root = ElementTree.fromstring(data)
     except ElementTree.ParseError as exc:
         line, col = getattr(exc, "position", (0, 0))
         raise ConfigFileError(
-            f"{path} is not well-formed XML (line {line}, column {col})",
-            "re-deploy the client configuration from Cloudera Manager (Actions > Deploy "
-            "Client Configuration), or pass --hadoop-conf-dir to a good copy",
+            f"{path} is not well-formed XML (line {line}, column {col})", redeploy
         ) from None
     except DefusedXmlException as exc:
         raise ConfigFileError(
             f"{path} uses a forbidden XML construct ({type(exc).__name__})",
             "Hadoop config files need no DTDs or entities: re-deploy the client configuration",
         ) from None
-    except OSError as exc:
+    except RecursionError:
         raise ConfigFileError(
-            f"cannot read {path}: {exc.strerror}", "check its permissions"
+            f"{path} is nested too deeply to be a Hadoop config file", redeploy
         ) from None
     props: dict[str, str] = {}
-    for prop in tree.getroot().iter("property"):
+    for prop in root.iter("property"):
         name = prop.findtext("name")
         if name:
             props[name.strip()] = (prop.findtext("value") or "").strip()
@@ -105,7 +111,7 @@ def read_conf_dir(conf_dir: Path, source: str) -> HadoopConf:
     files = []
     for name in SITE_FILES:
         f = conf_dir / name
-        if f.is_file():
+        if os.path.lexists(f):  # not is_file(): a FIFO or a dangling link is an error, not absent
             props.update(parse_site_xml(f))
             files.append(f)
     evidence.append("read " + (", ".join(f.name for f in files) or "no *-site.xml files"))

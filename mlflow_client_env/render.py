@@ -10,6 +10,7 @@ import json
 import shlex
 
 from .environment import Environment
+from .errors import OutputFormatError
 
 
 def _comment(text: str) -> str:
@@ -25,9 +26,24 @@ def shell(env: Environment, explain: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _dotenv_quote(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
-    return f'"{escaped}"'
+def _dotenv_quote(name: str, value: str) -> str:
+    """Single-quoted, with only ``\\`` and ``\'`` escaped: what python-dotenv decodes back.
+
+    A newline would end the line in many dotenv readers, and ``${...}`` is expanded by
+    python-dotenv even inside single quotes; neither can be written faithfully, so both
+    are refused rather than written wrong.
+    """
+    bad = next((c for c in ("\n", "\r", "\0") if c in value), None)
+    if bad is not None or "${" in value:
+        what = {"\n": "a newline", "\r": "a carriage return", "\0": "a NUL byte"}.get(
+            bad or "", "'${'"
+        )
+        raise OutputFormatError(
+            f"the value of {name} contains {what}, which a .env file cannot hold faithfully",
+            "use --format shell or --format json, or rename the folder that holds it",
+        )
+    escaped = value.replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{escaped}'"
 
 
 def dotenv(env: Environment, explain: bool = False) -> str:
@@ -35,7 +51,7 @@ def dotenv(env: Environment, explain: bool = False) -> str:
     for v in env.variables:
         if explain:
             lines.append(_comment(v.reason))
-        lines.append(f"{v.name}={_dotenv_quote(v.value)}")
+        lines.append(f"{v.name}={_dotenv_quote(v.name, v.value)}")
     return "\n".join(lines) + "\n"
 
 

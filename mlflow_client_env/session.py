@@ -14,12 +14,13 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from .discovery import build_environment
-from .environment import Environment, Variable
+from .config import resolve_overrides
+from .discovery import discover, environment_of
+from .environment import Environment, Variable, refuse_credentials_in_uri
 from .findings import Finding, worst
 from .java_ccache import prepare_java_ccache
 from .jvm import loaded_libjvm
-from .redact import redact
+from .redact import redact, redact_value
 
 #: Variables the JVM inside libhdfs reads once, when it is created.
 JVM_VARIABLES = ("CLASSPATH", "LIBHDFS_OPTS", "JAVA_HOME", "ARROW_LIBHDFS_DIR")
@@ -30,6 +31,10 @@ class Change:
     name: str
     old: str | None
     new: str
+
+    def __repr__(self) -> str:  # a report is printed and saved in notebooks: never a secret
+        old = None if self.old is None else redact_value(self.name, self.old)
+        return f"Change(name={self.name!r}, old={old!r}, new={redact_value(self.name, self.new)!r})"
 
 
 @dataclass(frozen=True)
@@ -100,7 +105,7 @@ class SetupReport:
                 if v.name in skipped
                 else "unchanged"
             )
-            shown = redact(v.value)  # notebooks are saved and shared: never a password
+            shown = redact_value(v.name, v.value)  # notebooks are saved and shared: no secret
             value = shown if len(shown) <= 160 else shown[:150] + f"… ({len(shown)} chars)"
             rows.append(
                 f"<tr><td><code>{e(v.name)}</code></td><td>{e(state)}</td>"
@@ -129,6 +134,7 @@ def setup(
     keytab: str | os.PathLike[str] | None = None,
     principal: str | None = None,
     exact_classpath: bool = False,
+    exact_classpath_timeout: float | None = None,
     **overrides: str | os.PathLike[str] | None,
 ) -> SetupReport:
     """Discover Hadoop, Java and Kerberos, and set the lazily-read variables in ``os.environ``.
@@ -140,13 +146,23 @@ def setup(
     ``MlflowClientEnvError`` (with the path at fault and the fix) on bad input.
     Calling it again changes nothing.
     """
-    java_ccache, kinit_findings = prepare_java_ccache(os.environ, keytab, principal)
-    env = build_environment(
+    # Check before acting: every input and the whole discovery are validated before the
+    # keytab login or the KEYRING copy touch a ticket cache.
+    if keytab is not None or principal is not None:
+        from .kinit import check_login_inputs  # ~10 ms of imports, only for a keytab login
+
+        check_login_inputs(keytab, principal)
+    ov = resolve_overrides({**overrides, "tracking_uri": tracking_uri}, os.environ)
+    if ov.tracking_uri is not None:
+        refuse_credentials_in_uri(*ov.tracking_uri.pair())
+    found = discover(
+        ov,
         os.environ,
-        {**overrides, "tracking_uri": tracking_uri},
         exact_classpath=exact_classpath,
-        java_ccache=java_ccache,
+        exact_classpath_timeout=exact_classpath_timeout,
     )
+    java_ccache, kinit_findings = prepare_java_ccache(os.environ, keytab, principal)
+    env = environment_of(found, os.environ, java_ccache=java_ccache)
     findings = [*kinit_findings, *env.findings]
     changed = env.changes(os.environ)
     applied = [

@@ -85,18 +85,3 @@ def test_help_teaches() -> None:
     )
     assert 'eval "$(mlflow-client-env env)"' in out.stdout
     assert "--parcel" in out.stdout and "config.toml" in out.stdout
-
-
-def test_password_in_tracking_uri_is_warned_about(edge: Edge, clean_env: dict[str, str]) -> None:
-    out = cli(
-        "env",
-        "--format",
-        "dotenv",
-        *edge.cli_args(),
-        "--tracking-uri",
-        "http://bob:s3cret@mlflow:5000",
-        env=clean_env,
-    )
-    assert out.returncode == 0
-    assert "contains a password" in out.stderr and "MLFLOW_TRACKING_PASSWORD" in out.stderr
-    assert "s3cret" not in out.stderr

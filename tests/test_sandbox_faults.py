@@ -230,6 +230,44 @@ def test_cli_error_is_a_message_not_a_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize(
+    "content",
+    [
+        '{"detached": true}',  # no state_dir
+        '{"state_dir": "/x", "detached": true, "processes": [{"name": "kdc"}]}',  # no pid
+        '{"state_dir": "/x", "detached": true, "processes": 7}',
+        '{"state_dir": "/x", "detached": true, "env": ["a"]}',
+        "[" * 100_000 + "]" * 100_000,
+        '{"state_dir": "/x", \udcff}',  # the byte 0xff, through surrogateescape
+    ],
+    ids=["no-state-dir", "process-without-pid", "processes-not-a-list", "env-not-a-dict",
+         "deeply-nested", "not-utf8"],
+)  # fmt: skip
+def test_damaged_state_file_is_a_typed_error(tmp_path: Path, content: str) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "sandbox.json").write_bytes(content.encode("utf-8", "surrogateescape"))
+    for command in ("status", "env", "down"):
+        proc = subprocess.run(
+            [*CLI, command, "--state-dir", str(state)], capture_output=True, text=True, timeout=60
+        )
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.startswith("sandbox: error:"), proc.stderr
+        assert "Traceback" not in proc.stderr and "fix: stop leftover processes" in proc.stderr
+
+
+def test_server_log_tail_never_shows_a_password(tmp_path: Path) -> None:
+    """A server that logs its own connection string: the error quoting its log masks it."""
+    proc = spawn(
+        "leaky", ["sh", "-c", "echo 'connecting to postgresql://mlflow:s3cr@t@db/x'; exit 3"],
+        env=os.environ, log=tmp_path / "leaky.log", cwd=tmp_path, detached=False,
+    )  # fmt: skip
+    with pytest.raises(ServerStartError) as info:
+        wait_until(lambda: False, what="leaky", timeout=30, procs=[proc], fix="read the log")
+    assert "postgresql://***@db/x" in str(info.value)
+    assert "s3cr" not in str(info.value)
+
+
 def test_cli_up_leaves_servers_running_and_down_stops_them(tmp_path: Path) -> None:
     state = ["--state-dir", str(tmp_path / "state")]
     try:

@@ -19,6 +19,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
+from ..redact import redact
 from .errors import PortInUseError, ServerStartError
 from .ports import HOST, check_port_free
 from .procs import ManagedProcess, log_tail, spawn, wait_until
@@ -82,7 +83,7 @@ class MlflowServer:
             wait_until(
                 self.is_ready, what=f"the MLflow server on {self.tracking_uri}/health",
                 timeout=timeout, procs=[self.process], interval=0.25,
-                fix=f"read {self.log}; check --backend-store-uri {self.backend_store_uri}",
+                fix=f"read {self.log}; check --backend-store-uri {redact(self.backend_store_uri)}",
             )  # fmt: skip
         except ServerStartError as exc:
             if "address already in use" in log_tail(self.log, 100).lower():

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ..redact import redact
 from .errors import DiskFullError, SandboxError, ServerStartError
 
 PR_SET_PDEATHSIG = 1
@@ -198,7 +199,7 @@ def log_tail(log: Path, lines: int = 25) -> str:
         text = log.read_text(errors="replace")
     except OSError:
         return f"(no log at {log})"
-    tail = text.splitlines()[-lines:]
+    tail = redact(text).splitlines()[-lines:]  # a server may log its own connection string
     return "\n".join("    | " + line for line in tail) or "    | (log is empty)"
 
 

@@ -61,22 +61,30 @@ class SandboxState:
 def load_state(state_dir: Path) -> SandboxState:
     path = state_dir / STATE_FILE
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise SandboxStateError(
             f"no sandbox state in {state_dir} (no {STATE_FILE})",
             "start one with 'scripts/sandbox up' (or pass the --state-dir it was started with)",
         ) from exc
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise SandboxStateError(
-            f"cannot read {path}: {exc}",
+            f"cannot read {path}: {type(exc).__name__}: {str(exc)[:200]}",
             f"stop leftover processes by hand (see the *.log files in {state_dir}), "
             f"then delete {state_dir}",
         ) from exc
-    return SandboxState(
-        state_dir=Path(data["state_dir"]),
-        detached=bool(data["detached"]),
-        env=dict(data.get("env", {})),
-        info=dict(data.get("info", {})),
-        processes=[ProcessRecord.from_json(p) for p in data.get("processes", [])],
-    )
+    try:
+        return SandboxState(
+            state_dir=Path(data["state_dir"]),
+            detached=bool(data["detached"]),
+            env={str(k): str(v) for k, v in dict(data.get("env", {})).items()},
+            info=dict(data.get("info", {})),
+            processes=[ProcessRecord.from_json(p) for p in data.get("processes", [])],
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        what = f"missing key {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
+        raise SandboxStateError(
+            f"{path} is not a sandbox state file ({what})",
+            f"stop leftover processes by hand (see the *.log files in {state_dir}), "
+            f"then delete {state_dir}",
+        ) from None

@@ -1,0 +1,98 @@
+"""Reading small files that come from outside our control, without hanging or crashing.
+
+Config files, ``meta/parcel.json``, Hadoop XML and JDK ``release`` files are read
+through :func:`read_small` so that a FIFO (which would block ``open()`` forever), a
+device, a directory, a huge file or bytes that are not UTF-8 become a
+:class:`~mlflow_client_env.errors.ConfigFileError` that names the path and the fix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigFileError
+
+#: No file we read for configuration is anywhere near this big.
+MAX_BYTES = 8 * 1024 * 1024
+
+
+def read_small(path: Path, fix: str, limit: int = MAX_BYTES) -> bytes | None:
+    """The bytes of a regular file (None when it does not exist); anything else is an error.
+
+    Opened with ``O_NONBLOCK`` so a FIFO planted at ``path`` cannot hang us; the
+    type is checked on the open descriptor, so a swap after a check cannot either.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ConfigFileError(
+            f"cannot read {path}: {exc.strerror}", "check its permissions"
+        ) from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ConfigFileError(
+                f"{path} is not a regular file ({_kind(st.st_mode)})",
+                f"replace it with a regular file; {fix}",
+            )
+        if st.st_size > limit:
+            raise ConfigFileError(f"{path} is {st.st_size} bytes, more than {limit} expected", fix)
+        chunks = []
+        size = 0
+        while chunk := os.read(fd, 65536):
+            size += len(chunk)
+            if size > limit:
+                raise ConfigFileError(f"{path} grew past {limit} bytes while being read", fix)
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError as exc:
+        raise ConfigFileError(
+            f"cannot read {path}: {exc.strerror}", "check its permissions"
+        ) from None
+    finally:
+        os.close(fd)
+
+
+def read_small_text(path: Path, fix: str, limit: int = MAX_BYTES) -> str | None:
+    """:func:`read_small`, decoded as UTF-8 (a file that is not UTF-8 is an error)."""
+    data = read_small(path, fix, limit)
+    if data is None:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigFileError(
+            f"{path} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})",
+            f"save it as UTF-8; {fix}",
+        ) from None
+
+
+def loads_json(text: str, path: Path, fix: str) -> Any:
+    """``json.loads`` whose failures (syntax, absurd nesting) name the file."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigFileError(
+            f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})", fix
+        ) from None
+    except RecursionError:
+        raise ConfigFileError(f"{path} is nested too deeply to be a real file", fix) from None
+
+
+def _kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
