@@ -870,6 +870,12 @@ def _lock_dir(env: Mapping[str, str] | None = None) -> Path:
     return path
 
 
+def lock_path(kernels: Path, name: str, env: Mapping[str, str] | None = None) -> Path:
+    """The lock file of kernel ``name`` in ``kernels``: a hash, so any name fits a file name."""
+    key = f"{os.path.realpath(kernels)}\0{name}".encode("utf-8", "surrogatepass")
+    return _lock_dir(env) / f"kernel-{hashlib.sha256(key).hexdigest()[:32]}.lock"
+
+
 @contextlib.contextmanager
 def kernel_lock(
     kernels: Path, name: str, timeout: float = LOCK_TIMEOUT, env: Mapping[str, str] | None = None
@@ -882,8 +888,7 @@ def kernel_lock(
     """
     import filelock
 
-    key = f"{os.path.realpath(kernels)}\0{name}".encode("utf-8", "surrogatepass")
-    path = _lock_dir(env) / f"kernel-{hashlib.sha256(key).hexdigest()[:32]}.lock"
+    path = lock_path(kernels, name, env)
     if os.path.islink(path):
         raise UnsafePathError(
             f"the lock file {path} is a symbolic link; it is not followed",
