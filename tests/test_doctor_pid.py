@@ -118,7 +118,9 @@ def target() -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
 
     def start(env: dict[str, str], uid: int | None = None) -> subprocess.Popen[bytes]:
         ids = {} if uid is None else {"user": uid, "group": uid, "extra_groups": []}
-        p = subprocess.Popen(["/bin/sleep", "300"], env=env, cwd="/", **ids)  # type: ignore[call-overload]
+        p: subprocess.Popen[bytes] = subprocess.Popen(
+            ["/bin/sleep", "300"], env=env, cwd="/", **ids
+        )  # type: ignore[call-overload]
         procs.append(p)
         # wait until sleep itself runs (exec done) and, with LD_PRELOAD, its constructor ran
         marker_dir = env.get("EVIL_MARKER_DIR")

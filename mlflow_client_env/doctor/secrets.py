@@ -11,6 +11,7 @@ them (as is, ``repr``-escaped, JSON-escaped, line by line), so a URL that
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from urllib.parse import parse_qsl, urlsplit
 
@@ -41,8 +42,17 @@ def _url_secrets(value: str) -> list[str]:
     return out
 
 
+#: where redact() ends an unquoted ``key=value`` value (see mlflow_client_env.redact)
+_VALUE_RUN = re.compile(r"[^\s,;&\"']+")
+
+
 def _forms(secret: str) -> set[str]:
     forms = {secret, repr(secret)[1:-1], json.dumps(secret)[1:-1]}
+    # what redact() leaves of a key=value secret with a quote or separator inside it
+    # ('token=ab"cd' -> 'token=***"cd'): text made elsewhere may carry that remainder
+    run = _VALUE_RUN.match(secret)
+    if run and run.end() < len(secret):
+        forms.add(secret[run.end() :])
     forms.add(secret.encode("unicode_escape").decode("ascii", "replace"))
     forms.add(repr(secret.encode("utf-8", "surrogateescape"))[2:-1])
     forms.update(line for line in secret.splitlines() if line.strip())
