@@ -255,7 +255,7 @@ def check_no_secrets(
     """
     if settings is not None:
         uri = settings.tracking_uri
-        if uri and _carries_secret(uri):
+        if uri and url_has_credentials(uri):  # a user name alone is not (private_reasons)
             raise SecretError(
                 f"the tracking URI {redact(uri)} carries credentials, and kernel.json is a "
                 "plain file that backups and, for a shared install, other users can read",
