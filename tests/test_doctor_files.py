@@ -7,7 +7,6 @@ into JNI (NEEDED libjvm.so), so the load probe runs for real.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -233,6 +232,11 @@ def test_text_output_marks_and_verdict(real_edge: Edge, clean_env: dict[str, str
 def test_secrets_redacted(real_edge: Edge, clean_env: dict[str, str]) -> None:
     env = {**clean_env, "MLFLOW_TRACKING_URI": "http://bob:s3cret@127.0.0.1:9/"}
     out = run_doctor(real_edge, "--check", "tracking-server", "-v", env=env)
-    assert "s3cret" not in out.stdout and "***@127.0.0.1" in out.stdout
+    assert "s3cret" not in out.stdout + out.stderr and "***@127.0.0.1" in out.stdout
     assert out.returncode == 1 and "does not answer" in out.stdout
-    assert os.environ.get("MLFLOW_TRACKING_URI") != env["MLFLOW_TRACKING_URI"]
+    # the JSON report too, and it still parses
+    js = run_doctor(real_edge, "--check", "tracking-server", "--json", env=env)
+    assert "s3cret" not in js.stdout + js.stderr and js.returncode == 1
+    (f,) = json.loads(js.stdout)["checks"][0]["findings"]
+    assert f["code"] == "tracking-server.unreachable"
+    assert f["summary"].startswith("the tracking server http://***@127.0.0.1:9/ does not answer")

@@ -68,4 +68,21 @@ def test_doctor_flags_the_deprecated_pair(old_python: Path) -> None:
     (f,) = [f for f in check["findings"] if f["code"] == "versions.skew-deprecated"]
     assert "MLflow 2.15.1 with pyarrow 15.0.2" in f["summary"]
     assert out.returncode == 0  # a warning, not an error
-    assert sys.executable != str(old_python)
+    # the doctor judged the interpreter it ran in: the old MLflow's legacy HDFS API
+    (ok,) = [f for f in check["findings"] if f["code"] == "versions.ok"]
+    assert ok["summary"].endswith(
+        "MLflow 2.15.1, pyarrow 15.0.2: HDFS through pyarrow.hdfs (legacy)"
+    )
+
+    # and the rule is not a blanket warning: this project's own pair (MLflow >= 2.16) passes it
+    now = subprocess.run(
+        [sys.executable, "-m", "mlflow_client_env", "doctor", "--check", "versions", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    (mine,) = json.loads(now.stdout)["checks"]
+    codes = [f["code"] for f in mine["findings"]]
+    assert mine["status"] == "ok" and "versions.skew-deprecated" not in codes, now.stdout
+    assert now.returncode == 0
