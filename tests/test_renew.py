@@ -3,17 +3,15 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from mlflow_client_env.renew import keep_ticket_fresh
+from mlflow_client_env.renew import CommandStartError, keep_ticket_fresh, run_command
 from mlflow_client_env.ticket import ticket_status
 from tests.test_ticket_kdc import (  # noqa: F401
     CHECKER,
@@ -191,8 +189,24 @@ def test_run_returns_the_exit_code_and_forwards_signals(krb: Krb, tmp_path: Path
             proc.wait()
     missing = run_checked_proc(cli("run", "--", "/nonexistent/cmd"), env)
     assert missing.returncode == 127
+    assert "error: cannot start /nonexistent/cmd: No such file or directory" in missing.stdout
+    assert "Traceback" not in missing.stdout
     no_ticket = run_checked_proc(cli("run", "--", "true"), krb.env(tmp_path / "none"))
     assert no_ticket.returncode == 1 and "kinit" in no_ticket.stdout
     assert "k5start" in subprocess.run(cli("run", "--help"), capture_output=True, text=True).stdout
-    assert os.path.exists(cache)
-    assert time.time() > 0
+    # the cache that run kept is still alice's valid ticket, and nothing was left beside it
+    st = ticket_status(f"FILE:{cache}", env=env, threshold=0, realms=())
+    assert st.state == "valid" and st.principal == krb.principal("alice")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cc"]
+
+
+def test_run_command_raises_instead_of_printing(
+    krb: Krb, krb_env: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Library code never prints: a command that cannot start is a typed error (exit 127)."""
+    krb.kinit("alice", krb_env, lifetime="1h")
+    with pytest.raises(CommandStartError, match="cannot start /nonexistent/cmd") as info:
+        run_command(["/nonexistent/cmd"])
+    assert info.value.exit_code == 127
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
