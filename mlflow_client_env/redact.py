@@ -35,7 +35,7 @@ _URI_USERINFO = re.compile(
 _SECRET_KEY = r"[\w.-]*(?:password|passwd|secret|token|api[_-]?key|access[_-]?key|_key)[\w.-]*"
 _KEY_VALUE = re.compile(
     rf"(?P<key>(?<![\w.-])(?:{_SECRET_KEY})[\"']?\s*(?:=|:(?!//))\s*)"
-    r"(?:(?P<quoted>\"(?:[^\"\\]|\\.)*\"|'[^']*')|(?P<value>[^\s,;&\"']+))",
+    r"(?:(?P<quoted>\"(?:[^\"\\]|\\.)*\"|'[^']*')|(?P<value>[^\s,;&]+))",
     re.IGNORECASE,
 )
 
