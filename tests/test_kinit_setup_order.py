@@ -1,0 +1,109 @@
+"""Check before acting: a keytab login replaces the ticket cache only after every input
+and the discovery are known to be good (issue 9: setup(keytab=...) replaced the cache
+even when discovery then failed)."""
+# ruff: noqa: F811  (the KDC fixtures are imported from tests.test_ticket_kdc)
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from mlflow_client_env.errors import MlflowClientEnvError
+from mlflow_client_env.java_ccache import plan_java_ccache
+from mlflow_client_env.kinit import KeytabError, PrincipalError
+from mlflow_client_env.ticket import ticket_status
+from tests.conftest import Edge
+from tests.test_ticket_kdc import Krb, krb, krb_env  # noqa: F401
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, int, bytes]]:
+    """Every file under root: inode, mtime_ns, bytes (a rewrite in place changes mtime)."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        if p.is_file() and not p.is_symlink():
+            st = p.stat()
+            out[str(p)] = (st.st_ino, st.st_mtime_ns, p.read_bytes())
+    return out
+
+
+@pytest.fixture
+def alice_cache(krb: Krb, krb_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """alice's valid ticket in the user's cache; a private runtime dir."""
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    krb.kinit("alice", krb_env, lifetime="1h")
+    return krb_env
+
+
+def test_planning_a_login_writes_nothing(krb: Krb, alice_cache: Path, tmp_path: Path) -> None:
+    before = snapshot(tmp_path)
+    plan = plan_java_ccache(os.environ, krb.keytabs["short"], "short")
+    assert plan.kind == "login" and plan.path == str(alice_cache)
+    assert snapshot(tmp_path) == before  # no login, no lock, no temp dir yet
+    assert ticket_status(threshold=0).principal == krb.principal("alice")
+    path, findings = plan.carry_out()
+    assert path == str(alice_cache) and [f.code for f in findings] == ["kinit.keytab-login"]
+    assert ticket_status(threshold=0).principal == krb.principal("short")
+
+
+@pytest.mark.parametrize(
+    "keytab, principal, error, match",
+    [
+        ("fifo", "short", KeytabError, "FIFO"),
+        ("missing", "short", KeytabError, "does not exist"),
+        ("short", "short@R@S", PrincipalError, "second '@'"),
+        ("short", "short\n@SANDBOX.TEST", PrincipalError, "control character"),
+        ("short", "short@", PrincipalError, "empty realm"),
+        ("short", None, KeytabError, "both"),
+    ],
+)
+def test_bad_login_inputs_are_refused_before_any_write(
+    keytab: str,
+    principal: str | None,
+    error: type[Exception],
+    match: str,
+    krb: Krb,
+    alice_cache: Path,
+    tmp_path: Path,
+) -> None:
+    kt: Path = tmp_path / "kt"
+    if keytab == "fifo":
+        os.mkfifo(kt, 0o600)
+    elif keytab == "short":
+        kt = krb.keytabs["short"]
+    before = snapshot(tmp_path)
+    with pytest.raises(error, match=match):
+        plan_java_ccache(os.environ, kt, principal)
+    assert snapshot(tmp_path) == before
+    assert ticket_status(threshold=0).principal == krb.principal("alice")
+
+
+def test_setup_with_a_keytab_leaves_the_cache_alone_when_discovery_fails(
+    krb: Krb, alice_cache: Path, tmp_path: Path, edge: Edge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """setup() must validate, then discover, and only then log in (session.py)."""
+    import mlflow_client_env
+
+    monkeypatch.setenv("KRB5_CONFIG", str(krb.krb5_conf))
+    monkeypatch.setenv("KRB5CCNAME", f"FILE:{alice_cache}")
+    before = snapshot(tmp_path / "runtime") | {
+        str(alice_cache): snapshot(tmp_path)[str(alice_cache)]
+    }
+    with pytest.raises(MlflowClientEnvError, match="no CDH parcel"):
+        mlflow_client_env.setup(
+            keytab=krb.keytabs["short"], principal="short", parcels_root=str(tmp_path / "none")
+        )
+    after = snapshot(tmp_path / "runtime") | {
+        str(alice_cache): snapshot(tmp_path)[str(alice_cache)]
+    }
+    assert after == before
+    assert ticket_status(threshold=0).principal == krb.principal("alice")
+    # with a good discovery the same call logs in
+    report = mlflow_client_env.setup(
+        keytab=krb.keytabs["short"], principal="short", **edge.overrides()
+    )
+    assert "kinit.keytab-login" in [f.code for f in report.findings]
+    assert ticket_status(threshold=0).principal == krb.principal("short")
