@@ -213,11 +213,13 @@ class KerberosSetup:
 
 
 def read_krb5_conf(path: Path) -> Profile:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise ConfigFileError(f"cannot read {path}: {exc.strerror}", "check KRB5_CONFIG") from None
-    return parse_profile(text, str(path))
+    """Parse a krb5.conf, read bounded and without blocking (a FIFO is a ConfigFileError)."""
+    from .safeio import read_small
+
+    data = read_small(path, "check KRB5_CONFIG")
+    if data is None:
+        raise ConfigFileError(f"cannot read {path}: it does not exist", "check KRB5_CONFIG")
+    return parse_profile(data.decode("utf-8", errors="replace"), str(path))
 
 
 def discover_kerberos(

@@ -103,7 +103,11 @@ def test_setup_with_a_keytab_leaves_the_cache_alone_when_discovery_fails(
     assert ticket_status(threshold=0).principal == krb.principal("alice")
     # with a good discovery the same call logs in
     report = mlflow_client_env.setup(
-        keytab=krb.keytabs["short"], principal="short", **edge.overrides()
+        keytab=krb.keytabs["short"],
+        principal="short",
+        parcels_root=str(edge.parcels),
+        hadoop_conf_dir=str(edge.conf),
+        java_home=str(edge.java),
     )
     assert "kinit.keytab-login" in [f.code for f in report.findings]
     assert ticket_status(threshold=0).principal == krb.principal("short")

@@ -162,7 +162,7 @@ def libkrb5_accepts(name: str) -> bool:
         rc = lib.krb5_parse_name(ctx, name.encode(), ctypes.byref(princ))
         if rc == 0:
             lib.krb5_free_principal(ctx, princ)
-        return rc == 0
+        return bool(rc == 0)
     finally:
         lib.krb5_free_context(ctx)
 

@@ -238,3 +238,13 @@ def test_not_a_keytab(tmp_path: Path) -> None:
     empty.touch(0o600)
     with pytest.raises(KeytabError, match="is not a keytab"):
         check_keytab(empty)
+
+
+def test_krb5_conf_fifo_is_a_typed_error(tmp_path: Path) -> None:
+    from mlflow_client_env.errors import ConfigFileError
+    from mlflow_client_env.krb5 import read_krb5_conf
+
+    fifo = tmp_path / "krb5.conf"
+    os.mkfifo(fifo, 0o600)
+    with pytest.raises(ConfigFileError, match="not a regular file"):
+        within(TIMEOUT, lambda: read_krb5_conf(fifo))
