@@ -167,7 +167,9 @@ def message(problems: Sequence[str], notes: Sequence[str]) -> str:
         )
     else:
         head = f"{PREFIX}: note:"
-    body = [f"- {p}" for p in (*problems, *notes)]
+    from .redact import redact
+
+    body = [f"- {redact(p)}" for p in (*problems, *notes)]  # shown in a notebook: no secret
     tail = (
         [
             "Fix it, then restart the kernel (Kernel > Restart). Details: mlflow-client-env env --explain"

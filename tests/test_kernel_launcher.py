@@ -1,0 +1,57 @@
+"""The kernel launcher with hostile input at kernel start: a FIFO as the ticket cache
+(which once hung the launcher) and a secret in the Jupyter server's environment (which
+must never be printed into a notebook). Real kernels, started through jupyter_client.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from mlflow_client_env import kernel
+from tests.conftest import Edge, Jupyter
+from tests.test_kernel import install_kernel, probe, run_cell, running_kernel
+
+
+def test_fifo_ticket_cache_does_not_hang_the_kernel(
+    jupyter: Jupyter, edge: Edge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fifo = edge.root / "krb5cc_fifo"
+    os.mkfifo(fifo)
+    monkeypatch.setenv("KRB5CCNAME", f"FILE:{fifo}")
+    install_kernel(jupyter, edge)
+    start = time.monotonic()
+    with running_kernel("mlflow") as kc:  # waits at most 120 s for the kernel to be ready
+        first = run_cell(kc, "'ready'")
+        env, _, _ = probe(kc)
+    assert time.monotonic() - start < 60
+    assert first.result == "'ready'"
+    assert str(fifo) in first.stderr and "fix:" in first.stderr
+    assert "Traceback" not in first.stderr
+    assert env[kernel.STATUS_VAR] in ("launcher ok", "launcher error")
+
+
+def test_a_secret_in_the_servers_environment_is_never_printed(
+    jupyter: Jupyter, edge: Edge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tracking URI the Jupyter server passes on carries a password: the launcher
+    refuses it, and says so in the first cell, redacted."""
+    install_kernel(jupyter, edge)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://alice:s3cr3t@mlflow.example.com:5000")
+    with running_kernel("mlflow") as kc:
+        first = run_cell(kc, "1")
+    assert first.result == "1"
+    assert "WITHOUT a working" in first.stderr and "***" in first.stderr
+    assert "s3cr3t" not in first.stderr + first.stdout
+
+
+def test_launcher_message_is_redacted() -> None:
+    """Whatever a problem's text holds (here an unexpected exception's message), the
+    message shown in the notebook is redacted."""
+    text = kernel.message(
+        ["unexpected RuntimeError: cannot reach http://bob:xyzzy1@h:5000/?token=xyzzy2"],
+        ["MLFLOW_TRACKING_TOKEN=xyzzy3"],
+    )
+    assert "xyzzy" not in text and text.count("***") == 3
