@@ -15,6 +15,20 @@ starts. Two ways to get it there:
 The builders are pure; only ``install``/``uninstall``/``list_kernels`` touch disk.
 Secrets never go into a kernel spec: the launcher reads them from the
 environment at start instead.
+
+Safety on disk:
+
+* names are Jupyter's (``validate_name``), checked before anything is touched, and
+  every removal goes through ``_check_removable``: only the real folder
+  ``kernels / name``, never a link, never the kernels folder or above it;
+* installs and removals of one kernel hold a per-user lock (``kernel_lock``:
+  filelock, ``O_NOFOLLOW``, in ``<user cache>/locks``, 0700);
+* a new kernel is staged in a private folder (``mkdtemp``, 0700; files
+  ``O_EXCL|O_NOFOLLOW``, 0600) beside the kernels folder and renamed into place;
+* a link at the kernel folder, its kernel.json or the lock file is a typed error
+  (``UnsafePathError``), an OS error while writing is ``KernelWriteError``;
+* kernel.json is 0600 in a 0700 folder when it holds anything of this user's
+  (``private_reasons``), else 0644 in 0755 so a shared install is usable by all.
 """
 
 from __future__ import annotations
@@ -1127,14 +1141,15 @@ def uninstall(
         _check_removable(p.parent, name, p, require_ours=not force)
     if not dry_run:
         for p in found:
-            _check_removable(p.parent, name, p, require_ours=not force)
-            try:
-                shutil.rmtree(p)
-            except OSError as exc:
-                raise KernelWriteError(
-                    f"cannot remove {p}: {exc.strerror}",
-                    "ask whoever owns that folder, or check its permissions",
-                ) from None
+            with kernel_lock(p.parent, name):  # not while an install swaps this kernel
+                _check_removable(p.parent, name, p, require_ours=not force)
+                try:
+                    shutil.rmtree(p)
+                except OSError as exc:
+                    raise KernelWriteError(
+                        f"cannot remove {p}: {exc.strerror}",
+                        "ask whoever owns that folder, or check its permissions",
+                    ) from None
     return found
 
 
