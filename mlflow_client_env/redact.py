@@ -32,9 +32,15 @@ _URI_USERINFO = re.compile(
 )
 
 # key=value / key: value where the key names a secret; the value runs to a separator.
-_SECRET_KEY = r"[\w.-]*(?:password|passwd|secret|token|api[_-]?key|access[_-]?key|_key)[\w.-]*"
+# the secret word must be in the key's last dotted segment: 'ssl.trustStorePassword' is a
+# secret, 'hadoop.security.token.service.use_ip' is not
+_SECRET_KEY = (
+    r"(?:[\w-]+\.)*[\w-]*(?:password|passwd|secret|token|api[_-]?key|access[_-]?key|_key)[\w-]*"
+)
 _KEY_VALUE = re.compile(
-    rf"(?P<key>(?<![\w.-])(?:{_SECRET_KEY})[\"']?\s*(?:=|:(?!//))\s*)"
+    # ':' followed by '/' separates paths or starts a URL, and a '.jar' is a file name:
+    # neither makes a key ('.../token-provider-1.0.1.jar:/next.jar' is a CLASSPATH).
+    rf"(?P<key>(?<![\w.-])(?:{_SECRET_KEY})(?<!\.jar)[\"']?\s*(?:=|:(?!/))\s*)"
     r"(?:(?P<quoted>\"(?:[^\"\\]|\\.)*\"|'[^']*')|(?P<value>[^\s,;&]+))",
     re.IGNORECASE,
 )

@@ -83,3 +83,16 @@ def test_secret_names(name: str, secret: bool) -> None:
 )
 def test_url_has_credentials(uri: str, creds: bool) -> None:
     assert url_has_credentials(uri) is creds
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "/opt/cdh/jars/token-provider-1.0.1.jar:/opt/cdh/jars/next.jar",
+        "lib/token-provider-1.0.1.jar:lib/b.jar",
+        "hdfs://nn:8020/user/alice/secret-project/run",
+        "-Dhadoop.security.token.service.use_ip=false",
+    ],
+)
+def test_paths_and_options_are_not_secrets(text: str) -> None:
+    assert redact(text) == text
