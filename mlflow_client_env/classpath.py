@@ -12,12 +12,14 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .errors import ClasspathError, MlflowClientEnvError
 from .findings import Finding
 from .hadoop import HadoopInstall
+from .userdirs import CACHE_FIX, ensure_private_dir
 
 _JAR_RE = re.compile(r"^(?P<name>[A-Za-z][\w.\-]*?)-(?P<version>\d[\w.\-+]*)\.jar$")
 
@@ -247,6 +249,12 @@ def _read_cached(cache: Path) -> tuple[str, ...] | None:
     from .safeio import read_small_text
 
     try:
+        st = os.lstat(cache)
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        return None  # not a file of ours that only we can write: rebuilt, never trusted
+    try:
         text = read_small_text(cache, "delete it; it is rebuilt on the next run")
         data = json.loads(text) if text is not None else None
     except (MlflowClientEnvError, ValueError, RecursionError):
@@ -262,7 +270,6 @@ def _write_cache(cache_dir: Path, cache: Path, entries: Sequence[str]) -> None:
     import tempfile
 
     try:
-        cache_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=".classpath-")  # O_EXCL, 0600
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -290,7 +297,7 @@ def exact_classpath(
     """
     import subprocess
 
-    from .redact import redact
+    from .redact import redact_then_truncate
 
     hadoop = install.bin_dir / "hadoop" if install.bin_dir else None
     fallback = (
@@ -300,6 +307,8 @@ def exact_classpath(
         raise ClasspathError(
             f"exact classpath asked for, but {install.root} has no bin/hadoop", fallback
         )
+    # What is cached becomes the JVM's CLASSPATH: only a folder private to this user is trusted.
+    ensure_private_dir(cache_dir, create=True, fix=CACHE_FIX)
     key = _fingerprint(install, conf_dir)
     cache = cache_dir / f"classpath-{key}.json"
     cached = _read_cached(cache)
@@ -331,14 +340,13 @@ def exact_classpath(
     if proc.returncode != 0:
         last = (proc.stderr.decode("utf-8", errors="replace").strip().splitlines() or [""])[-1]
         raise ClasspathError(
-            f"{command} failed (exit {proc.returncode}): {redact(last)[:300]}",
+            f"{command} failed (exit {proc.returncode}): {redact_then_truncate(last, 300)}",
             "run it by hand to see the whole error; or " + fallback,
         )
     entries = parse_classpath_output(stdout)
     if entries is None:
-        shown = redact(stdout.strip())
         raise ClasspathError(
-            f"{command} printed no classpath: {shown[:200]!r}" + ("…" if len(shown) > 200 else ""),
+            f"{command} printed no classpath: {redact_then_truncate(stdout.strip(), 200)!r}",
             "run it by hand; a wrapper script may print something else; or " + fallback,
         )
     _write_cache(cache_dir, cache, entries)

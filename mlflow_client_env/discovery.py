@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from . import classpath
 from .config import Overrides, Setting, resolve_overrides
@@ -19,15 +18,7 @@ from .hadoop import HadoopHints, HadoopInstall, discover_hadoop
 from .hadoop_conf import HadoopConf, discover_conf
 from .java import JavaChoice, select_java
 from .krb5 import KerberosSetup, discover_kerberos
-
-
-def cache_dir(env: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if env is None else env
-    if env.get("MLFLOW_CLIENT_ENV_CACHE"):
-        return Path(env["MLFLOW_CLIENT_ENV_CACHE"])
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("mlflow-client-env"))
+from .userdirs import cache_dir
 
 
 @dataclass(frozen=True)

@@ -46,3 +46,8 @@ class ClasspathError(MlflowClientEnvError):
 
 class OutputFormatError(MlflowClientEnvError, ValueError):
     """A value cannot be written in the asked-for format without changing its meaning."""
+
+
+class PrivateDirError(MlflowClientEnvError):
+    """A folder where we keep tickets, locks or temporary files is not private to the user
+    (a symlink, another user's, writable by others)."""

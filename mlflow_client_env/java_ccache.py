@@ -78,20 +78,3 @@ def plan_java_ccache(
         inputs = check_login_inputs(keytab, principal, env=env)
         return JavaCcachePlan("login", str(inputs.path), env, keytab, inputs.principal)
     return JavaCcachePlan("copy", str(require_file_ccache(private_ccache(env=env))), env)
-
-
-def prepare_java_ccache(
-    env: Mapping[str, str],
-    keytab: str | os.PathLike[str] | None = None,
-    principal: str | None = None,
-) -> tuple[str | None, list[Finding]]:
-    """The FILE cache Java should use (None: the discovered one is fine), and findings.
-
-    ``plan_java_ccache`` then ``carry_out`` at once. With a keytab: log in (into the
-    user's FILE cache, else a private one). Without: when the user's cache is not a
-    FILE cache, copy its TGT to a private FILE cache. Raises ``KeytabError`` for a
-    keytab without a principal (or the reverse) and ``KinitError`` when a keytab
-    login fails. Callers that discover more afterwards should plan first, discover,
-    then carry out (``setup()``).
-    """
-    return plan_java_ccache(env, keytab, principal).carry_out()

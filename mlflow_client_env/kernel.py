@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, NoReturn
 
 #: Carries the launcher's message into the kernel, where the extension shows it once.
@@ -56,21 +56,6 @@ def _parser() -> Any:
     p.add_argument("--exact-classpath", action="store_true")
     p.add_argument("--python", default=sys.executable, help="interpreter that runs ipykernel")
     return p
-
-
-def kerberos_login(
-    keytab: str | None, principal: str | None, environ: Mapping[str, str]
-) -> tuple[str | None, list[str]]:
-    """The FILE cache Java should use (None: the discovered one is fine), and notes.
-
-    A keytab login when asked for; a private FILE copy of a KEYRING/KCM ticket.
-    Nothing heavy is imported for a user whose cache is already a FILE cache.
-    Raises ``MlflowClientEnvError`` when a keytab login fails.
-    """
-    from .java_ccache import prepare_java_ccache
-
-    path, findings = prepare_java_ccache(environ, keytab, principal)
-    return path, [f.summary + (f"\n  fix: {f.fix}" if f.fix else "") for f in findings]
 
 
 def ticket_notes(resolved: Any) -> list[str]:
@@ -123,10 +108,12 @@ def prepare(args: Any, environ: dict[str, str]) -> tuple[dict[str, str], list[st
     from .errors import MlflowClientEnvError
 
     try:
-        java_ccache, login_notes = kerberos_login(args.keytab, args.principal, env)
-        notes += login_notes
-        from .discovery import build_environment
+        from .config import resolve_overrides
+        from .discovery import discover, environment_of
+        from .java_ccache import plan_java_ccache
 
+        # check before acting: plan the login/copy, discover, and only then carry it out
+        plan = plan_java_ccache(env, args.keytab, args.principal)
         overrides = {
             "parcel": args.parcel,
             "parcels_root": args.parcels_root,
@@ -135,9 +122,12 @@ def prepare(args: Any, environ: dict[str, str]) -> tuple[dict[str, str], list[st
             "java_home": args.java_home,
             "tracking_uri": args.tracking_uri,
         }
-        resolved = build_environment(
-            env, overrides, exact_classpath=args.exact_classpath, java_ccache=java_ccache
+        found = discover(
+            resolve_overrides(overrides, env), env, exact_classpath=args.exact_classpath
         )
+        java_ccache, login_findings = plan.carry_out()
+        notes += [f.summary + (f"\n  fix: {f.fix}" if f.fix else "") for f in login_findings]
+        resolved = environment_of(found, env, java_ccache=java_ccache)
     except MlflowClientEnvError as exc:
         problems.append(f"{exc.problem}\n  fix: {exc.fix}")
     except Exception as exc:  # a bug must not kill the kernel either

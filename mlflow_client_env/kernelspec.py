@@ -59,6 +59,7 @@ from .redact import (
     redact_then_truncate,
     url_has_credentials,
 )
+from .userdirs import lock_dir
 
 Mode = Literal["launcher", "static"]
 MODES: tuple[Mode, ...] = ("launcher", "static")
@@ -75,8 +76,6 @@ NAME_RE = re.compile(r"\A[a-z0-9._-]+\Z", re.IGNORECASE | re.ASCII)
 #: The longest file name Linux file systems allow (bytes); a kernel name is a folder name.
 NAME_MAX = 255
 ENV_KEY_RE = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]*\Z")
-#: Never written into a kernel spec; export them where the Jupyter server runs instead.
-SECRET_ENV_KEYS = frozenset({"MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_PASSWORD"})
 #: How to give MLflow credentials without writing them into kernel.json.
 CREDENTIALS_FIX = (
     "export MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) "
@@ -856,38 +855,10 @@ def existing_kernel(dest: Path, name: str, force: bool) -> dict[str, Any] | None
     return spec if spec is not None else {}
 
 
-def _lock_dir(env: Mapping[str, str] | None = None) -> Path:
-    """``<cache>/locks``: created 0700, and refused unless a real folder of this user's."""
-    from .discovery import cache_dir
-
-    base = cache_dir(env)
-    path = base / "locks"
-    fix = (
-        f"make {path} a folder of yours with mode 0700 (or set MLFLOW_CLIENT_ENV_CACHE "
-        "to a private folder)"
-    )
-    try:
-        base.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(path, 0o700)
-        st = os.lstat(path)
-    except OSError as exc:
-        raise KernelWriteError(
-            f"cannot create the lock folder {path}: {exc.strerror}", fix
-        ) from None
-    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
-        raise UnsafePathError(f"the lock folder {path} is not a folder (a link?)", fix)
-    if st.st_uid != os.geteuid():
-        raise UnsafePathError(f"the lock folder {path} belongs to uid {st.st_uid}, not you", fix)
-    if st.st_mode & 0o077:
-        os.chmod(path, 0o700)
-    return path
-
-
 def lock_path(kernels: Path, name: str, env: Mapping[str, str] | None = None) -> Path:
     """The lock file of kernel ``name`` in ``kernels``: a hash, so any name fits a file name."""
     key = f"{os.path.realpath(kernels)}\0{name}".encode("utf-8", "surrogatepass")
-    return _lock_dir(env) / f"kernel-{hashlib.sha256(key).hexdigest()[:32]}.lock"
+    return lock_dir(env) / f"kernel-{hashlib.sha256(key).hexdigest()[:32]}.lock"
 
 
 @contextlib.contextmanager
@@ -896,7 +867,7 @@ def kernel_lock(
 ) -> Iterator[Path]:
     """Hold the per-user lock of kernel ``name`` in ``kernels`` (filelock, ``O_NOFOLLOW``).
 
-    The lock file lives in a private 0700 folder (``_lock_dir``), never in ``/tmp`` or
+    The lock file lives in a private 0700 folder (``userdirs.lock_dir``), never in ``/tmp`` or
     in the kernels folder; its name is a hash of the kernels folder and the name, so
     any name fits in a file name. A symbolic link there is a typed error.
     """

@@ -33,13 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import MlflowClientEnvError
-from .krb5 import (
-    ccache_type,
-    discover_kerberos,
-    parse_ccache_name,
-    private_base,
-    private_dir,
-)
+from .krb5 import ccache_type, discover_kerberos, parse_ccache_name
 from .ticket import (
     CcacheFormatError,
     CcacheUnreadableError,
@@ -48,6 +42,7 @@ from .ticket import (
     read_regular_file,
     ticket_status,
 )
+from .userdirs import lock_dir, private_base
 
 #: What we say where KEYRING caches cannot exist (kernel without keyrings, or keyctl blocked).
 NO_KEYRING_MESSAGE = (
@@ -110,22 +105,21 @@ def require_file_ccache(ccache: str) -> Path:
 
 
 def lock_file(path: Path, env: Mapping[str, str] | None = None) -> Path:
-    """The lock of the cache ``path``: in the private runtime dir, named by a hash of the
-    cache's absolute path (never ``<cache>.lock`` in a world-writable directory)."""
+    """The lock of the cache ``path``: in our lock folder (``userdirs.lock_dir``), named by a
+    hash of the cache's absolute path (never ``<cache>.lock`` in a world-writable folder)."""
     key = os.path.join(os.path.realpath(path.parent), path.name)
     digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:32]
-    return private_dir(env) / f"ccache-{digest}.lock"
+    return lock_dir(env) / f"ccache-{digest}.lock"
 
 
 @contextlib.contextmanager
 def cache_lock(
     path: Path, timeout: float = LOCK_TIMEOUT, env: Mapping[str, str] | None = None
 ) -> Iterator[None]:
-    """Exclusive lock (filelock, 0600, in the private runtime dir) for writers of one
+    """Exclusive lock (filelock, 0600, in our 0700 lock folder) for writers of one
     cache, across processes of this user."""
     import filelock
 
-    private_dir(env, create=True)
     lock = lock_file(path, env)
     try:
         with filelock.FileLock(str(lock), timeout=timeout, mode=0o600):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import pwd
-import stat
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -275,99 +274,3 @@ def discover_kerberos(
         evidence=tuple(evidence),
         warnings=tuple(warnings),
     )
-
-
-# --------------------------------------------------------------------------- private runtime dir
-APP_NAME = "mlflow-client-env"
-
-
-class PrivateDirError(MlflowClientEnvError):
-    """A directory where we keep tickets, locks or temporary files is not private to the user
-    (a symlink, another user's, writable by others)."""
-
-
-def _dir_problem(path: Path, uid: int, forbidden: int) -> str | None:
-    """Why ``path`` is not a private directory of ``uid`` (None: it is).
-
-    ``forbidden``: mode bits that must be clear (0o077 for a runtime dir, 0o022 to only
-    refuse a dir others can write to)."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return "does not exist"
-    except OSError as exc:
-        return f"cannot be inspected ({exc.strerror})"
-    if stat.S_ISLNK(st.st_mode):
-        return "is a symbolic link"
-    if not stat.S_ISDIR(st.st_mode):
-        return "is not a directory"
-    if st.st_uid != uid:
-        return f"belongs to uid {st.st_uid}, not to uid {uid}"
-    if st.st_mode & forbidden:
-        return f"can be reached by other users (mode {stat.S_IMODE(st.st_mode):04o})"
-    return None
-
-
-def _cache_home(env: Mapping[str, str]) -> Path:
-    if env.get("MLFLOW_CLIENT_ENV_CACHE"):
-        return Path(env["MLFLOW_CLIENT_ENV_CACHE"])
-    if env.get("XDG_CACHE_HOME") and Path(env["XDG_CACHE_HOME"]).is_absolute():
-        return Path(env["XDG_CACHE_HOME"]) / APP_NAME
-    home = env.get("HOME") or pwd.getpwuid(os.geteuid()).pw_dir
-    return Path(home) / ".cache" / APP_NAME
-
-
-def ensure_private_dir(path: Path, *, create: bool) -> Path:
-    """``path`` as a directory of this user, mode 0700 (made when ``create``).
-
-    Refuses (``PrivateDirError``) a symlink, a non-directory, another user's
-    directory, or one that others can write to; tightens a directory of ours that
-    others can only read. Without ``create`` a missing directory is fine (nothing
-    is written).
-    """
-    uid = os.geteuid()
-    if create:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.mkdir(path, 0o700)
-        except FileExistsError:
-            pass
-        except OSError as exc:
-            raise PrivateDirError(
-                f"cannot create the private directory {path}: {exc.strerror}",
-                "make its parent writable, or set XDG_RUNTIME_DIR to a directory of yours "
-                "(mode 0700)",
-            ) from None
-    why = _dir_problem(path, uid, 0o022)
-    if why == "does not exist" and not create:
-        return path
-    if why is not None:
-        raise PrivateDirError(
-            f"{path} {why}; tickets and locks are kept only in a directory private to you",
-            f"remove {path} (if it is not yours, ask an admin: it may be an attack) or set "
-            "XDG_RUNTIME_DIR to a directory of yours with mode 0700",
-        )
-    if create and os.lstat(path).st_mode & 0o077:
-        os.chmod(path, 0o700)  # ours, readable by others (an older version): tighten
-    return path
-
-
-def private_base(env: Mapping[str, str] | None = None, *, create: bool = False) -> Path:
-    """The user's runtime directory when it is private (``$XDG_RUNTIME_DIR``, else
-    ``/run/user/UID``: owned by the user, mode 0700), else ``<cache>/run`` (0700).
-
-    Never a predictable path in a world-writable directory (platformdirs' fallback
-    ``/tmp/runtime-UID`` is deliberately not used).
-    """
-    env = os.environ if env is None else env
-    uid = os.geteuid()
-    candidates = [env.get("XDG_RUNTIME_DIR", ""), f"/run/user/{uid}"]
-    for c in candidates:
-        if c and Path(c).is_absolute() and _dir_problem(Path(c), uid, 0o077) is None:
-            return Path(c)
-    return ensure_private_dir(_cache_home(env) / "run", create=create)
-
-
-def private_dir(env: Mapping[str, str] | None = None, *, create: bool = False) -> Path:
-    """``<private_base>/mlflow-client-env`` (0700): locks and temporary caches."""
-    return ensure_private_dir(private_base(env, create=create) / APP_NAME, create=create)

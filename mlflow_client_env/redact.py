@@ -20,10 +20,15 @@ from typing import Any
 
 MASK = "***"
 
-#: the MLflow client's own secret variables, refused wherever they would be written down
-SECRET_VARIABLES = ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_PASSWORD")
-
-_SECRET_NAME = re.compile(r"(?:_TOKEN$|_KEY$|SECRET|PASSWORD|PASSWD|^TOKEN$|^KEY$)", re.IGNORECASE)
+# What makes a name (an environment variable, a JVM property, a query parameter, a JSON key)
+# a secret's name, judged on its last dotted segment: 'ssl.trustStorePassword' and
+# 'MLFLOW_TRACKING_TOKEN' are secrets; 'hadoop.security.token.service.use_ip',
+# 'HADOOP_TOKEN_FILE_LOCATION' (a path) and 'KEYTAB' are not.
+_SECRET_SEGMENT = re.compile(
+    r"password|passwd|secret"  # anywhere in the segment
+    r"|token$|(?:^|[_-])key$|(?-i:[a-z]Key)$|api[_-]?key|access[_-]?key|private[_-]?key",
+    re.IGNORECASE,
+)
 
 # scheme://userinfo@ where userinfo may itself contain '@': greedy up to the last '@' that
 # still comes before the first '/', '?', '#' or white space of the authority.
@@ -31,31 +36,35 @@ _URI_USERINFO = re.compile(
     r"(?P<scheme>\b[a-zA-Z][\w+.-]*://)(?P<userinfo>[^/?#\s]*)@(?=[^/?#\s@]*)"
 )
 
-# key=value / key: value where the key names a secret; the value runs to a separator.
-# the secret word must be in the key's last dotted segment: 'ssl.trustStorePassword' is a
-# secret, 'hadoop.security.token.service.use_ip' is not
-_SECRET_KEY = (
-    r"(?:[\w-]+\.)*[\w-]*(?:password|passwd|secret|token|api[_-]?key|access[_-]?key|_key)[\w-]*"
-)
-_KEY_VALUE = re.compile(
-    # ':' followed by '/' separates paths or starts a URL, and a '.jar' is a file name:
-    # neither makes a key ('.../token-provider-1.0.1.jar:/next.jar' is a CLASSPATH).
-    rf"(?P<key>(?<![\w.-])(?:{_SECRET_KEY})(?<!\.jar)[\"']?\s*(?:=|:(?!/))\s*)"
-    r"(?:(?P<quoted>\"(?:[^\"\\]|\\.)*\"|'[^']*')|(?P<value>[^\s,;&]+))",
-    re.IGNORECASE,
-)
+# key=value / key: value / "key": "value"; is_secret_name decides whether the value is masked.
+# Keys are found without consuming values, so 'host:5000/?token=x' still finds 'token'.
+# ':' followed by '/' separates paths or starts a URL, and a '.jar' is a file name: neither
+# makes a key ('.../token-provider-1.0.1.jar:/next.jar' is a CLASSPATH).
+_KEY = re.compile(r"(?<![\w.-])(?P<name>[\w.-]+)(?<!\.jar)[\"']?\s*(?:=|:(?!/))\s*")
+_VALUE = re.compile(r"(?P<quoted>\"(?:[^\"\\]|\\.)*\"|'[^']*')|[^\s,;&]+")
 
 
-def _mask_key_value(m: re.Match[str]) -> str:
-    quoted = m["quoted"]
-    if quoted:
-        return f"{m['key']}{quoted[0]}{MASK}{quoted[0]}"
-    return f"{m['key']}{MASK}"
+def _mask_key_values(text: str) -> str:
+    out: list[str] = []
+    pos = 0
+    for key in _KEY.finditer(text):
+        if key.start() < pos or not is_secret_name(key["name"]):
+            continue
+        value = _VALUE.match(text, key.end())
+        if value is None:
+            continue
+        quote = value["quoted"][0] if value["quoted"] else ""
+        out += [text[pos : key.end()], f"{quote}{MASK}{quote}"]
+        pos = value.end()
+    return "".join(out) + text[pos:]
 
 
 def is_secret_name(name: str) -> bool:
-    """True for variable or key names whose value is a secret (``*_TOKEN``, ``*PASSWORD*``...)."""
-    return bool(_SECRET_NAME.search(name))
+    """True when ``name`` (a variable, property, query or JSON key) names a secret: the one
+    definition every redaction and refusal uses (``*_TOKEN``, ``*_KEY``, ``*SECRET*``,
+    ``*PASSWORD*``, ``api_key``, ``access-token``...)."""
+    last = name.strip().rsplit(".", 1)[-1]
+    return bool(last) and bool(_SECRET_SEGMENT.search(last))
 
 
 def redact(text: str) -> str:
@@ -67,7 +76,7 @@ def redact(text: str) -> str:
     if not text:
         return text
     text = _URI_USERINFO.sub(lambda m: f"{m['scheme']}{MASK}@", text)
-    return _KEY_VALUE.sub(_mask_key_value, text)
+    return _mask_key_values(text)
 
 
 def redact_value(name: str, value: str) -> str:
@@ -120,7 +129,8 @@ def url_has_password(value: str) -> bool:
 
 
 def url_has_credentials(value: str) -> bool:
-    """True when a URL carries a secret: a password in its userinfo, or ``token=``-like query."""
+    """True when a URL carries a secret: a password in its userinfo, or a ``token=``-like
+    parameter in its query or fragment."""
     if url_has_password(value):
         return True
     if "://" not in value:
@@ -128,10 +138,9 @@ def url_has_credentials(value: str) -> bool:
     from urllib.parse import parse_qsl, urlsplit
 
     try:
-        query = urlsplit(value.strip()).query
+        parts = urlsplit(value.strip())
     except ValueError:
         return False
     return any(
-        is_secret_name(k) or k.lower() in ("token", "password", "secret")
-        for k, _ in parse_qsl(query)
+        is_secret_name(k) for part in (parts.query, parts.fragment) for k, _ in parse_qsl(part)
     )

@@ -18,7 +18,7 @@ from .config import resolve_overrides
 from .discovery import discover, environment_of
 from .environment import Environment, Variable, refuse_credentials_in_uri
 from .findings import Finding, worst
-from .java_ccache import prepare_java_ccache
+from .java_ccache import plan_java_ccache
 from .jvm import loaded_libjvm
 from .redact import redact, redact_value
 
@@ -146,12 +146,9 @@ def setup(
     ``MlflowClientEnvError`` (with the path at fault and the fix) on bad input.
     Calling it again changes nothing.
     """
-    # Check before acting: every input and the whole discovery are validated before the
-    # keytab login or the KEYRING copy touch a ticket cache.
-    if keytab is not None or principal is not None:
-        from .kinit import check_login_inputs  # ~10 ms of imports, only for a keytab login
-
-        check_login_inputs(keytab, principal)
+    # Check before acting: the keytab login or the KEYRING copy is planned (everything
+    # validated, nothing written), then discovery runs, and only then is the plan carried out.
+    plan = plan_java_ccache(os.environ, keytab, principal)
     ov = resolve_overrides({**overrides, "tracking_uri": tracking_uri}, os.environ)
     if ov.tracking_uri is not None:
         refuse_credentials_in_uri(*ov.tracking_uri.pair())
@@ -161,7 +158,7 @@ def setup(
         exact_classpath=exact_classpath,
         exact_classpath_timeout=exact_classpath_timeout,
     )
-    java_ccache, kinit_findings = prepare_java_ccache(os.environ, keytab, principal)
+    java_ccache, kinit_findings = plan.carry_out()
     env = environment_of(found, os.environ, java_ccache=java_ccache)
     findings = [*kinit_findings, *env.findings]
     changed = env.changes(os.environ)

@@ -28,8 +28,8 @@ from .krb5 import (
     ccache_type,
     discover_kerberos,
     parse_ccache_name,
-    private_dir,
 )
+from .userdirs import private_dir
 
 State = Literal["valid", "expiring", "expired", "missing", "unreadable", "corrupt", "foreign_realm"]
 STATES: tuple[State, ...] = (

@@ -52,7 +52,7 @@ def test_json_and_explain(edge: Edge, clean_env: dict[str, str]) -> None:
 def test_dotenv(edge: Edge, clean_env: dict[str, str]) -> None:
     out = cli("env", "--format", "dotenv", *edge.cli_args(), env=clean_env)
     lines = dict(line.split("=", 1) for line in out.stdout.splitlines())
-    assert lines["HADOOP_CONF_DIR"] == f'"{edge.conf}"'
+    assert lines["HADOOP_CONF_DIR"] == f"'{edge.conf}'"  # single quotes: no expansion
 
 
 def test_bad_input_exit_2_with_fix(tmp_path: Path, clean_env: dict[str, str]) -> None:

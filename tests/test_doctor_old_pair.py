@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from mlflow_client_env.discovery import cache_dir
+from mlflow_client_env.userdirs import cache_dir
 
 PAIR = ("mlflow-skinny==2.15.1", "pyarrow==15.0.2", "numpy<2")
 ROOT = Path(__file__).resolve().parent.parent

@@ -330,3 +330,38 @@ def test_same_origin_redirect_keeps_the_credentials(
     _, _, found = run_cli(edge, env, "--check", "tracking-server")
     assert found["tracking-server.ok"]["status"] == "ok"
     assert srv.authorizations() == ["Bearer tok-same"] * 4
+
+
+def test_deeply_nested_json_is_a_finding_not_a_crash(
+    edge: Edge, clean_env: dict[str, str], serve: Callable[..., Server]
+) -> None:
+    def reply(path: str, s: Server) -> Reply:
+        if path.startswith("/version"):
+            return 200, {"Content-Type": "text/plain"}, b"2.17.0"
+        return 200, {"Content-Type": "application/json"}, b"[" * 100_000 + b"]" * 100_000
+
+    srv = serve(reply)
+    env = {**clean_env, "MLFLOW_TRACKING_URI": srv.url}
+    _, _, found = run_cli(edge, env, "--check", "tracking-server")
+    assert "tracking-server.not-mlflow" in found
+    assert not [code for code in found if code.endswith(".crashed")]
+
+
+def test_error_body_is_redacted_before_it_is_cut(
+    edge: Edge, clean_env: dict[str, str], serve: Callable[..., Server]
+) -> None:
+    """A server that echoes a URL with a password in a 500 page, across the 200-byte cut: cut
+    first, the '@' would be gone and the password no longer look like one."""
+    secret = "Zq8" * 12
+    body = ("x" * 170 + f" http://bob:{secret}@db.example.com/ trailing").encode()
+
+    def reply(path: str, s: Server) -> Reply:
+        if path.startswith("/version"):
+            return 200, {"Content-Type": "text/plain"}, b"2.17.0"
+        return 500, {"Content-Type": "text/plain"}, body
+
+    srv = serve(reply)
+    env = {**clean_env, "MLFLOW_TRACKING_URI": srv.url}
+    out, _, found = run_cli(edge, env, "--check", "tracking-server")
+    assert "HTTP 500" in json.dumps(found)
+    assert "Zq8Zq8" not in out.stdout + out.stderr

@@ -1,6 +1,5 @@
 """Hostile and broken inputs to discovery, `env` and `setup()`: a typed error, never a traceback,
 a hang or a wrong success. Every case is a real file, FIFO or program on disk."""
-# ruff: noqa: F811  (the KDC fixtures are imported from tests.test_ticket_kdc)
 
 from __future__ import annotations
 
@@ -17,12 +16,10 @@ import pytest
 import mlflow_client_env
 from mlflow_client_env.errors import (
     ClasspathError,
-    MlflowClientEnvError,
     OutputFormatError,
     SecretError,
 )
 from tests.conftest import Edge, build_edge
-from tests.test_ticket_kdc import Krb, krb, krb_env  # noqa: F401  (the real KDC fixtures)
 
 
 def cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -289,46 +286,34 @@ def test_dotenv_error_is_typed_in_python(tmp_path: Path, clean_env: dict[str, st
         render.dotenv(env)
 
 
-# --------------------------------------------------------------------------- check before acting
-def test_setup_with_keytab_touches_no_cache_when_discovery_fails(
-    krb: Krb, krb_env: Path, edge: Edge
+def test_exact_classpath_cache_in_another_users_folder_is_refused(
+    edge: Edge, clean_env: dict[str, str], tmp_path: Path
 ) -> None:
-    """A real login (as 'short') would succeed here; discovery fails first, so alice's ticket stays."""
-    krb.kinit("alice", krb_env)
-    before = krb_env.read_bytes()
-    inode = krb_env.stat().st_ino
-    (edge.parcel / "meta" / "parcel.json").write_text("{broken")
-    with pytest.raises(MlflowClientEnvError, match="is not valid JSON"):
-        mlflow_client_env.setup(
-            keytab=str(krb.keytabs["short"]),
-            principal="short",
-            parcel=str(edge.parcel),
-            hadoop_conf_dir=str(edge.conf),
-            java_home=str(edge.java),
-        )
-    assert krb_env.read_bytes() == before and krb_env.stat().st_ino == inode
-    # and with discovery fixed, the same call does log in (so the test above can fail)
-    (edge.parcel / "meta" / "parcel.json").write_text('{"name": "CDH", "version": "6.3.2"}')
-    mlflow_client_env.setup(
-        keytab=str(krb.keytabs["short"]),
-        principal="short",
-        parcel=str(edge.parcel),
-        hadoop_conf_dir=str(edge.conf),
-        java_home=str(edge.java),
-    )
-    assert krb_env.read_bytes() != before
+    """The cached CLASSPATH is what the JVM loads: a cache folder that 'nobody' made (0777)
+    could be filled with their jar, so it is refused, never read or written."""
+    _fake_hadoop(edge, "echo '/x/a.jar'")
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)
+    os.chown(shared, 65534, 65534)
+    (shared / "planted.json").write_text('["/home/nobody/evil.jar"]')
+    env = {**clean_env, "MLFLOW_CLIENT_ENV_CACHE": str(shared)}
+    out = cli("env", "--json", *edge.cli_args(), "--exact-classpath", env=env)
+    assert_typed(out, "belongs to uid 65534", "MLFLOW_CLIENT_ENV_CACHE")
+    assert sorted(p.name for p in shared.iterdir()) == ["planted.json"]
 
 
-def test_setup_with_bad_keytab_inputs_touches_nothing(
-    krb_env: Path, edge: Edge, tmp_path: Path
+def test_exact_classpath_cache_file_of_another_user_is_not_trusted(
+    edge: Edge, clean_env: dict[str, str]
 ) -> None:
-    fifo = tmp_path / "kt.fifo"
-    os.mkfifo(fifo)
-    for keytab, principal in ((tmp_path / "missing.keytab", "bob"), (fifo, "bob"), (None, "bob")):
-        with pytest.raises(MlflowClientEnvError):
-            mlflow_client_env.setup(
-                keytab=None if keytab is None else str(keytab),
-                principal=principal,
-                **edge.overrides(),
-            )
-    assert not krb_env.exists()
+    from mlflow_client_env import classpath
+    from mlflow_client_env.hadoop import inspect_parcel, parcel_install
+
+    _fake_hadoop(edge, "echo '/x/a.jar'")
+    cache = Path(clean_env["MLFLOW_CLIENT_ENV_CACHE"])
+    install = parcel_install(inspect_parcel(edge.parcel), "test")
+    classpath.exact_classpath(install, edge.conf, edge.java, cache)
+    (cached,) = cache.glob("classpath-*.json")
+    cached.write_text('["/home/nobody/evil.jar"]')
+    os.chown(cached, 65534, 65534)
+    assert classpath.exact_classpath(install, edge.conf, edge.java, cache) == ("/x/a.jar",)

@@ -474,7 +474,7 @@ def test_launcher_survives_an_unexpected_error(edge: Edge, monkeypatch: pytest.M
     def boom(*a: object, **k: object) -> None:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(discovery, "build_environment", boom)
+    monkeypatch.setattr(discovery, "discover", boom)
     args = kernel._parser().parse_args(["-f", "c.json", *edge.cli_args()])
     env, problems, _ = kernel.prepare(args, {"PATH": "/usr/bin", kernel.MESSAGE_VAR: "old"})
     assert problems and "RuntimeError: disk on fire" in problems[0]

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from mlflow_client_env.errors import PrivateDirError
 from mlflow_client_env.kinit import (
     CacheTargetError,
     check_login_inputs,
@@ -25,8 +26,8 @@ from mlflow_client_env.kinit import (
     lock_file,
     private_ccache,
 )
-from mlflow_client_env.krb5 import PrivateDirError, private_base, private_dir
 from mlflow_client_env.ticket import read_any_ccache, ticket_status
+from mlflow_client_env.userdirs import lock_dir, private_base, private_dir
 from tests.test_ticket_kdc import Krb, cli, krb, krb_env  # noqa: F401
 
 NOBODY = 65534
@@ -102,7 +103,8 @@ def test_never_tmp_without_any_runtime_dir(tmp_path: Path, monkeypatch: pytest.M
         expected = Path(f"/run/user/{os.getuid()}")
     assert private_base(create=True) == expected
     assert not private_ccache().startswith("FILE:/tmp/krb5cc")
-    assert lock_file(Path("/tmp/krb5cc_0")).parent == expected / "mlflow-client-env"
+    lock = lock_file(Path("/tmp/krb5cc_0"))
+    assert lock.parent == tmp_path / "home" / ".cache" / "mlflow-client-env" / "locks"
 
 
 @pytest.mark.parametrize("where", ["app-dir-symlink", "app-dir-nobody", "fallback-nobody"])
@@ -110,11 +112,15 @@ def test_a_planted_private_dir_is_a_typed_error(
     where: str, krb: Krb, krb_env: Path, runtime: Path, tmp_path: Path, victim: Path
 ) -> None:
     krb.kinit("alice", krb_env, lifetime="1h")
+    locks = tmp_path / "cache" / "locks"  # where every lock of ours lives
+    locks.parent.mkdir(mode=0o700)
     if where == "app-dir-symlink":
         plant_link(runtime / "mlflow-client-env", victim.parent)
+        plant_link(locks, victim.parent)
     elif where == "app-dir-nobody":
-        (runtime / "mlflow-client-env").mkdir(mode=0o700)
-        os.chown(runtime / "mlflow-client-env", NOBODY, NOBODY)
+        for d in (runtime / "mlflow-client-env", locks):
+            d.mkdir(mode=0o700)
+            os.chown(d, NOBODY, NOBODY)
     else:
         runtime.chmod(0o755)  # not private: the fallback is used, and it was planted
         run = tmp_path / "cache" / "run"
@@ -137,10 +143,11 @@ def test_lock_and_temp_files_are_private(krb: Krb, krb_env: Path, runtime: Path)
     assert st.state == "valid"
     assert not Path(f"{krb_env}.lock").exists()  # never next to the cache
     lock = lock_file(krb_env)
-    assert lock.parent == runtime / "mlflow-client-env"
+    assert lock.parent == lock_dir()  # one lock folder, whatever the runtime folder
     assert lock.exists() and stat.S_IMODE(lock.stat().st_mode) == 0o600
     assert stat.S_IMODE(lock.parent.stat().st_mode) == 0o700
-    assert sorted(p.name for p in krb_env.parent.iterdir()) == ["krb5cc", "runtime"]
+    # nothing beside the cache: the lock is in <cache>/locks
+    assert sorted(p.name for p in krb_env.parent.iterdir()) == ["cache", "krb5cc", "runtime"]
 
 
 def test_symlink_at_the_cache_is_refused(
@@ -216,4 +223,4 @@ def test_a_failed_login_leaves_the_cache_alone(
         keytab_login(krb.keytabs["alice"], "short", f"FILE:{krb_env}")  # not in that keytab
     assert krb_env.read_bytes() == before and krb_env.stat().st_ino == inode
     assert ticket_status(threshold=0).principal == krb.principal("alice")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["krb5cc", "runtime"]  # no leftovers
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "krb5cc", "runtime"]  # no leftovers

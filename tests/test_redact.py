@@ -27,7 +27,12 @@ _URL_SECRET = st.text(
 
 @given(_KV_SECRET)
 def test_key_value_secret_is_masked_whole(secret: str) -> None:
-    for text in (f"x password={secret} y", f"token: {secret}", f"MLFLOW_TRACKING_TOKEN={secret}"):
+    for text in (
+        f"x password={secret} y",
+        f"token: {secret}",
+        f"MLFLOW_TRACKING_TOKEN={secret}",
+        f"https://h:5000/api?x=1&token={secret}",
+    ):
         assert secret not in redact(text)
 
 
@@ -60,6 +65,11 @@ def test_truncation_comes_after_redaction() -> None:
         ("DB_PASSWORD_FILE", True),
         ("AZURE_STORAGE_KEY", True),
         ("KEYTAB", False),
+        ("HADOOP_TOKEN_FILE_LOCATION", False),  # a path to a token file, shown for diagnosis
+        ("javax.net.ssl.trustStorePassword", True),
+        ("hadoop.security.token.service.use_ip", False),
+        ("apikey", True),
+        ("monkey", False),
         ("KRB5CCNAME", False),
         ("MLFLOW_TRACKING_URI", False),
     ],
@@ -76,6 +86,9 @@ def test_secret_names(name: str, secret: bool) -> None:
         ("http://bob:@h:5000", True),  # an empty password is still a password field
         ("https://h/?token=abc", True),
         ("https://h/?x=1&password=abc", True),
+        ("https://h/?apikey=abc", True),
+        ("https://h/?access-token=abc", True),
+        ("https://h/#token=abc", True),
         ("http://bob@h:5000", False),  # a user name alone is no secret
         ("http://h:5000/?experiment=tokens", False),
         ("databricks", False),
@@ -92,6 +105,7 @@ def test_url_has_credentials(uri: str, creds: bool) -> None:
         "lib/token-provider-1.0.1.jar:lib/b.jar",
         "hdfs://nn:8020/user/alice/secret-project/run",
         "-Dhadoop.security.token.service.use_ip=false",
+        "HADOOP_TOKEN_FILE_LOCATION=/run/yarn/container_tokens",
     ],
 )
 def test_paths_and_options_are_not_secrets(text: str) -> None:

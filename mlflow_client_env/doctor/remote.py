@@ -22,7 +22,7 @@ from typing import Any
 from ..catalog import explain_text
 from ..errors import MlflowClientEnvError
 from ..findings import Finding
-from ..redact import redact
+from ..redact import redact, redact_then_truncate
 from .context import BudgetExhausted, Context, ForeignEnvironment
 
 #: each HTTP request's own cap; the run's budget may cut it shorter
@@ -208,7 +208,7 @@ def _not_api(uri: str, ans: Answer, what: str) -> tuple[str, str]:
         )
     try:
         data = json.loads(ans.body)
-    except ValueError:
+    except (ValueError, RecursionError):  # garbage, or absurd nesting
         kind = ans.content_type or "no content type"
         return "not-api", (
             f"the server at {where} answered {what} with something that is not JSON ({kind}){via}: "
@@ -255,12 +255,12 @@ def server_info(ctx: Context) -> ServerInfo | None:
             error = f"{type(exc).__name__}: {reason}"
             return ServerInfo(uri, None, experiment, None, error, "unreachable", tuple(notes))
         if ans.status != 200:
-            body = ans.body[:200].decode(errors="replace")
+            body = redact_then_truncate(ans.body.decode(errors="replace"), 200)  # redact, then cut
             error = f"HTTP {ans.status}: {body}"
             return ServerInfo(uri, version, experiment, None, error, "http", tuple(notes))
         try:
             data = json.loads(ans.body)
-        except ValueError:
+        except (ValueError, RecursionError):  # garbage, or absurd nesting
             data = None
         exp = data.get("experiment") if isinstance(data, dict) else None
         if not isinstance(exp, dict):
@@ -445,7 +445,7 @@ def _probe_json(stdout: str) -> dict[str, Any] | None:
     lines = stdout.strip().splitlines()
     try:
         data = json.loads(lines[-1]) if lines else None
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(data, dict) or not data.get("ok"):
         return None

@@ -37,19 +37,19 @@ def _url_secrets(value: str) -> list[str]:
     except ValueError:
         query = value.split("?", 1)[1] if "?" in value else ""
     for k, v in parse_qsl(query, keep_blank_values=False):
-        if is_secret_name(k) or k.lower() in ("token", "password", "secret", "passwd"):
+        if is_secret_name(k):
             out.append(v)
     return out
 
 
 #: where redact() ends an unquoted ``key=value`` value (see mlflow_client_env.redact)
-_VALUE_RUN = re.compile(r"[^\s,;&\"']+")
+_VALUE_RUN = re.compile(r"[^\s,;&]+")
 
 
 def _forms(secret: str) -> set[str]:
     forms = {secret, repr(secret)[1:-1], json.dumps(secret)[1:-1]}
     # what redact() leaves of a key=value secret with a quote or separator inside it
-    # ('token=ab"cd' -> 'token=***"cd'): text made elsewhere may carry that remainder
+    # ('token=ab,cd' -> 'token=***,cd'): text made elsewhere may carry that remainder
     run = _VALUE_RUN.match(secret)
     if run and run.end() < len(secret):
         forms.add(secret[run.end() :])

@@ -20,13 +20,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import platformdirs
 from filelock import FileLock
 
+from .. import userdirs
 from .errors import ChecksumError, DownloadError, disk_full_guard
 from .progress import step
-
-CACHE_ENV = "MLFLOW_CLIENT_ENV_CACHE"
 
 
 @dataclass(frozen=True)
@@ -61,9 +59,9 @@ PYDOOP = Sdist(
 
 
 def cache_dir() -> Path:
-    """``$MLFLOW_CLIENT_ENV_CACHE``, else the user cache dir (``~/.cache/mlflow-client-env``)."""
-    env = os.environ.get(CACHE_ENV)
-    return Path(env) if env else Path(platformdirs.user_cache_dir("mlflow-client-env"))
+    """The project's one cache folder (``userdirs.cache_dir``: ``$MLFLOW_CLIENT_ENV_CACHE``,
+    else ``~/.cache/mlflow-client-env``)."""
+    return userdirs.cache_dir()
 
 
 def sha256_file(path: Path) -> str:
