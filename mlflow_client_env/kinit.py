@@ -151,7 +151,7 @@ def check_cache_target(path: Path) -> None:
                 f"remove the link if it is yours ('rm {path}'), or {fix}",
             )
         if not stat.S_ISREG(st.st_mode):
-            from .ticket import file_kind
+            from .safeio import file_kind
 
             raise CacheTargetError(f"{path} is {file_kind(st.st_mode)}, not a cache file", fix)
         if st.st_uid != uid:

@@ -38,7 +38,7 @@ def read_small(path: Path, fix: str, limit: int = MAX_BYTES) -> bytes | None:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise ConfigFileError(
-                f"{path} is not a regular file ({_kind(st.st_mode)})",
+                f"{path} is not a regular file ({file_kind(st.st_mode)})",
                 f"replace it with a regular file; {fix}",
             )
         if st.st_size > limit:
@@ -85,14 +85,17 @@ def loads_json(text: str, path: Path, fix: str) -> Any:
         raise ConfigFileError(f"{path} is nested too deeply to be a real file", fix) from None
 
 
-def _kind(mode: int) -> str:
-    for test, name in (
+def file_kind(mode: int) -> str:
+    """'a FIFO (named pipe)', 'a directory', ... for a ``st_mode``, for messages."""
+    for test, kind in (
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
         (stat.S_ISDIR, "a directory"),
-        (stat.S_ISFIFO, "a FIFO"),
-        (stat.S_ISSOCK, "a socket"),
         (stat.S_ISCHR, "a character device"),
         (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISREG, "a regular file"),
     ):
         if test(mode):
-            return name
+            return kind
     return "not a regular file"

@@ -29,6 +29,7 @@ from .krb5 import (
     discover_kerberos,
     parse_ccache_name,
 )
+from .safeio import file_kind
 from .userdirs import private_dir
 
 State = Literal["valid", "expiring", "expired", "missing", "unreadable", "corrupt", "foreign_realm"]
@@ -69,22 +70,6 @@ class CcacheUnreadableError(CcacheFormatError):
     """The cache (or keytab) path is not a regular file: a FIFO, a directory, a device, a
     socket. A subclass of ``CcacheFormatError`` so callers that handle a corrupt cache
     handle this too; ``ticket_status`` reports it as ``unreadable``."""
-
-
-def file_kind(mode: int) -> str:
-    """'a FIFO', 'a directory', ... for a ``st_mode``."""
-    for test, kind in (
-        (stat.S_ISFIFO, "a FIFO (named pipe)"),
-        (stat.S_ISDIR, "a directory"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISSOCK, "a socket"),
-        (stat.S_ISLNK, "a symbolic link"),
-        (stat.S_ISREG, "a regular file"),
-    ):
-        if test(mode):
-            return kind
-    return "not a regular file"
 
 
 def read_regular_file(

@@ -8,6 +8,7 @@ leaves one too, ``JAVA_TOOL_OPTIONS``, and a ``PATH`` whose first folder holds a
 ``java``, ``hadoop`` and ``python3`` that leave one. Every marker is named by the
 uid (and pid) that wrote it. The doctor runs as root through the real CLI.
 """
+# ruff: noqa: F811  (the real_edge fixture is imported from tests.test_doctor_files)
 
 from __future__ import annotations
 
@@ -25,11 +26,10 @@ from typing import Any
 
 import pytest
 
-from mlflow_client_env.java import select_java
 from tests import native_helpers as nh
-from tests.conftest import Edge, build_edge
+from tests.conftest import Edge
+from tests.test_doctor_files import real_edge  # noqa: F401  (the real-JDK edge fixture)
 
-REAL_JAVA = select_java().install
 NOBODY = 65534
 
 EVIL_C = r"""
@@ -139,24 +139,6 @@ def target() -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
         for p in procs:
             p.kill()
             p.wait(timeout=30)
-
-
-@pytest.fixture
-def real_edge(tmp_path: Path, clean_env: dict[str, str]) -> Edge:
-    """An edge node with the real JDK and a gcc-built libhdfs, so the load probe really runs."""
-    e = build_edge(tmp_path / "edge")
-    lib64 = e.parcel / "lib64"
-    (lib64 / "libhdfs.so").unlink()
-    nh.gcc_shared(
-        lib64 / "libhdfs.so.0.0.0",
-        code=nh.USES_JNI,
-        soname="libhdfs.so.0.0.0",
-        libs=["jvm"],
-        libdirs=[REAL_JAVA.server_dir],
-    )
-    (lib64 / "libhdfs.so").symlink_to("libhdfs.so.0.0.0")
-    e.java = REAL_JAVA.home
-    return e
 
 
 def cli_doctor(

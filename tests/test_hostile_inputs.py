@@ -50,7 +50,9 @@ def test_config_toml_not_utf8(edge: Edge, clean_env: dict[str, str]) -> None:
 
 def test_config_toml_is_a_fifo(edge: Edge, clean_env: dict[str, str]) -> None:
     os.mkfifo(clean_env["MLFLOW_CLIENT_ENV_SITE_CONFIG"])  # nobody ever writes to it
-    assert_typed(cli("env", *edge.cli_args(), env=clean_env), "is not a regular file (a FIFO)")
+    assert_typed(
+        cli("env", *edge.cli_args(), env=clean_env), "is not a regular file (a FIFO (named pipe))"
+    )
 
 
 def test_config_toml_deeply_nested(edge: Edge, clean_env: dict[str, str]) -> None:
@@ -84,7 +86,7 @@ def test_parcel_json_fifo(edge: Edge, clean_env: dict[str, str]) -> None:
     os.mkfifo(meta)
     args = ["--parcel", str(edge.parcel), "--hadoop-conf-dir", str(edge.conf)]
     out = cli("env", *args, "--java-home", str(edge.java), env=clean_env)
-    assert_typed(out, "is not a regular file (a FIFO)")
+    assert_typed(out, "is not a regular file (a FIFO (named pipe))")
 
 
 def test_core_site_fifo(edge: Edge, clean_env: dict[str, str]) -> None:

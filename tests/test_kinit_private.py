@@ -223,4 +223,8 @@ def test_a_failed_login_leaves_the_cache_alone(
         keytab_login(krb.keytabs["alice"], "short", f"FILE:{krb_env}")  # not in that keytab
     assert krb_env.read_bytes() == before and krb_env.stat().st_ino == inode
     assert ticket_status(threshold=0).principal == krb.principal("alice")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "krb5cc", "runtime"]  # no leftovers
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "cache",
+        "krb5cc",
+        "runtime",
+    ]  # no leftovers
