@@ -11,11 +11,11 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from . import classpath
 from .config import Overrides, Setting, resolve_overrides
 from .environment import Environment, Options, compose
-from .hadoop import HadoopHints, HadoopInstall, discover_hadoop
-from .hadoop_conf import HadoopConf, discover_conf
+from .hadoop import classpath
+from .hadoop.conf import HadoopConf, discover_conf
+from .hadoop.install import HadoopHints, HadoopInstall, discover_hadoop
 from .java import JavaChoice, select_java
 from .krb5 import KerberosSetup, discover_kerberos
 from .userdirs import cache_dir

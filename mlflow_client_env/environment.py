@@ -15,8 +15,8 @@ from typing import Literal
 from . import pathlist
 from .errors import SecretError
 from .findings import Finding
-from .hadoop import HadoopInstall
-from .hadoop_conf import HadoopConf
+from .hadoop.conf import HadoopConf
+from .hadoop.install import HadoopInstall
 from .java import JavaChoice
 from .krb5 import KerberosSetup
 from .redact import redact, redact_value, url_has_credentials

@@ -409,7 +409,7 @@ def cluster_realms(
     if conf_dir:
         site = Path(conf_dir) / "hdfs-site.xml"
         if site.is_file():
-            from .hadoop_conf import parse_site_xml
+            from .hadoop.conf import parse_site_xml
 
             try:
                 nn = parse_site_xml(site).get("dfs.namenode.kerberos.principal")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlflow_client_env import classpath
 from mlflow_client_env.discovery import build_environment
+from mlflow_client_env.hadoop import classpath
 from tests import trees
 from tests.conftest import Edge
 

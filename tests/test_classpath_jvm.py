@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from mlflow_client_env import classpath
 from mlflow_client_env.discovery import build_environment
 from mlflow_client_env.environment import Environment
+from mlflow_client_env.hadoop import classpath
 from mlflow_client_env.sandbox.parcel import ParcelTree, build_parcel_tree
 from mlflow_client_env.sandbox.prepare import Assets, prepare_assets
 from tests import trees

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from mlflow_client_env import errors
-from mlflow_client_env.hadoop import HadoopHints, discover_hadoop
-from mlflow_client_env.hadoop_conf import discover_conf
+from mlflow_client_env.hadoop.conf import discover_conf
+from mlflow_client_env.hadoop.install import HadoopHints, discover_hadoop
 from mlflow_client_env.java import select_java
 from mlflow_client_env.krb5 import discover_kerberos
 from tests import trees

@@ -176,8 +176,8 @@ def test_exact_classpath_accepts_real_output_after_warnings(
 
 
 def test_exact_classpath_damaged_cache_is_rebuilt(edge: Edge, clean_env: dict[str, str]) -> None:
-    from mlflow_client_env import classpath
-    from mlflow_client_env.hadoop import inspect_parcel, parcel_install
+    from mlflow_client_env.hadoop import classpath
+    from mlflow_client_env.hadoop.install import inspect_parcel, parcel_install
 
     _fake_hadoop(edge, "echo '/x/a.jar:/x/b.jar'")
     cache = Path(clean_env["MLFLOW_CLIENT_ENV_CACHE"])
@@ -308,8 +308,8 @@ def test_exact_classpath_cache_in_another_users_folder_is_refused(
 def test_exact_classpath_cache_file_of_another_user_is_not_trusted(
     edge: Edge, clean_env: dict[str, str]
 ) -> None:
-    from mlflow_client_env import classpath
-    from mlflow_client_env.hadoop import inspect_parcel, parcel_install
+    from mlflow_client_env.hadoop import classpath
+    from mlflow_client_env.hadoop.install import inspect_parcel, parcel_install
 
     _fake_hadoop(edge, "echo '/x/a.jar'")
     cache = Path(clean_env["MLFLOW_CLIENT_ENV_CACHE"])

@@ -11,9 +11,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from ..classpath import lint
 from ..errors import MlflowClientEnvError
 from ..findings import Finding
+from ..hadoop.classpath import lint
 from ..java import inspect_java_home, normalise_java_home
 from .context import Context, ForeignEnvironment
 from .versions import check_installed

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-from .errors import ConfigFileError
-from .safeio import read_small
+from ..errors import ConfigFileError
+from ..safeio import read_small
 
 DEFAULT_CONF_DIR = "/etc/hadoop/conf"
 SITE_FILES = ("core-site.xml", "hdfs-site.xml")

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from .errors import ConfigFileError, HadoopNotFoundError, ParcelError
-from .safeio import loads_json, read_small_text
+from ..errors import ConfigFileError, HadoopNotFoundError, ParcelError
+from ..safeio import loads_json, read_small_text
 
 Kind = Literal["parcel", "package", "hdp", "tarball"]
 

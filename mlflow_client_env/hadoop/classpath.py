@@ -16,10 +16,10 @@ import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from .errors import ClasspathError, MlflowClientEnvError
-from .findings import Finding
-from .hadoop import HadoopInstall
-from .userdirs import CACHE_FIX, ensure_private_dir
+from ..errors import ClasspathError, MlflowClientEnvError
+from ..findings import Finding
+from ..userdirs import CACHE_FIX, ensure_private_dir
+from .install import HadoopInstall
 
 _JAR_RE = re.compile(r"^(?P<name>[A-Za-z][\w.\-]*?)-(?P<version>\d[\w.\-+]*)\.jar$")
 
@@ -246,7 +246,7 @@ def parse_classpath_output(text: str) -> tuple[str, ...] | None:
 def _read_cached(cache: Path) -> tuple[str, ...] | None:
     import json
 
-    from .safeio import read_small_text
+    from ..safeio import read_small_text
 
     try:
         st = os.lstat(cache)
@@ -297,7 +297,7 @@ def exact_classpath(
     """
     import subprocess
 
-    from .redact import redact_then_truncate
+    from ..redact import redact_then_truncate
 
     hadoop = install.bin_dir / "hadoop" if install.bin_dir else None
     fallback = (

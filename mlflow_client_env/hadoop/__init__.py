@@ -1,0 +1,6 @@
+"""Hadoop on the client: where it is installed, its client configuration, and its CLASSPATH.
+
+- ``install``: the layouts (parcels, packages, HDP, tarballs) and what each holds;
+- ``conf``: the client configuration folder and the few keys that matter;
+- ``classpath``: the jar list the JNI JVM needs, built and checked.
+"""
