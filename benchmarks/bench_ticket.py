@@ -79,9 +79,9 @@ def main() -> int:
             os.environ["KRB5_CONFIG"] = str(kdc.krb5_conf)
             cache = Path(tmp) / "cc"
             os.environ["KRB5CCNAME"] = f"FILE:{cache}"
-            from mlflow_client_env.kinit import keyring_supported, keytab_login
-            from mlflow_client_env.renew import keep_ticket_fresh
-            from mlflow_client_env.ticket import ticket_status
+            from mlflow_client_env.kerberos.login import keyring_supported, keytab_login
+            from mlflow_client_env.kerberos.renew import keep_ticket_fresh
+            from mlflow_client_env.kerberos.ticket import ticket_status
 
             kt = kdc.add_principal("alice")
             keytab_login(kt, "alice")

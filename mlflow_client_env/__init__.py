@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from .catalog import explain
     from .discovery import build_environment
     from .errors import MlflowClientEnvError
-    from .renew import keep_ticket_fresh
+    from .kerberos.renew import keep_ticket_fresh
     from .session import setup
 
 _LAZY = {
@@ -23,7 +23,7 @@ _LAZY = {
     "build_environment": ".discovery",
     "MlflowClientEnvError": ".errors",
     "explain": ".catalog",
-    "keep_ticket_fresh": ".renew",
+    "keep_ticket_fresh": ".kerberos.renew",
 }
 
 

@@ -17,7 +17,7 @@ from .hadoop import classpath
 from .hadoop.conf import HadoopConf, discover_conf
 from .hadoop.install import HadoopHints, HadoopInstall, discover_hadoop
 from .java import JavaChoice, select_java
-from .krb5 import KerberosSetup, discover_kerberos
+from .kerberos.profile import KerberosSetup, discover_kerberos
 from .userdirs import cache_dir
 
 

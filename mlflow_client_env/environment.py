@@ -18,7 +18,7 @@ from .findings import Finding
 from .hadoop.conf import HadoopConf
 from .hadoop.install import HadoopInstall
 from .java import JavaChoice
-from .krb5 import KerberosSetup
+from .kerberos.profile import KerberosSetup
 from .redact import redact, redact_value, url_has_credentials
 
 Timing = Literal["lazy", "start"]

@@ -79,7 +79,7 @@ def ticket_notes(resolved: Any) -> list[str]:
         ]
     import time
 
-    from .ticket import CcacheFormatError, read_file_ccache
+    from .kerberos.ticket import CcacheFormatError, read_file_ccache
 
     try:
         tgt = read_file_ccache(path).tgt()
@@ -110,7 +110,7 @@ def prepare(args: Any, environ: dict[str, str]) -> tuple[dict[str, str], list[st
     try:
         from .config import resolve_overrides
         from .discovery import discover, environment_of
-        from .java_ccache import plan_java_ccache
+        from .kerberos.java_cache import plan_java_ccache
 
         # check before acting: plan the login/copy, discover, and only then carry it out
         plan = plan_java_ccache(env, args.keytab, args.principal)

@@ -18,8 +18,8 @@ from .config import resolve_overrides
 from .discovery import discover, environment_of
 from .environment import Environment, Variable, refuse_credentials_in_uri
 from .findings import Finding, worst
-from .java_ccache import plan_java_ccache
 from .jvm import loaded_libjvm
+from .kerberos.java_cache import plan_java_ccache
 from .redact import redact, redact_value
 
 #: Variables the JVM inside libhdfs reads once, when it is created.

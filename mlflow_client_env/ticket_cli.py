@@ -57,7 +57,7 @@ def _err(msg: str, fix: str | None = None) -> None:
 
 
 def _exports(ccache: str) -> str:
-    from .krb5 import ccache_path
+    from .kerberos.profile import ccache_path
 
     lines = [f"export KRB5CCNAME={shlex.quote(ccache)}"]
     path = ccache_path(ccache)
@@ -67,7 +67,7 @@ def _exports(ccache: str) -> str:
 
 
 def cmd_ticket(args: argparse.Namespace) -> int:
-    from .ticket import format_status, ticket_status
+    from .kerberos.ticket import format_status, ticket_status
 
     st = ticket_status(
         args.ccache,
@@ -87,7 +87,7 @@ def _show_warnings(caught: Sequence[warnings.WarningMessage]) -> None:
 
 
 def cmd_kinit(args: argparse.Namespace) -> int:
-    from .kinit import KeytabError, KinitError, copy_to_file, keytab_login
+    from .kerberos.login import KeytabError, KinitError, copy_to_file, keytab_login
 
     if args.to_file and args.keytab:
         raise KeytabError(
@@ -122,8 +122,8 @@ def cmd_kinit(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     import logging
 
-    from .kinit import KeytabError, KinitError
-    from .renew import CommandStartError, run_command
+    from .kerberos.login import KeytabError, KinitError
+    from .kerberos.renew import CommandStartError, run_command
 
     logging.basicConfig(level=logging.WARNING, format="mlflow-client-env: %(message)s")
     command = list(args.cmd_argv)

@@ -11,7 +11,7 @@ from mlflow_client_env import errors
 from mlflow_client_env.hadoop.conf import discover_conf
 from mlflow_client_env.hadoop.install import HadoopHints, discover_hadoop
 from mlflow_client_env.java import select_java
-from mlflow_client_env.krb5 import discover_kerberos
+from mlflow_client_env.kerberos.profile import discover_kerberos
 from tests import trees
 
 NOWHERE = {"PATH": "/nonexistent"}

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from mlflow_client_env.kinit import NO_KEYRING_MESSAGE, keyring_supported
+from mlflow_client_env.kerberos.login import NO_KEYRING_MESSAGE, keyring_supported
 from tests.sandbox.fixtures import Cluster
 from tests.sandbox.helpers import ClientEnv, base_env
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mlflow_client_env.kinit import (
+from mlflow_client_env.kerberos.login import (
     NO_KEYRING_MESSAGE,
     KeyringUnavailableError,
     KeytabError,
@@ -23,7 +23,7 @@ from mlflow_client_env.kinit import (
     keyring_supported,
     keytab_login,
 )
-from mlflow_client_env.ticket import ticket_status
+from mlflow_client_env.kerberos.ticket import ticket_status
 from tests.test_ticket_kdc import Krb, cli, krb, krb_env  # noqa: F401
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from mlflow_client_env.errors import PrivateDirError
-from mlflow_client_env.kinit import (
+from mlflow_client_env.kerberos.login import (
     CacheTargetError,
     check_login_inputs,
     copy_to_file,
@@ -26,7 +26,7 @@ from mlflow_client_env.kinit import (
     lock_file,
     private_ccache,
 )
-from mlflow_client_env.ticket import read_any_ccache, ticket_status
+from mlflow_client_env.kerberos.ticket import read_any_ccache, ticket_status
 from mlflow_client_env.userdirs import lock_dir, private_base, private_dir
 from tests.test_ticket_kdc import Krb, cli, krb, krb_env  # noqa: F401
 
@@ -217,7 +217,7 @@ def test_a_failed_login_leaves_the_cache_alone(
     krb.kinit("alice", krb_env, lifetime="1h")
     before = krb_env.read_bytes()
     inode = krb_env.stat().st_ino
-    from mlflow_client_env.kinit import KinitError
+    from mlflow_client_env.kerberos.login import KinitError
 
     with pytest.raises(KinitError, match="keytab login of"):
         keytab_login(krb.keytabs["alice"], "short", f"FILE:{krb_env}")  # not in that keytab

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from mlflow_client_env.errors import MlflowClientEnvError
-from mlflow_client_env.java_ccache import plan_java_ccache
-from mlflow_client_env.kinit import KeytabError, PrincipalError
-from mlflow_client_env.ticket import ticket_status
+from mlflow_client_env.kerberos.java_cache import plan_java_ccache
+from mlflow_client_env.kerberos.login import KeytabError, PrincipalError
+from mlflow_client_env.kerberos.ticket import ticket_status
 from tests.conftest import Edge
 from tests.test_ticket_kdc import Krb, krb, krb_env  # noqa: F401
 

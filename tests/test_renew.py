@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from mlflow_client_env.renew import CommandStartError, keep_ticket_fresh, run_command
-from mlflow_client_env.ticket import ticket_status
+from mlflow_client_env.kerberos.renew import CommandStartError, keep_ticket_fresh, run_command
+from mlflow_client_env.kerberos.ticket import ticket_status
 from tests.test_ticket_kdc import (  # noqa: F401
     CHECKER,
     Krb,
@@ -125,7 +125,7 @@ def test_kdc_down_then_back(own_kdc: Krb, tmp_path: Path, caplog: pytest.LogCapt
 
 RUN_AND_WATCH = r"""
 import sys, time
-from mlflow_client_env.ticket import ticket_status
+from mlflow_client_env.kerberos.ticket import ticket_status
 end = time.monotonic() + float(sys.argv[1])
 seen = set()
 while time.monotonic() < end:

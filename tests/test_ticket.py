@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mlflow_client_env.ticket import (
+from mlflow_client_env.kerberos.ticket import (
     CcacheFormatError,
     cluster_realms,
     parse_file_ccache,
@@ -113,7 +113,7 @@ def test_foreign_realm_from_hadoop_conf(krb: Krb, krb_env: Path, tmp_path: Path)
 UNREADABLE_CHILD = """
 import json, os, sys
 import gssapi  # loaded as root: the interpreter lives under /root, unreachable for nobody
-from mlflow_client_env.ticket import ticket_status
+from mlflow_client_env.kerberos.ticket import ticket_status
 os.setgroups([]); os.setgid(65534); os.setuid(65534)
 assert os.geteuid() == 65534
 st = ticket_status(sys.argv[1], realms=())

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from mlflow_client_env.kinit import PrincipalError, validate_principal
-from mlflow_client_env.krb5 import (
+from mlflow_client_env.kerberos.login import PrincipalError, validate_principal
+from mlflow_client_env.kerberos.profile import (
     INVALID,
     CcacheNameError,
     ccache_path,

@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from mlflow_client_env.kinit import KeytabError, check_keytab, check_login_inputs
-from mlflow_client_env.ticket import (
+from mlflow_client_env.kerberos.login import KeytabError, check_keytab, check_login_inputs
+from mlflow_client_env.kerberos.ticket import (
     MAX_CCACHE_BYTES,
     CcacheFormatError,
     CcacheUnreadableError,
@@ -242,7 +242,7 @@ def test_not_a_keytab(tmp_path: Path) -> None:
 
 def test_krb5_conf_fifo_is_a_typed_error(tmp_path: Path) -> None:
     from mlflow_client_env.errors import ConfigFileError
-    from mlflow_client_env.krb5 import read_krb5_conf
+    from mlflow_client_env.kerberos.profile import read_krb5_conf
 
     fifo = tmp_path / "krb5.conf"
     os.mkfifo(fifo, 0o600)

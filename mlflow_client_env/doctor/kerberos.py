@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..errors import MlflowClientEnvError
 from ..findings import Finding
-from ..krb5 import read_krb5_conf
+from ..kerberos.profile import read_krb5_conf
 from .context import Context
 
 
@@ -35,7 +35,7 @@ def _realm(path: Path) -> str | None:
 
 def ticket_finding(ctx: Context, conf_dir: Path | None) -> Finding:
     """The ticket's state (read through gssapi and the cache file, not klist)."""
-    from ..ticket import ticket_status
+    from ..kerberos.ticket import ticket_status
 
     st = ticket_status(None, env=ctx.env, hadoop_conf_dir=conf_dir)
     status = {"valid": "ok", "expiring": "warn"}.get(st.state, "error")

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ConfigFileError, MlflowClientEnvError
+from ..errors import ConfigFileError, MlflowClientEnvError
 
 DEFAULT_KRB5_CONF = "/etc/krb5.conf"
 #: Cache types MIT krb5 defines. Prefixes are case-sensitive (``krb5int_cc_getops`` uses
@@ -213,7 +213,7 @@ class KerberosSetup:
 
 def read_krb5_conf(path: Path) -> Profile:
     """Parse a krb5.conf, read bounded and without blocking (a FIFO is a ConfigFileError)."""
-    from .safeio import read_small
+    from ..safeio import read_small
 
     data = read_small(path, "check KRB5_CONFIG")
     if data is None:

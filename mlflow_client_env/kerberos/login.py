@@ -32,8 +32,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import MlflowClientEnvError
-from .krb5 import ccache_type, discover_kerberos, parse_ccache_name
+from ..errors import MlflowClientEnvError
+from ..userdirs import lock_dir, private_base
+from .profile import ccache_type, discover_kerberos, parse_ccache_name
 from .ticket import (
     CcacheFormatError,
     CcacheUnreadableError,
@@ -42,7 +43,6 @@ from .ticket import (
     read_regular_file,
     ticket_status,
 )
-from .userdirs import lock_dir, private_base
 
 #: What we say where KEYRING caches cannot exist (kernel without keyrings, or keyctl blocked).
 NO_KEYRING_MESSAGE = (
@@ -151,7 +151,7 @@ def check_cache_target(path: Path) -> None:
                 f"remove the link if it is yours ('rm {path}'), or {fix}",
             )
         if not stat.S_ISREG(st.st_mode):
-            from .safeio import file_kind
+            from ..safeio import file_kind
 
             raise CacheTargetError(f"{path} is {file_kind(st.st_mode)}, not a cache file", fix)
         if st.st_uid != uid:

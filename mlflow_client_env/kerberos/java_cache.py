@@ -16,8 +16,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from .findings import Finding
-from .krb5 import discover_kerberos
+from ..findings import Finding
+from .profile import discover_kerberos
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class JavaCcachePlan:
         the cache as it was; a failed copy is an ``error`` finding."""
         if self.kind == "none":
             return None, []
-        from .kinit import KinitError, ensure_java_ccache, keytab_login, require_file_ccache
+        from .login import KinitError, ensure_java_ccache, keytab_login, require_file_ccache
 
         if self.kind == "login":
             assert self.keytab is not None and self.principal is not None and self.path
@@ -72,7 +72,7 @@ def plan_java_ccache(
     """
     if keytab is None and principal is None and discover_kerberos(env).java_readable:
         return JavaCcachePlan("none", None, env)
-    from .kinit import check_login_inputs, private_ccache, require_file_ccache
+    from .login import check_login_inputs, private_ccache, require_file_ccache
 
     if keytab is not None or principal is not None:
         inputs = check_login_inputs(keytab, principal, env=env)

@@ -5,7 +5,7 @@ background thread at two thirds of the ticket's lifetime, so a 5-second test
 ticket and a 10-hour one are both renewed well before they expire; once the
 renewable window is over it logs in again from the keytab. While the KDC is
 down it retries with back-off and says so (``status``/``last_error`` and the
-``mlflow_client_env.renew`` logger). It sleeps on an Event, so it costs no CPU
+``mlflow_client_env.kerberos.renew`` logger). It sleeps on an Event, so it costs no CPU
 between renewals. ``run_command`` does the same around a child process, like
 ``k5start``/``krenew``. Writers of a FILE cache take the cache's lock (in the
 user's private runtime dir) and swap a finished copy in (see ``kinit``), so
@@ -30,8 +30,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Literal
 
-from .errors import MlflowClientEnvError
-from .kinit import (
+from ..errors import MlflowClientEnvError
+from .login import (
     KinitError,
     cache_lock,
     check_login_inputs,
@@ -40,7 +40,7 @@ from .kinit import (
     replace_ccache,
     write_private_file,
 )
-from .krb5 import ccache_path, discover_kerberos
+from .profile import ccache_path, discover_kerberos
 from .ticket import TicketStatus, read_regular_file, ticket_status
 
 log = logging.getLogger(__name__)

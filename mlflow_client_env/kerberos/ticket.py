@@ -21,16 +21,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from .errors import MlflowClientEnvError
-from .krb5 import (
+from ..errors import MlflowClientEnvError
+from ..safeio import file_kind
+from ..userdirs import private_dir
+from .profile import (
     CcacheNameError,
     ccache_path,
     ccache_type,
     discover_kerberos,
     parse_ccache_name,
 )
-from .safeio import file_kind
-from .userdirs import private_dir
 
 State = Literal["valid", "expiring", "expired", "missing", "unreadable", "corrupt", "foreign_realm"]
 STATES: tuple[State, ...] = (
@@ -409,7 +409,7 @@ def cluster_realms(
     if conf_dir:
         site = Path(conf_dir) / "hdfs-site.xml"
         if site.is_file():
-            from .hadoop.conf import parse_site_xml
+            from ..hadoop.conf import parse_site_xml
 
             try:
                 nn = parse_site_xml(site).get("dfs.namenode.kerberos.principal")
