@@ -1,16 +1,52 @@
-"""Benchmark: building the environment vs Hadoop's own classpath expansion.
+"""Benchmark: the user's wait for ``import mlflow_client_env; setup()`` vs ``hadoop classpath --glob``.
 
-Run: .venv/bin/python benchmarks/bench_environment.py [--runs N]
+Run: .venv/bin/python benchmarks/bench_environment.py [--runs N] [--jars DIR] [--java-home DIR]
 
-On a parcel-sized tree (>= 400 jars in the lib/hadoop* folders, >= 2,000 in
-P/jars) built from the sandbox's real jars, it measures in one session:
-- ``import mlflow_client_env`` in a fresh interpreter (vs ``import mlflow``);
-- the first ``setup()`` in a fresh process, and a warm ``setup()``;
-- cold and warm ``build_environment()``;
-- ``java -cp <conf>:<dirs>/* org.apache.hadoop.util.Classpath --glob``, the JVM
-  path that ``hadoop classpath --glob`` takes, on the same tree.
-Targets (issue 2): import <= 30 ms; warm build <= 5 ms; warm setup() >= 30x
-and first setup() >= 10x faster than the JVM expansion.
+The tree (``benchmarks/cdp_tree.py``) is CDP-sized: >= 400 jars in the
+``lib/hadoop*`` folders, >= 2,000 in ``P/jars`` with ten artifacts in two
+versions, and a Kerberized HA client config (``dfs.nameservices``,
+``dfs.ha.namenodes.*``, ``ConfiguredFailoverProxyProvider``,
+``hadoop.security.authentication=kerberos``). Its Hadoop jars are the real
+Hadoop 2.7.3 jars of the sandbox's cache, so the reference is a real JVM.
+
+What is timed, all in the same run, with the runs of every measure interleaved
+(round-robin) so drift hits them alike, and the median of ``--runs`` (>= 7)
+fresh processes each:
+
+- **import + first setup()**: in a fresh ``python -c`` process, the first
+  statement takes ``time.perf_counter()``, then ``import mlflow_client_env``,
+  then ``mlflow_client_env.setup(...)``; the clock stops when it returns.
+  Nothing but ``time`` (a built-in module) is imported before the clock starts,
+  and nothing (not even ``json``) before it stops. Why the clock is inside the
+  child: the issue's definition is "a user pays from ``import mlflow_client_env``
+  to the return of the first ``setup()``". A notebook user's interpreter is
+  already running when they type that cell, so the interpreter's own start is
+  not part of their wait. It *is* part of a CLI user's wait; the
+  ``mlflow-client-env env`` row times that whole process from outside, exactly
+  as the reference is timed.
+- **hadoop classpath --glob**: the parent times the whole process (fork to
+  exit) of the JVM that Hadoop 3's ``bin/hadoop classpath --glob`` execs
+  (``hadoop_java_exec``: ``CLASSPATH`` exported = conf dir + each lib folder's
+  ``dir/*``; ``java -Dproc_classpath $HADOOP_OPTS org.apache.hadoop.util.Classpath
+  --glob``). There is no real ``bin/hadoop`` here (the sandbox's jars come from
+  pyspark, which ships no scripts), so the shell part of the real script
+  (sourcing ``hadoop-config.sh``, ``hadoop-functions.sh``, ``hadoop-env.sh``) is
+  *not* counted: the reference is a lower bound of what a user waits for, and
+  the ratio is conservative.
+- **warm setup()** and **warm build_environment()**: the median of 200 further
+  calls in the same process.
+
+``.pyc`` files are present: ``PYTHONDONTWRITEBYTECODE`` is removed from the
+children's environment and one discarded warm-up run of each measure writes
+the bytecode cache (and warms the page cache and the JVM's CDS archive); the
+table says how many of the package modules the child imported had a ``.pyc``.
+No user or system config of ours is read (``XDG_CONFIG_HOME`` is an empty
+folder) and no cache of ours is used (``MLFLOW_CLIENT_ENV_CACHE`` is an empty
+temp folder). Only the public API and the CLI are used, never internal modules.
+
+Targets (issue 10): import + first setup() >= 12x faster than
+``hadoop classpath --glob``; warm setup() <= 1 ms. The benchmark prints
+PASS/MISS per target and always exits 0: it is a measurement, not a test.
 """
 
 from __future__ import annotations
@@ -22,135 +58,221 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
 
-from mlflow_client_env.sandbox.parcel import build_parcel_tree, pad_parcel  # noqa: E402
-from mlflow_client_env.sandbox.prepare import prepare_assets  # noqa: E402
+from cdp_tree import (  # noqa: E402
+    AssetsMissing,
+    CdpTree,
+    build_cdp_tree,
+    default_jars_dir,
+    default_java_home,
+    find_libhdfs,
+    hadoop_classpath_glob,
+)
 
-CHILD = """
-import json, os, sys, time
+WARM_CALLS = 200
+
+# The child: ``time`` is built in; the clock starts before anything of ours is imported and
+# stops before anything else (json, importlib) is. Overrides come as argv "key=value" strings.
+CHILD = f"""\
+import time
 t0 = time.perf_counter()
 import mlflow_client_env
 t1 = time.perf_counter()
-from mlflow_client_env.discovery import build_environment
-ov = json.loads(sys.argv[1])
-t2 = time.perf_counter()
+ov = dict(a.split("=", 1) for a in __import__("sys").argv[1:])
 report = mlflow_client_env.setup(**ov)
-t3 = time.perf_counter()
-warm_setup = []
-for _ in range(20):
-    a = time.perf_counter(); mlflow_client_env.setup(**ov); warm_setup.append(time.perf_counter() - a)
+t2 = time.perf_counter()
+import importlib.util, json, os, sys
+ours = [m for n, m in list(sys.modules.items()) if n.split(".")[0] == "mlflow_client_env"]
+files = [m.__file__ for m in ours if getattr(m, "__file__", None)]
+pyc = sum(os.path.exists(importlib.util.cache_from_source(f)) for f in files)
+modules_after = len(sys.modules)
+warm = []
+for _ in range({WARM_CALLS}):
+    a = time.perf_counter(); mlflow_client_env.setup(**ov); warm.append(time.perf_counter() - a)
+build = mlflow_client_env.build_environment
 warm_build = []
-for _ in range(20):
-    a = time.perf_counter(); build_environment(None, ov); warm_build.append(time.perf_counter() - a)
-n = len(report.environment["CLASSPATH"].split(":"))
-print(json.dumps({"import": t1 - t0, "first_setup": t3 - t2, "warm_setup": sorted(warm_setup)[10],
-                  "warm_build": sorted(warm_build)[10], "entries": n}))
+for _ in range({WARM_CALLS}):
+    a = time.perf_counter(); build(None, ov); warm_build.append(time.perf_counter() - a)
+print(json.dumps({{
+    "import": t1 - t0, "first": t2 - t0, "warm_setup": sorted(warm)[len(warm) // 2],
+    "warm_build": sorted(warm_build)[len(warm_build) // 2], "modules": modules_after,
+    "ours": len(files), "pyc": pyc, "classpath": os.environ.get("CLASSPATH", ""),
+    "findings": [f.code for f in getattr(report, "findings", ())],
+}}))
 """
 
 
-def child(overrides: dict[str, str], env: dict[str, str]) -> dict[str, float]:
-    out = subprocess.run(
-        [sys.executable, "-c", CHILD, json.dumps(overrides)],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    )
-    return json.loads(out.stdout)  # type: ignore[no-any-return]
+def same_files(a: list[str], b: list[str]) -> bool:
+    """Whether two classpaths name the same files (ours goes through the CDH link)."""
+    return {os.path.realpath(e) for e in a} == {os.path.realpath(e) for e in b}
 
 
-def time_cmd(argv: list[str], env: dict[str, str]) -> tuple[float, str]:
-    code = (
-        "import subprocess, sys, time; a = time.perf_counter(); "
-        "p = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
-        "print(time.perf_counter() - a); print(p.stdout)"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code, *argv], env=env, capture_output=True, text=True, check=True
-    )
-    first, _, rest = out.stdout.partition("\n")
-    return float(first), rest
+def run_timed(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, str]:
+    """Wall time of a whole process, fork to exit, measured by this (parent) process."""
+    t0 = time.perf_counter()
+    p = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - t0
+    if p.returncode != 0:
+        raise SystemExit(f"{argv[0]} failed ({p.returncode}):\n{p.stderr[-2000:]}")
+    return elapsed, p.stdout
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=9, help="fresh processes per measure (>= 7)")
+    ap.add_argument("--jars", type=Path, default=None, help="the real Hadoop 2.7.3 jars")
+    ap.add_argument("--java-home", type=Path, default=None)
+    ap.add_argument("--lib-jars", type=int, default=400)
+    ap.add_argument("--all-jars", type=int, default=2000)
+    ap.add_argument("--keep", action="store_true", help="keep the tree and print its path")
     args = ap.parse_args()
-    assets = prepare_assets()
-    with tempfile.TemporaryDirectory(prefix="bench-env-") as tmp:
+    runs = max(args.runs, 7)
+    try:
+        jars_dir = args.jars or default_jars_dir()
+        java_home = args.java_home or default_java_home()
+        tmp = tempfile.mkdtemp(prefix="bench-env-")
         root = Path(tmp)
-        tree = build_parcel_tree(
-            root, jars_dir=assets.jars_dir, libhdfs_so=assets.libhdfs_so, java_home=assets.java_home
+        tree = build_cdp_tree(
+            root / "edge",
+            jars_dir,
+            find_libhdfs(jars_dir),
+            java_home,
+            lib_jars=args.lib_jars,
+            all_jars=args.all_jars,
         )
-        pad_parcel(tree, lib_jars=400, all_jars=2000)
-        lib_jars = sum(1 for _ in (tree.parcel_dir / "lib").rglob("*.jar"))
-        all_jars = sum(1 for _ in (tree.parcel_dir / "jars").glob("*.jar"))
-        overrides = {
-            "parcels_root": str(tree.parcels_root),
-            "hadoop_conf_dir": str(tree.conf_dir),
-            "java_home": str(assets.java_home),
-        }
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("CLASSPATH", "LIBHDFS"))}
-        env["MLFLOW_CLIENT_ENV_CACHE"] = str(root / "cache")  # no cache of ours on disk
-        runs = [child(overrides, env) for _ in range(args.runs)]
-        med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-        mlflow_import = statistics.median(
-            time_cmd([sys.executable, "-c", "import mlflow"], env)[0] for _ in range(2)
-        )
-        lib = tree.parcel_dir / "lib"
-        dirs = [
-            lib / c / s
-            for c in ("hadoop", "hadoop-hdfs", "hadoop-yarn", "hadoop-mapreduce")
-            for s in ("lib", "")
-        ]
-        cp = ":".join([str(tree.conf_dir), *(f"{d}/*" for d in dirs if d.is_dir())])
-        java = str(assets.java_home / "bin" / "java")
-        jvm = [
-            time_cmd([java, "-cp", cp, "org.apache.hadoop.util.Classpath", "--glob"], env)
-            for _ in range(args.runs)
-        ]
-        jvm_med = statistics.median(t for t, _ in jvm)
-        jvm_entries = len(jvm[0][1].strip().split(":"))
+    except AssetsMissing as exc:
+        print(f"bench_environment: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return measure(tree, root, java_home, runs)
+    finally:
+        if args.keep:
+            print(f"tree kept in {root}")
+        else:
+            import shutil
 
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def measure(tree: CdpTree, root: Path, java_home: Path, runs: int) -> int:
+    (root / "xdg-config").mkdir()
+    (root / "cache").mkdir(mode=0o700)
+    work = root / "cwd"  # a neutral cwd: nothing importable next to the child
+    work.mkdir()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CLASSPATH", "LIBHDFS", "HADOOP", "KRB5", "MLFLOW", "JAVA_HOME"))
+        and k not in ("PYTHONDONTWRITEBYTECODE", "ARROW_LIBHDFS_DIR", "PYTHONPATH")
+    }
+    env.update(
+        XDG_CONFIG_HOME=str(root / "xdg-config"),
+        MLFLOW_CLIENT_ENV_CACHE=str(root / "cache"),
+        KRB5_CONFIG=str(tree.krb5_conf),
+        KRB5CCNAME=f"FILE:{root / 'krb5cc_bench'}",
+    )
+    settings = {
+        "parcels_root": str(tree.parcels_root),
+        "hadoop_conf_dir": str(tree.conf_dir),
+        "java_home": str(java_home),
+    }
+    py = sys.executable
+    lib_argv = [py, "-c", CHILD, *(f"{k}={v}" for k, v in settings.items())]
+    cli_argv = [py, "-m", "mlflow_client_env", "env", "--json"]
+    for k, v in settings.items():
+        cli_argv += [f"--{k.replace('_', '-')}", v]
+    jvm_argv, jvm_extra = hadoop_classpath_glob(tree, java_home)
+    jvm_env = {**env, **jvm_extra}
+    bare_argv = [py, "-c", "pass"]
+
+    # warm-up (discarded): writes the .pyc files, warms the page cache and the JVM
+    run_timed(lib_argv, env, work)
+    run_timed(cli_argv, env, work)
+    run_timed(jvm_argv, jvm_env, work)
+
+    children: list[dict[str, object]] = []
+    cli: list[float] = []
+    jvm: list[float] = []
+    bare: list[float] = []
+    jvm_out = ""
+    for _ in range(runs):
+        children.append(json.loads(run_timed(lib_argv, env, work)[1]))
+        cli.append(run_timed(cli_argv, env, work)[0])
+        t, jvm_out = run_timed(jvm_argv, jvm_env, work)
+        jvm.append(t)
+        bare.append(run_timed(bare_argv, env, work)[0])
+
+    def med(key: str) -> float:
+        return statistics.median(float(c[key]) for c in children)  # type: ignore[arg-type]
+
+    first, imp = med("first"), med("import")
+    warm_setup, warm_build = med("warm_setup"), med("warm_build")
+    jvm_med, cli_med, bare_med = (statistics.median(x) for x in (jvm, cli, bare))
+    last = children[-1]
+    ours_cp = [e for e in str(last["classpath"]).split(":") if e]
+    jvm_cp = [e for e in jvm_out.strip().split(":") if e]
     ms = 1000.0
+
+    def verdict(ok: bool) -> str:
+        return "PASS" if ok else "MISS"
+
+    ratio = jvm_med / first
     rows = [
         (
-            "import mlflow_client_env (fresh process)",
-            med["import"] * ms,
-            "<= 30 ms",
-            f"{mlflow_import / med['import']:.0f}x faster than import mlflow ({mlflow_import * ms:.0f} ms)",
+            "import + first setup() (fresh process)",
+            first * ms,
+            ">= 12x vs hadoop",
+            f"{ratio:.1f}x faster  {verdict(ratio >= 12)}",
         ),
+        ("  of which import mlflow_client_env", imp * ms, "", ""),
+        ("  of which the first setup() call", (first - imp) * ms, "", ""),
         (
-            "first setup() in a fresh process",
-            med["first_setup"] * ms,
-            ">= 10x vs JVM",
-            f"{jvm_med / med['first_setup']:.1f}x faster than the JVM expansion",
+            f"warm setup() (median of {WARM_CALLS})",
+            warm_setup * ms,
+            "<= 1 ms",
+            verdict(warm_setup <= 0.001),
         ),
+        (f"warm build_environment() (median of {WARM_CALLS})", warm_build * ms, "", ""),
         (
-            "warm setup()",
-            med["warm_setup"] * ms,
-            ">= 30x vs JVM",
-            f"{jvm_med / med['warm_setup']:.0f}x faster than the JVM expansion",
+            "mlflow-client-env env --json (whole process)",
+            cli_med * ms,
+            "(info)",
+            f"{jvm_med / cli_med:.1f}x faster",
         ),
-        ("warm build_environment()", med["warm_build"] * ms, "<= 5 ms", ""),
-        (
-            "java ... org.apache.hadoop.util.Classpath --glob",
-            jvm_med * ms,
-            "(reference)",
-            f"{jvm_entries} entries vs our {int(med['entries'])}",
-        ),
+        ("python -c pass (whole process)", bare_med * ms, "(info)", ""),
+        ("hadoop classpath --glob (its JVM, whole process)", jvm_med * ms, "(reference)", ""),
     ]
-    print(f"tree: {lib_jars} jars in lib/hadoop*, {all_jars} in P/jars; {args.runs} runs, medians")
-    print(f"{'measure':<50} {'ms':>9}  {'target':<14} ratio")
-    for name, value, target, ratio in rows:
-        print(f"{name:<50} {value:9.2f}  {target:<14} {ratio}")
+    lo, hi = min(c["first"] for c in children), max(c["first"] for c in children)  # type: ignore[type-var]
+    print(
+        f"tree: {tree.lib_jars} jars in lib/hadoop*, {tree.all_jars} in P/jars "
+        f"({len(tree.conflicts)} artifacts in two versions), Kerberized HA client config"
+    )
+    print(
+        f"{runs} fresh processes per measure, interleaved; medians. "
+        f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, java {java_home}"
+    )
+    print(
+        f".pyc present for {last['pyc']}/{last['ours']} package modules imported; "
+        f"{last['modules']} modules in sys.modules after setup(); "
+        f"first setup() range {float(lo) * ms:.1f}..{float(hi) * ms:.1f} ms"  # type: ignore[arg-type]
+    )
+    print(
+        f"CLASSPATH: ours {len(ours_cp)} entries, the JVM's {len(jvm_cp)}; "
+        f"same files: {same_files(ours_cp, jvm_cp)}; setup() findings: {last['findings']}"
+    )
+    print()
+    print(f"| {'measure':<50} | {'ms':>8} | {'target':<16} | result")
+    print(f"|{'-' * 52}|{'-' * 10}|{'-' * 18}|{'-' * 20}")
+    for name, value, target, result in rows:
+        print(f"| {name:<50} | {value:8.2f} | {target:<16} | {result}")
     return 0
 
 
