@@ -56,7 +56,7 @@ def main() -> int:
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     args = ap.parse_args()
 
-    from mlflow_client_env import kernelspec as ks
+    from mlflow_client_env.jupyter import spec as ks
 
     with tempfile.TemporaryDirectory(prefix="bench-kernel-") as tmp:
         t = Path(tmp)

@@ -51,3 +51,7 @@ class OutputFormatError(MlflowClientEnvError, ValueError):
 class PrivateDirError(MlflowClientEnvError):
     """A folder where we keep tickets, locks or temporary files is not private to the user
     (a symlink, another user's, writable by others)."""
+
+
+class UnknownCodeError(MlflowClientEnvError, LookupError):
+    """A troubleshooting code (``D1``, ``namenode-unreachable``) that has no entry."""

@@ -13,7 +13,7 @@ import argparse
 import json
 import sys
 
-from . import kernelspec as ks
+from .jupyter import spec as ks
 from .redact import redact, redact_tree
 
 EXAMPLES_INSTALL = """\

@@ -186,7 +186,7 @@ def setup(
     if tracking_uri and "mlflow" in sys.modules:
         sys.modules["mlflow"].set_tracking_uri(tracking_uri)
     if "IPython" in sys.modules:
-        from .ipython_hook import install_if_running
+        from .jupyter.ipython_hook import install_if_running
 
         install_if_running()
     if experiment:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mlflow_client_env.kernel import MESSAGE_VAR
+from mlflow_client_env.jupyter.launcher import MESSAGE_VAR
 from tests import trees
 
 #: The real sandbox (KDC, Kerberized HDFS, mlflow server) as session fixtures.

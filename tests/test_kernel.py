@@ -21,8 +21,9 @@ from typing import Any
 
 import pytest
 
-from mlflow_client_env import cli, kernel
-from mlflow_client_env import kernelspec as ks
+from mlflow_client_env import cli
+from mlflow_client_env.jupyter import launcher as kernel
+from mlflow_client_env.jupyter import spec as ks
 from mlflow_client_env.redact import redact, url_has_password
 from mlflow_client_env.sandbox.kdc import Kdc
 from tests import trees
@@ -456,7 +457,7 @@ def test_list_kernels_marks_ours(
 def test_launcher_never_imports_mlflow(edge: Edge) -> None:
     code = (
         "import sys, os\n"
-        "from mlflow_client_env import kernel\n"
+        "from mlflow_client_env.jupyter import launcher as kernel\n"
         f"args = kernel._parser().parse_args(['-f', 'x.json', *{edge.cli_args()!r}])\n"
         "env, problems, notes = kernel.prepare(args, dict(os.environ))\n"
         "assert not problems, problems\n"
@@ -586,3 +587,30 @@ def test_launcher_kernel_explains_hdfs_errors_after_the_traceback(
     assert "[catalog A1]" in out.stderr and "ARROW_LIBHDFS_DIR" in out.stderr
     assert plain.error is not None and plain.error.startswith("ZeroDivisionError")
     assert "catalog" not in plain.stderr
+
+
+def test_a_kernel_json_written_by_version_0_1_0_still_starts(jupyter: Jupyter, edge: Edge) -> None:
+    """Users' existing kernel.json files name `-m mlflow_client_env.kernel`: the shim must keep
+    working after any move inside the package. This is the file 0.1.0 wrote, byte for byte in
+    shape (argv, settings as launcher options, our metadata), not one made by today's code."""
+    folder = jupyter.prefix_kernels / "mlflow-old"
+    folder.mkdir(parents=True)
+    old = {
+        "argv": [
+            sys.executable, "-m", "mlflow_client_env.kernel", "-f", "{connection_file}",
+            "--parcels-root", str(edge.parcels), "--hadoop-conf-dir", str(edge.conf),
+            "--java-home", str(edge.java), "--tracking-uri", "http://127.0.0.1:5999",
+            "--experiment", "old_experiment",
+        ],
+        "display_name": "MLflow (CDH, launcher)",
+        "language": "python",
+        "metadata": {"debugger": True, "mlflow_client_env": {"mode": "launcher", "version": "0.1.0"}},
+    }  # fmt: skip
+    (folder / "kernel.json").write_text(json.dumps(old, indent=1))
+    with running_kernel("mlflow-old") as kc:
+        env, start, _ = probe(kc)
+    assert env[kernel.STATUS_VAR] == "launcher ok"
+    assert env["ARROW_LIBHDFS_DIR"] == str(edge.parcels / "CDH" / "lib64")
+    assert env["MLFLOW_TRACKING_URI"] == "http://127.0.0.1:5999"
+    assert env["MLFLOW_EXPERIMENT_NAME"] == "old_experiment"
+    assert start["LD_LIBRARY_PATH"].endswith(str(edge.java / "lib" / "server"))

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from mlflow_client_env import cli
-from mlflow_client_env import kernelspec as ks
+from mlflow_client_env.jupyter import spec as ks
 from tests.conftest import Edge, Jupyter
 from tests.test_kernel_names import snapshot
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from mlflow_client_env import cli
-from mlflow_client_env import kernelspec as ks
+from mlflow_client_env.jupyter import spec as ks
 from tests.conftest import Edge, Jupyter
 
 SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's: no ipykernel

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from mlflow_client_env import kernel
+from mlflow_client_env.jupyter import launcher as kernel
 from tests.conftest import Edge, Jupyter
 from tests.test_kernel import install_kernel, probe, run_cell, running_kernel
 

@@ -5,7 +5,7 @@ Why: a kernel inherits the Jupyter server's environment, not the user's
 (E2), so the environment has to be in place *before* the kernel process
 starts. Two ways to get it there:
 
-* ``launcher`` (default): ``kernel.json`` runs ``python -m mlflow_client_env.kernel``,
+* ``launcher`` (default): ``kernel.json`` runs ``python -m mlflow_client_env.kernel`` (the stable shim),
   which resolves the environment at every start and then execs ipykernel, so a
   parcel upgrade needs no reinstall (the envkernel two-phase idea);
 * ``static``: absolute values baked into ``kernel.json`` ``env`` (no ``${VAR}``
@@ -51,15 +51,15 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
-from .environment import Environment
-from .errors import MlflowClientEnvError, SecretError
-from .redact import (
+from ..environment import Environment
+from ..errors import MlflowClientEnvError, SecretError
+from ..redact import (
     is_secret_name,
     redact,
     redact_then_truncate,
     url_has_credentials,
 )
-from .userdirs import lock_dir
+from ..userdirs import lock_dir
 
 Mode = Literal["launcher", "static"]
 MODES: tuple[Mode, ...] = ("launcher", "static")
@@ -67,7 +67,7 @@ MODES: tuple[Mode, ...] = ("launcher", "static")
 #: Key under kernel.json ``metadata`` that marks a kernel as written by us.
 METADATA_KEY = "mlflow_client_env"
 #: The module the launcher argv runs.
-LAUNCHER_MODULE = "mlflow_client_env.kernel"
+LAUNCHER_MODULE = "mlflow_client_env.kernel"  # a shim kept forever: kernel.json files name it
 
 #: jupyter_client's ``_kernel_name_pat`` (``^[a-z0-9._\-]+$``, IGNORECASE), anchored with
 #: ``\A...\Z`` (its ``$`` lets a trailing newline through) and ASCII-only (its IGNORECASE
@@ -105,8 +105,8 @@ OVERRIDE_KEYS = ("parcel", "parcels_root", "hadoop_home", "hadoop_conf_dir", "ja
 #: Settings whose values are paths, made absolute at install time.
 PATH_KEYS = (*OVERRIDE_KEYS, "keytab")
 
-#: The top-level ``kernels/`` folder of a source checkout (logos, templates).
-RESOURCES = Path(__file__).resolve().parent.parent / "kernels"
+#: The kernel logos, shipped in the wheel as package data.
+RESOURCES = Path(__file__).resolve().parent / "resources"
 
 
 class KernelSpecError(MlflowClientEnvError):
@@ -470,7 +470,7 @@ def kernel_dict(
     when: str | None = None,
 ) -> dict[str, Any]:
     """The kernel.json content. ``environment`` is required for static mode."""
-    from . import __version__
+    from .. import __version__
 
     when = when or now_iso()
     ours: dict[str, Any] = {
@@ -606,7 +606,7 @@ def ours_metadata(spec: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 
 def resources_dir() -> Path | None:
-    """Logos: ours from ``kernels/``, else ipykernel's, else none."""
+    """Logos: ours from ``jupyter/resources``, else ipykernel's, else none."""
     if (RESOURCES / "logo-64x64.png").is_file():
         return RESOURCES
     try:
@@ -620,7 +620,7 @@ def resolve(
     settings: KernelSettings, extra_env: Mapping[str, str], env: Mapping[str, str] | None = None
 ) -> Environment:
     """The environment for these settings, as the kernel would see it at start."""
-    from .discovery import build_environment
+    from ..discovery import build_environment
 
     base = {**(os.environ if env is None else env), **extra_env}
     return build_environment(base, settings.overrides(), exact_classpath=settings.exact_classpath)

@@ -1,0 +1,221 @@
+"""The kernel launcher: resolve the environment at every kernel start, then exec ipykernel.
+
+Why: the dynamic loader reads LD_LIBRARY_PATH only at process start and the
+JVM reads CLASSPATH once (catalog E2), and a kernel inherits the Jupyter
+server's environment, not ``.bashrc`` (G1). So ``kernel.json`` runs
+``python -m mlflow_client_env.kernel -f {connection_file} [settings]`` (the shim); this
+module resolves the environment (the *current* parcel, so an upgrade needs no
+reinstall), sets every variable, and ``os.execve``s ``python -m
+ipykernel_launcher`` in the same process (same pid: interrupts still work).
+
+If resolution fails the kernel still starts: the problem goes to stderr (the
+kernel log) and, through this module's IPython extension, into the output of
+the first cell the user runs. Never a dead kernel with no message.
+
+Kernel start time matters (<= 100 ms over plain ipykernel): this module never
+imports mlflow, pyarrow or gssapi.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+#: Carries the launcher's message into the kernel, where the extension shows it once.
+MESSAGE_VAR = "MLFLOW_CLIENT_ENV_KERNEL_MESSAGE"
+#: Set in every kernel we launch: "launcher ok" or "launcher error".
+STATUS_VAR = "MLFLOW_CLIENT_ENV_KERNEL"
+EXTENSION = "mlflow_client_env.jupyter.launcher"
+PREFIX = "mlflow-client-env kernel"
+
+
+def _parser() -> Any:
+    import argparse
+
+    p = argparse.ArgumentParser(
+        prog="python -m mlflow_client_env.kernel",
+        description="Resolve the MLflow/Hadoop environment, then exec ipykernel with it. "
+        "Written into kernel.json by 'mlflow-client-env install-kernel'; arguments after "
+        "'--' go to ipykernel.",
+    )
+    p.add_argument("-f", dest="connection_file", required=True, help="Jupyter connection file")
+    for opt in (
+        "--parcel",
+        "--parcels-root",
+        "--hadoop-home",
+        "--hadoop-conf-dir",
+        "--java-home",
+        "--tracking-uri",
+        "--experiment",
+        "--keytab",
+        "--principal",
+    ):
+        p.add_argument(opt)
+    p.add_argument("--exact-classpath", action="store_true")
+    p.add_argument("--python", default=sys.executable, help="interpreter that runs ipykernel")
+    return p
+
+
+def ticket_notes(resolved: Any) -> list[str]:
+    """A cheap ticket check at kernel start: is there a FILE cache, readable, not expired?
+
+    The cache is read with ``struct`` (``ticket.read_file_ccache``), not gssapi,
+    which would cost kernel start time. Only notes, not errors: Java reads the
+    cache at the first HDFS access, so a 'kinit' in a terminal after the kernel
+    started is enough (no restart).
+    """
+    krb = resolved.kerberos
+    kerberized = resolved.conf is None or resolved.conf.kerberos
+    path = krb.ccache_path
+    if not (kerberized and krb.ccache_type == "FILE" and path is not None):
+        return []
+    fix = "\n  fix: run 'kinit' in a terminal before logging artifacts (no kernel restart needed)"
+    if not path.exists():
+        return [
+            f"no Kerberos ticket: the credential cache {krb.ccache} does not exist, so HDFS "
+            f"will refuse the client (GSS initiate failed){fix}"
+        ]
+    import time
+
+    from ..kerberos.ticket import CcacheFormatError, read_file_ccache
+
+    try:
+        tgt = read_file_ccache(path).tgt()
+    except (OSError, CcacheFormatError) as exc:
+        return [f"the credential cache {krb.ccache} cannot be read ({exc}){fix}"]
+    if tgt is None:
+        return [f"no ticket-granting ticket in {krb.ccache}{fix}"]
+    if tgt.endtime <= time.time():
+        ended = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(tgt.endtime))
+        return [
+            f"the Kerberos ticket in {krb.ccache} expired at {ended}, so HDFS will refuse "
+            f"the client (GSS initiate failed){fix}"
+        ]
+    return []
+
+
+def prepare(args: Any, environ: dict[str, str]) -> tuple[dict[str, str], list[str], list[str]]:
+    """The kernel's environment, the problems (errors) and the notes (warnings).
+
+    Never raises for a resolution problem: the kernel must start anyway.
+    """
+    env = dict(environ)
+    env.pop(MESSAGE_VAR, None)  # never inherit a stale message
+    problems: list[str] = []
+    notes: list[str] = []
+    from ..errors import MlflowClientEnvError
+
+    try:
+        from ..config import resolve_overrides
+        from ..discovery import discover, environment_of
+        from ..kerberos.java_cache import plan_java_ccache
+
+        # check before acting: plan the login/copy, discover, and only then carry it out
+        plan = plan_java_ccache(env, args.keytab, args.principal)
+        overrides = {
+            "parcel": args.parcel,
+            "parcels_root": args.parcels_root,
+            "hadoop_home": args.hadoop_home,
+            "hadoop_conf_dir": args.hadoop_conf_dir,
+            "java_home": args.java_home,
+            "tracking_uri": args.tracking_uri,
+        }
+        found = discover(
+            resolve_overrides(overrides, env), env, exact_classpath=args.exact_classpath
+        )
+        java_ccache, login_findings = plan.carry_out()
+        notes += [f.summary + (f"\n  fix: {f.fix}" if f.fix else "") for f in login_findings]
+        resolved = environment_of(found, env, java_ccache=java_ccache)
+    except MlflowClientEnvError as exc:
+        problems.append(f"{exc.problem}\n  fix: {exc.fix}")
+    except Exception as exc:  # a bug must not kill the kernel either
+        problems.append(
+            f"unexpected {type(exc).__name__}: {exc}\n  fix: run 'mlflow-client-env env' in a "
+            "terminal for details, and report this as a bug of mlflow-client-env"
+        )
+    else:
+        env.update(resolved.as_dict())
+        for f in resolved.findings:
+            line = f.summary + (f"\n  fix: {f.fix}" if f.fix else "")
+            (problems if f.status == "error" else notes).append(line)
+        if java_ccache is None:
+            notes += ticket_notes(resolved)
+    if args.experiment:
+        env["MLFLOW_EXPERIMENT_NAME"] = args.experiment
+    env[STATUS_VAR] = "launcher error" if problems else "launcher ok"
+    return env, problems, notes
+
+
+def message(problems: Sequence[str], notes: Sequence[str]) -> str:
+    """The text shown in the kernel log and in the notebook's first cell."""
+    if problems:
+        head = (
+            f"{PREFIX}: this kernel started WITHOUT a working Hadoop/MLflow environment, "
+            "so logging artifacts to HDFS will fail:"
+        )
+    else:
+        head = f"{PREFIX}: note:"
+    from ..redact import redact
+
+    body = [f"- {redact(p)}" for p in (*problems, *notes)]  # shown in a notebook: no secret
+    tail = (
+        [
+            "Fix it, then restart the kernel (Kernel > Restart). Details: mlflow-client-env env --explain"
+        ]
+        if problems
+        else []
+    )
+    return "\n".join([head, *body, *tail])
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    passthrough: list[str] = []
+    if "--" in argv:
+        i = argv.index("--")
+        argv, passthrough = argv[:i], argv[i + 1 :]
+    args = _parser().parse_args(argv)
+    env, problems, notes = prepare(args, dict(os.environ))
+    kernel_argv = [args.python, "-m", "ipykernel_launcher", "-f", args.connection_file]
+    if problems or notes:
+        text = message(problems, notes)
+        print(text, file=sys.stderr, flush=True)
+        env[MESSAGE_VAR] = text
+    kernel_argv.append(f"--IPKernelApp.extra_extensions={EXTENSION}")
+    kernel_argv += passthrough
+    try:
+        os.execve(args.python, kernel_argv, env)
+    except OSError as exc:
+        print(
+            f"{PREFIX}: cannot start {args.python}: {exc.strerror}\n"
+            "  fix: re-run 'mlflow-client-env install-kernel' with a working --python",
+            file=sys.stderr,
+            flush=True,
+        )
+        raise SystemExit(1) from None
+
+
+# --- the IPython extension: show the launcher's message in the first cell -----------------
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Explain HDFS/JVM errors in cells, and print the launcher's message (MESSAGE_VAR)
+    in the output of the first cell run."""
+    from .ipython_hook import install
+
+    install(ipython)
+    text = os.environ.pop(MESSAGE_VAR, None)
+    if not text:
+        return
+
+    def show(*_info: object) -> None:
+        ipython.events.unregister("pre_run_cell", show)
+        print(text, file=sys.stderr, flush=True)
+
+    ipython.events.register("pre_run_cell", show)
+
+
+if __name__ == "__main__":
+    main()
