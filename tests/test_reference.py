@@ -139,7 +139,7 @@ def test_explain_takes_title_and_fix_from_the_reference() -> None:
 # --------------------------------------------------------------------------- (c) the docs
 def test_docs_are_the_output_of_the_generator() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "mlflow_client_env.reference"],
+        [sys.executable, "-m", reference.__name__],
         cwd=REPO,
         capture_output=True,
         timeout=60,
@@ -164,6 +164,14 @@ def test_docs_anchors_are_the_codes_and_every_link_lands() -> None:
         assert entry.anchor in slugs and entry.doc_link == f"docs/troubleshooting.md#{entry.anchor}"
     for target in re.findall(r"\]\(#([^)]+)\)", text):
         assert target in slugs, f"link #{target} goes nowhere"
+
+
+def test_docs_have_no_text_that_renders_as_html() -> None:
+    """``FILE:<path>`` outside `code` would be an HTML tag on GitHub, and vanish."""
+    text = DOC.read_text(encoding="utf-8")
+    prose = re.sub(r"<https://[^>\s]+>", "", re.sub(r"`[^`\n]*`", "", text))
+    assert re.findall(r".{0,30}<[A-Za-z/!].{0,30}", prose) == []
+    assert "KRB5CCNAME=FILE:&lt;path>" in text
 
 
 # --------------------------------------------------------------------------- (d) lookup
