@@ -211,7 +211,7 @@ def measure(tree: CdpTree, root: Path, java_home: Path, runs: int) -> int:
         bare.append(run_timed(bare_argv, env, work)[0])
 
     def med(key: str) -> float:
-        return statistics.median(float(c[key]) for c in children)  # type: ignore[arg-type]
+        return statistics.median(float(str(c[key])) for c in children)
 
     first, imp = med("first"), med("import")
     warm_setup, warm_build = med("warm_setup"), med("warm_build")
@@ -233,7 +233,7 @@ def measure(tree: CdpTree, root: Path, java_home: Path, runs: int) -> int:
             f"{ratio:.1f}x faster  {verdict(ratio >= 12)}",
         ),
         ("  of which import mlflow_client_env", imp * ms, "", ""),
-        ("  of which .setup(...): its lazy imports + the work", (first - imp) * ms, "", ""),
+        ("  of which .setup(): its lazy imports + the work", (first - imp) * ms, "", ""),
         (
             f"warm setup() (median of {WARM_CALLS})",
             warm_setup * ms,
@@ -250,7 +250,7 @@ def measure(tree: CdpTree, root: Path, java_home: Path, runs: int) -> int:
         ("python -c pass (whole process)", bare_med * ms, "(info)", ""),
         ("hadoop classpath --glob (its JVM, whole process)", jvm_med * ms, "(reference)", ""),
     ]
-    lo, hi = min(c["first"] for c in children), max(c["first"] for c in children)  # type: ignore[type-var]
+    firsts = [float(str(c["first"])) for c in children]
     print(
         f"tree: {tree.lib_jars} jars in lib/hadoop*, {tree.all_jars} in P/jars "
         f"({len(tree.conflicts)} artifacts in two versions), Kerberized HA client config"
@@ -262,8 +262,8 @@ def measure(tree: CdpTree, root: Path, java_home: Path, runs: int) -> int:
     print(
         f".pyc present for {last['pyc']}/{last['ours']} package modules imported; "
         f"{last['modules']} modules in sys.modules after setup(); "
-        f"ranges: first setup() {float(lo) * ms:.1f}..{float(hi) * ms:.1f} ms, "
-        f"hadoop classpath --glob {min(jvm) * ms:.0f}..{max(jvm) * ms:.0f} ms"  # type: ignore[arg-type]
+        f"ranges: first setup() {min(firsts) * ms:.1f}..{max(firsts) * ms:.1f} ms, "
+        f"hadoop classpath --glob {min(jvm) * ms:.0f}..{max(jvm) * ms:.0f} ms"
     )
     print(
         f"CLASSPATH: ours {len(ours_cp)} entries, the JVM's {len(jvm_cp)}; "
