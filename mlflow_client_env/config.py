@@ -19,17 +19,55 @@ from .safeio import read_small_text
 
 SITE_CONFIG = "/etc/mlflow-client-env/config.toml"
 
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """One discovery setting, declared once: everything else (argparse options, the kernel
+    launcher's options, kernel settings, config-file keys, messages) is derived from it."""
+
+    name: str  # the Python keyword and the config-file key
+    env_var: str  # the environment variable that overrides the config files
+    metavar: str
+    help: str
+
+    @property
+    def option(self) -> str:
+        """The command-line option, e.g. ``--hadoop-conf-dir``."""
+        return "--" + self.name.replace("_", "-")
+
+
+#: The discovery settings, in the order help shows them.
+SETTINGS: tuple[SettingSpec, ...] = (
+    SettingSpec(
+        "parcel", "MLFLOW_CLIENT_ENV_PARCEL", "PATH",
+        "a parcel directory, e.g. /opt/cloudera/parcels/CDH",
+    ),
+    SettingSpec(
+        "parcels_root", "MLFLOW_CLIENT_ENV_PARCELS_ROOT", "DIR",
+        "where parcels live (default /opt/cloudera/parcels)",
+    ),
+    SettingSpec(
+        "hadoop_home", "MLFLOW_CLIENT_ENV_HADOOP_HOME", "DIR",
+        "Hadoop's home (package or tarball installs)",
+    ),
+    SettingSpec(
+        "hadoop_conf_dir", "MLFLOW_CLIENT_ENV_HADOOP_CONF_DIR", "DIR",
+        "client configuration (default $HADOOP_CONF_DIR, /etc/hadoop/conf)",
+    ),
+    SettingSpec(
+        "java_home", "MLFLOW_CLIENT_ENV_JAVA_HOME", "DIR",
+        "the JDK/JRE for libhdfs (default: a Hadoop-compatible one)",
+    ),
+    SettingSpec(
+        "tracking_uri", "MLFLOW_TRACKING_URI", "URI",
+        "MLflow tracking server (default $MLFLOW_TRACKING_URI)",
+    ),
+)  # fmt: skip
+SETTINGS_BY_NAME: dict[str, SettingSpec] = {s.name: s for s in SETTINGS}
 #: Setting name -> environment variable that overrides it.
-ENV_VARS: dict[str, str] = {
-    "parcel": "MLFLOW_CLIENT_ENV_PARCEL",
-    "parcels_root": "MLFLOW_CLIENT_ENV_PARCELS_ROOT",
-    "hadoop_home": "MLFLOW_CLIENT_ENV_HADOOP_HOME",
-    "hadoop_conf_dir": "MLFLOW_CLIENT_ENV_HADOOP_CONF_DIR",
-    "java_home": "MLFLOW_CLIENT_ENV_JAVA_HOME",
-    "tracking_uri": "MLFLOW_TRACKING_URI",
-}
+ENV_VARS: dict[str, str] = {s.name: s.env_var for s in SETTINGS}
 #: Setting name -> CLI option, for messages.
-OPTIONS: dict[str, str] = {k: "--" + k.replace("_", "-") for k in ENV_VARS}
+OPTIONS: dict[str, str] = {s.name: s.option for s in SETTINGS}
 
 
 @dataclass(frozen=True)
@@ -43,6 +81,8 @@ class Setting:
 
 @dataclass(frozen=True)
 class Overrides:
+    """The value and source of each setting; one field per ``SETTINGS`` entry, same order."""
+
     parcel: Setting | None = None
     parcels_root: Setting | None = None
     hadoop_home: Setting | None = None

@@ -55,3 +55,69 @@ class PrivateDirError(MlflowClientEnvError):
 
 class UnknownCodeError(MlflowClientEnvError, LookupError):
     """A troubleshooting code (``D1``, ``namenode-unreachable``) that has no entry."""
+
+
+class KinitError(MlflowClientEnvError):
+    """Logging in or copying a ticket failed (KDC unreachable, wrong key, ...)."""
+
+
+class KeytabError(KinitError):
+    """The keytab cannot be used (missing, unreadable); a usage error."""
+
+
+class KeyringUnavailableError(KinitError):
+    """A KEYRING cache was named, but this kernel has no keyrings."""
+
+
+class PrincipalError(KeytabError, ValueError):
+    """A principal name that libkrb5 cannot parse (a usage error, caught before any I/O)."""
+
+
+class CacheTargetError(KinitError):
+    """The FILE cache to write is not ours to replace (a symlink, not a regular file,
+    another user's file, or in another user's directory)."""
+
+
+class CcacheNameError(MlflowClientEnvError, ValueError):
+    """A credential cache name that libkrb5 would refuse, or that names no cache at all."""
+
+
+class CommandStartError(MlflowClientEnvError):
+    """``run_command`` could not start the command (not found, not executable).
+    ``exit_code`` is 127, what a shell returns then."""
+
+    exit_code = 127
+
+
+class CcacheFormatError(MlflowClientEnvError):
+    """A FILE credential cache does not follow MIT's ccache format."""
+
+
+class CcacheUnreadableError(CcacheFormatError):
+    """The cache (or keytab) path is not a regular file: a FIFO, a directory, a device, a
+    socket. A subclass of ``CcacheFormatError`` so callers that handle a corrupt cache
+    handle this too; ``ticket_status`` reports it as ``unreadable``."""
+
+
+class KernelSpecError(MlflowClientEnvError):
+    """A kernel cannot be installed, found or removed as asked."""
+
+
+class KernelNameError(KernelSpecError, ValueError):
+    """A kernel name Jupyter would not accept, or one that names another folder."""
+
+
+class UnsafePathError(KernelSpecError):
+    """A symbolic link or another unexpected file where a kernel's own file or folder goes."""
+
+
+class KernelWriteError(KernelSpecError):
+    """The kernels folder cannot be written (read-only, permissions, full disk...)."""
+
+
+class NativeLibraryError(MlflowClientEnvError):
+    """This interpreter's own ELF identity could not be read."""
+
+
+class UnknownCheckError(MlflowClientEnvError, ValueError):
+    """``doctor --check NAME`` names no check."""

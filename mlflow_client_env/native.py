@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
-from .errors import MlflowClientEnvError
+from .errors import NativeLibraryError
 from .findings import Finding
 from .ldcache import DEFAULT_LD_CACHE, LdCache, host_flags, read_ld_cache
 
@@ -57,10 +57,6 @@ SHADOW_WATCHED = re.compile(
 
 _ELF_MAGIC = b"\x7fELF"
 _HDR_MIN = 64  # a 64-bit ELF header; anything shorter cannot be a whole header
-
-
-class NativeLibraryError(MlflowClientEnvError):
-    """This interpreter's own ELF identity could not be read."""
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from mlflow_client_env.config import SETTINGS
 from mlflow_client_env.jupyter.launcher import MESSAGE_VAR
 from tests import trees
 
@@ -16,6 +17,7 @@ from tests import trees
 pytest_plugins = ["tests.sandbox.fixtures"]
 
 #: Variables our library reads; tests start without them so the host cannot leak in.
+#: The settings' variables come from their one declaration (config.SETTINGS).
 OUR_VARS = (
     "JAVA_HOME",
     "HADOOP_HOME",
@@ -25,14 +27,9 @@ OUR_VARS = (
     "LIBHDFS_OPTS",
     "KRB5CCNAME",
     "KRB5_CONFIG",
-    "MLFLOW_TRACKING_URI",
     "MLFLOW_KERBEROS_TICKET_CACHE",
     "LD_LIBRARY_PATH",
-    "MLFLOW_CLIENT_ENV_PARCEL",
-    "MLFLOW_CLIENT_ENV_PARCELS_ROOT",
-    "MLFLOW_CLIENT_ENV_HADOOP_HOME",
-    "MLFLOW_CLIENT_ENV_HADOOP_CONF_DIR",
-    "MLFLOW_CLIENT_ENV_JAVA_HOME",
+    *(spec.env_var for spec in SETTINGS),
 )
 
 

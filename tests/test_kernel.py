@@ -336,7 +336,7 @@ def test_secrets_are_refused_and_nothing_written(
     ("extra", "needle"),
     [
         (["--name", "My Kernel"], "use --name my-kernel"),
-        (["--env", "NOEQUALS"], "KEY=VALUE"),
+        (["--env", "NOEQUALS"], "NAME=VALUE"),
         (["--env", "1BAD=x"], "not a valid variable name"),
         (["--python", "/nonexistent/python3"], "no such executable"),
         (["--keytab", "/nonexistent/alice.keytab", "--principal", "a@B"], "no such file"),

@@ -12,12 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from mlflow_client_env.errors import KeyringUnavailableError, KeytabError, KinitError
 from mlflow_client_env.kerberos.login import (
     NO_KEYRING_MESSAGE,
-    KeyringUnavailableError,
-    KeytabError,
     KeytabPermissionWarning,
-    KinitError,
     copy_to_file,
     ensure_java_ccache,
     keyring_supported,

@@ -17,9 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from mlflow_client_env.errors import PrivateDirError
+from mlflow_client_env.errors import CacheTargetError, PrivateDirError
 from mlflow_client_env.kerberos.login import (
-    CacheTargetError,
     check_login_inputs,
     copy_to_file,
     keytab_login,
@@ -217,7 +216,7 @@ def test_a_failed_login_leaves_the_cache_alone(
     krb.kinit("alice", krb_env, lifetime="1h")
     before = krb_env.read_bytes()
     inode = krb_env.stat().st_ino
-    from mlflow_client_env.kerberos.login import KinitError
+    from mlflow_client_env.errors import KinitError
 
     with pytest.raises(KinitError, match="keytab login of"):
         keytab_login(krb.keytabs["alice"], "short", f"FILE:{krb_env}")  # not in that keytab

@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mlflow_client_env.errors import MlflowClientEnvError
+from mlflow_client_env.errors import KeytabError, MlflowClientEnvError, PrincipalError
 from mlflow_client_env.kerberos.java_cache import plan_java_ccache
-from mlflow_client_env.kerberos.login import KeytabError, PrincipalError
 from mlflow_client_env.kerberos.ticket import ticket_status
 from tests.conftest import Edge
 from tests.test_ticket_kdc import Krb, krb, krb_env  # noqa: F401

@@ -8,6 +8,8 @@ real error catalog in the shared reference folder.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import subprocess
 import sys
@@ -246,3 +248,45 @@ def test_entries_are_written_in_our_own_words() -> None:
         for field in ("title", "symptom", "cause", "fix")
     }
     assert {where: runs for where, runs in copied.items() if runs} == {}
+
+
+# --------------------------------------------------------------------------- the explain command
+def _explain(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mlflow_client_env", "explain", *args],
+        input=stdin, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
+def test_explain_a_code_as_messages_print_it() -> None:
+    for form in ("D1", "d1", "hdfs.D1", "[catalog D1]"):
+        out = _explain(form)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.startswith("D1 (catalog entry):")
+
+
+def test_explain_a_pasted_traceback_from_stdin_and_from_a_file(tmp_path: Path) -> None:
+    trace = (
+        'Traceback (most recent call last):\n  File "train.py", line 3\n'
+        "OSError: Unable to load libhdfs: /opt/x/libhdfs.so: cannot open shared object file\n"
+    )
+    out = _explain("--json", stdin=trace)
+    data = json.loads(out.stdout)
+    assert (
+        out.returncode == 0 and data["code"] == "A1" and "Unable to load libhdfs" in data["matched"]
+    )
+    log = tmp_path / "kernel.log"
+    log.write_text(trace)
+    assert json.loads(_explain("--json", str(log)).stdout)["code"] == "A1"
+
+
+def test_explain_unknown_code_and_no_match_are_distinct_exits(tmp_path: Path) -> None:
+    unknown = _explain("Z9")
+    assert unknown.returncode == 2 and "no troubleshooting entry" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+    nothing = _explain(stdin="all good here\n")
+    assert nothing.returncode == 1 and "no known failure" in nothing.stderr
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    blocked = _explain(str(fifo))
+    assert blocked.returncode == 2 and "not a regular file" in blocked.stderr

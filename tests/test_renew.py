@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from mlflow_client_env.kerberos.renew import CommandStartError, keep_ticket_fresh, run_command
+from mlflow_client_env.errors import CommandStartError
+from mlflow_client_env.kerberos.renew import keep_ticket_fresh, run_command
 from mlflow_client_env.kerberos.ticket import ticket_status
 from tests.test_ticket_kdc import (  # noqa: F401
     CHECKER,

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from mlflow_client_env.errors import CcacheFormatError
 from mlflow_client_env.kerberos.ticket import (
-    CcacheFormatError,
     cluster_realms,
     parse_file_ccache,
     read_file_ccache,

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from mlflow_client_env.kerberos.login import PrincipalError, validate_principal
+from mlflow_client_env.errors import CcacheNameError, PrincipalError
+from mlflow_client_env.kerberos.login import validate_principal
 from mlflow_client_env.kerberos.profile import (
     INVALID,
-    CcacheNameError,
     ccache_path,
     ccache_type,
     discover_kerberos,

@@ -22,11 +22,10 @@ from typing import Any
 
 import pytest
 
-from mlflow_client_env.kerberos.login import KeytabError, check_keytab, check_login_inputs
+from mlflow_client_env.errors import CcacheFormatError, CcacheUnreadableError, KeytabError
+from mlflow_client_env.kerberos.login import check_keytab, check_login_inputs
 from mlflow_client_env.kerberos.ticket import (
     MAX_CCACHE_BYTES,
-    CcacheFormatError,
-    CcacheUnreadableError,
     parse_file_ccache,
     read_file_ccache,
     ticket_status,

@@ -14,6 +14,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ..errors import UnknownCheckError
 from ..findings import SEVERITY, Finding, Status
 from . import checks, remote
 from .context import BudgetExhausted, Context
@@ -109,7 +110,10 @@ def run(ctx: Context, names: Sequence[str] | None = None) -> DoctorReport:
     """
     unknown = [n for n in names or () if n not in CHECKS]
     if unknown:
-        raise KeyError(", ".join(unknown))
+        raise UnknownCheckError(
+            f"unknown check(s): {', '.join(unknown)}",
+            "list them with 'mlflow-client-env doctor --list-checks'",
+        )
     secrets = known_secrets(ctx.env)
     results = []
     stopped: str | None = None

@@ -23,6 +23,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from ..config import SETTINGS
+
 #: Carries the launcher's message into the kernel, where the extension shows it once.
 MESSAGE_VAR = "MLFLOW_CLIENT_ENV_KERNEL_MESSAGE"
 #: Set in every kernel we launch: "launcher ok" or "launcher error".
@@ -41,17 +43,9 @@ def _parser() -> Any:
         "'--' go to ipykernel.",
     )
     p.add_argument("-f", dest="connection_file", required=True, help="Jupyter connection file")
-    for opt in (
-        "--parcel",
-        "--parcels-root",
-        "--hadoop-home",
-        "--hadoop-conf-dir",
-        "--java-home",
-        "--tracking-uri",
-        "--experiment",
-        "--keytab",
-        "--principal",
-    ):
+    for spec in SETTINGS:  # the discovery settings, declared once in config.SETTINGS
+        p.add_argument(spec.option)
+    for opt in ("--experiment", "--keytab", "--principal"):
         p.add_argument(opt)
     p.add_argument("--exact-classpath", action="store_true")
     p.add_argument("--python", default=sys.executable, help="interpreter that runs ipykernel")
@@ -79,7 +73,8 @@ def ticket_notes(resolved: Any) -> list[str]:
         ]
     import time
 
-    from ..kerberos.ticket import CcacheFormatError, read_file_ccache
+    from ..errors import CcacheFormatError
+    from ..kerberos.ticket import read_file_ccache
 
     try:
         tgt = read_file_ccache(path).tgt()
@@ -114,14 +109,7 @@ def prepare(args: Any, environ: dict[str, str]) -> tuple[dict[str, str], list[st
 
         # check before acting: plan the login/copy, discover, and only then carry it out
         plan = plan_java_ccache(env, args.keytab, args.principal)
-        overrides = {
-            "parcel": args.parcel,
-            "parcels_root": args.parcels_root,
-            "hadoop_home": args.hadoop_home,
-            "hadoop_conf_dir": args.hadoop_conf_dir,
-            "java_home": args.java_home,
-            "tracking_uri": args.tracking_uri,
-        }
+        overrides = {spec.name: getattr(args, spec.name) for spec in SETTINGS}
         found = discover(
             resolve_overrides(overrides, env), env, exact_classpath=args.exact_classpath
         )

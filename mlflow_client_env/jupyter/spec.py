@@ -51,8 +51,16 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from ..config import SETTINGS
 from ..environment import Environment
-from ..errors import MlflowClientEnvError, SecretError
+from ..errors import (
+    KernelNameError,
+    KernelSpecError,
+    KernelWriteError,
+    MlflowClientEnvError,
+    SecretError,
+    UnsafePathError,
+)
 from ..redact import (
     is_secret_name,
     redact,
@@ -101,28 +109,12 @@ SHARED_DIR_MODE, SHARED_FILE_MODE = 0o755, 0o644
 #: installer's PATH for every kernel start (G2); pyarrow does not need it.
 STATIC_OMITTED = ("PATH",)
 #: The discovery overrides (keys of ``build_environment``'s overrides).
-OVERRIDE_KEYS = ("parcel", "parcels_root", "hadoop_home", "hadoop_conf_dir", "java_home")
+OVERRIDE_KEYS = tuple(s.name for s in SETTINGS if s.name != "tracking_uri")
 #: Settings whose values are paths, made absolute at install time.
-PATH_KEYS = (*OVERRIDE_KEYS, "keytab")
+PATH_KEYS = (*(s.name for s in SETTINGS if s.metavar in ("PATH", "DIR")), "keytab")
 
 #: The kernel logos, shipped in the wheel as package data.
 RESOURCES = Path(__file__).resolve().parent / "resources"
-
-
-class KernelSpecError(MlflowClientEnvError):
-    """A kernel cannot be installed, found or removed as asked."""
-
-
-class KernelNameError(KernelSpecError, ValueError):
-    """A kernel name Jupyter would not accept, or one that names another folder."""
-
-
-class UnsafePathError(KernelSpecError):
-    """A symbolic link or another unexpected file where a kernel's own file or folder goes."""
-
-
-class KernelWriteError(KernelSpecError):
-    """The kernels folder cannot be written (read-only, permissions, full disk...)."""
 
 
 @dataclass(frozen=True)
@@ -142,9 +134,7 @@ class KernelSettings:
 
     def overrides(self) -> dict[str, str | None]:
         """The ``build_environment`` overrides (tracking URI included)."""
-        d: dict[str, str | None] = {k: getattr(self, k) for k in OVERRIDE_KEYS}
-        d["tracking_uri"] = self.tracking_uri
-        return d
+        return {s.name: getattr(self, s.name) for s in SETTINGS}
 
     def to_json(self) -> dict[str, str | bool]:
         """Only what was set, so metadata stays short and readable."""
@@ -224,14 +214,14 @@ def validate_name(name: str, *, command: str = "install-kernel") -> str:
 
 
 def parse_env_pairs(pairs: Sequence[str]) -> dict[str, str]:
-    """``KEY=VALUE`` strings (``--env``) into a dict, refusing secrets and bad keys."""
+    """``NAME=VALUE`` strings (``--env``) into a dict, refusing secrets and bad keys."""
     out: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
             shown = key if ENV_KEY_RE.fullmatch(key) and not is_secret_name(key) else "KEY"
             raise KernelSpecError(
-                f"--env {_shown(redact(pair))} is not KEY=VALUE",
+                f"--env {_shown(redact(pair))} is not NAME=VALUE",
                 f"write it as --env {shown}=VALUE",
             )
         if not ENV_KEY_RE.fullmatch(key):

@@ -38,7 +38,8 @@ class JavaCcachePlan:
         the cache as it was; a failed copy is an ``error`` finding."""
         if self.kind == "none":
             return None, []
-        from .login import KinitError, ensure_java_ccache, keytab_login, require_file_ccache
+        from ..errors import KinitError
+        from .login import ensure_java_ccache, keytab_login, require_file_ccache
 
         if self.kind == "login":
             assert self.keytab is not None and self.principal is not None and self.path

@@ -32,17 +32,19 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import MlflowClientEnvError
-from ..userdirs import lock_dir, private_base
-from .profile import ccache_type, discover_kerberos, parse_ccache_name
-from .ticket import (
+from ..errors import (
+    CacheTargetError,
     CcacheFormatError,
     CcacheUnreadableError,
-    TicketStatus,
-    copy_credentials,
-    read_regular_file,
-    ticket_status,
+    KeyringUnavailableError,
+    KeytabError,
+    KinitError,
+    MlflowClientEnvError,
+    PrincipalError,
 )
+from ..userdirs import lock_dir, private_base
+from .profile import ccache_type, discover_kerberos, parse_ccache_name
+from .ticket import TicketStatus, copy_credentials, read_regular_file, ticket_status
 
 #: What we say where KEYRING caches cannot exist (kernel without keyrings, or keyctl blocked).
 NO_KEYRING_MESSAGE = (
@@ -58,29 +60,8 @@ LOCK_TIMEOUT = 30.0
 MAX_KEYTAB_BYTES = 16 * 1024 * 1024
 
 
-class KinitError(MlflowClientEnvError):
-    """Logging in or copying a ticket failed (KDC unreachable, wrong key, ...)."""
-
-
-class KeytabError(KinitError):
-    """The keytab cannot be used (missing, unreadable); a usage error."""
-
-
-class KeyringUnavailableError(KinitError):
-    """A KEYRING cache was named, but this kernel has no keyrings."""
-
-
 class KeytabPermissionWarning(UserWarning):
     """The keytab can be read by other users: it is as good as a password."""
-
-
-class PrincipalError(KeytabError, ValueError):
-    """A principal name that libkrb5 cannot parse (a usage error, caught before any I/O)."""
-
-
-class CacheTargetError(KinitError):
-    """The FILE cache to write is not ours to replace (a symlink, not a regular file,
-    another user's file, or in another user's directory)."""
 
 
 # --------------------------------------------------------------------------- caches and locks

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ConfigFileError, MlflowClientEnvError
+from ..errors import CcacheNameError, ConfigFileError
 
 DEFAULT_KRB5_CONF = "/etc/krb5.conf"
 #: Cache types MIT krb5 defines. Prefixes are case-sensitive (``krb5int_cc_getops`` uses
@@ -36,10 +36,6 @@ CCNAME_FIX = (
     "set KRB5CCNAME to TYPE:residual with a type libkrb5 knows, e.g. FILE:/tmp/krb5cc_$(id -u), "
     "KEYRING:persistent:$(id -u) or KCM:, or unset it to use the default cache"
 )
-
-
-class CcacheNameError(MlflowClientEnvError, ValueError):
-    """A credential cache name that libkrb5 would refuse, or that names no cache at all."""
 
 
 def parse_ccache_name(name: str, origin: str = "credential cache name") -> tuple[str, str]:

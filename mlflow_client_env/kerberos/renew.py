@@ -30,9 +30,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Literal
 
-from ..errors import MlflowClientEnvError
+from ..errors import CommandStartError, KinitError, MlflowClientEnvError
 from .login import (
-    KinitError,
     cache_lock,
     check_login_inputs,
     keytab_login,
@@ -49,13 +48,6 @@ RenewerStatus = Literal["starting", "ok", "retrying", "stale", "stopped"]
 #: Renew when this fraction of the ticket's lifetime has passed.
 RENEW_FRACTION = 2 / 3
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-class CommandStartError(MlflowClientEnvError):
-    """``run_command`` could not start the command (not found, not executable).
-    ``exit_code`` is 127, what a shell returns then."""
-
-    exit_code = 127
 
 
 def find_kinit(env: Mapping[str, str] | None = None) -> str | None:

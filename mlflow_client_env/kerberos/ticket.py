@@ -21,16 +21,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from ..errors import MlflowClientEnvError
+from ..errors import CcacheFormatError, CcacheNameError, CcacheUnreadableError, MlflowClientEnvError
 from ..safeio import file_kind
 from ..userdirs import private_dir
-from .profile import (
-    CcacheNameError,
-    ccache_path,
-    ccache_type,
-    discover_kerberos,
-    parse_ccache_name,
-)
+from .profile import ccache_path, ccache_type, discover_kerberos, parse_ccache_name
 
 State = Literal["valid", "expiring", "expired", "missing", "unreadable", "corrupt", "foreign_realm"]
 STATES: tuple[State, ...] = (
@@ -60,16 +54,6 @@ CORRUPT_CODES = frozenset({KRB5_CC_FORMAT, KRB5_CC_END, KRB5_CCACHE_BADVNO})
 KINIT_FIX = "run 'kinit' (or 'mlflow-client-env kinit --keytab K --principal P')"
 #: A FILE cache holds a TGT and some service tickets: kilobytes. Read no more than this.
 MAX_CCACHE_BYTES = 4 * 1024 * 1024
-
-
-class CcacheFormatError(MlflowClientEnvError):
-    """A FILE credential cache does not follow MIT's ccache format."""
-
-
-class CcacheUnreadableError(CcacheFormatError):
-    """The cache (or keytab) path is not a regular file: a FIFO, a directory, a device, a
-    socket. A subclass of ``CcacheFormatError`` so callers that handle a corrupt cache
-    handle this too; ``ticket_status`` reports it as ``unreadable``."""
 
 
 def read_regular_file(

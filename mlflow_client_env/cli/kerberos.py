@@ -1,7 +1,7 @@
 """The ``ticket``, ``kinit`` and ``run`` commands: check, get and keep a Kerberos ticket.
 
-Kept apart from ``cli`` so the Kerberos commands can be wired in with one call
-(``add_commands``) and tried alone (``python -m mlflow_client_env.ticket_cli``).
+Wired into the one parser by ``add_commands``; errors are printed and mapped to exit
+codes by ``cli.app``.
 Exit codes: 0 ok; 1 no usable ticket / the login failed; 2 bad input; ``run``
 returns the command's own exit code.
 """
@@ -13,10 +13,11 @@ import json
 import shlex
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from .errors import MlflowClientEnvError
+from . import output
+from .options import add_setting
 
 EXAMPLES_TICKET = """\
 examples:
@@ -50,14 +51,8 @@ SIGTERM and SIGHUP are passed on to CMD; the exit code is CMD's.
 """
 
 
-def _err(msg: str, fix: str | None = None) -> None:
-    print(f"mlflow-client-env: {msg}", file=sys.stderr)
-    if fix:
-        print(f"  fix: {fix}", file=sys.stderr)
-
-
 def _exports(ccache: str) -> str:
-    from .kerberos.profile import ccache_path
+    from ..kerberos.profile import ccache_path
 
     lines = [f"export KRB5CCNAME={shlex.quote(ccache)}"]
     path = ccache_path(ccache)
@@ -67,12 +62,12 @@ def _exports(ccache: str) -> str:
 
 
 def cmd_ticket(args: argparse.Namespace) -> int:
-    from .kerberos.ticket import format_status, ticket_status
+    from ..kerberos.ticket import format_status, ticket_status
 
     st = ticket_status(
         args.ccache,
         threshold=args.threshold,
-        hadoop_conf_dir=getattr(args, "hadoop_conf_dir", None),
+        hadoop_conf_dir=args.hadoop_conf_dir,
     )
     if args.json:
         print(json.dumps(st.to_json(), indent=2))
@@ -83,11 +78,12 @@ def cmd_ticket(args: argparse.Namespace) -> int:
 
 def _show_warnings(caught: Sequence[warnings.WarningMessage]) -> None:
     for w in caught:
-        _err(f"warning: {w.message}")
+        output.warning(str(w.message))
 
 
 def cmd_kinit(args: argparse.Namespace) -> int:
-    from .kerberos.login import KeytabError, KinitError, copy_to_file, keytab_login
+    from ..errors import KeytabError
+    from ..kerberos.login import copy_to_file, keytab_login
 
     if args.to_file and args.keytab:
         raise KeytabError(
@@ -100,30 +96,28 @@ def cmd_kinit(args: argparse.Namespace) -> int:
         )
     if args.keytab and not args.principal:
         raise KeytabError("--keytab needs --principal", "add --principal you@REALM")
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+    # a failed login raises KinitError (exit 1), an unusable keytab KeytabError (exit 2):
+    # cli.app.EXIT_CODES decides, and prints the error once
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
             if args.keytab:
                 st = keytab_login(args.keytab, args.principal, args.ccache)
             else:
                 st = copy_to_file(None, args.ccache)
-        _show_warnings(caught)
-    except KeytabError:
-        raise
-    except KinitError as exc:
-        _err(f"error: {exc.problem}", exc.fix)
-        return 1
+        finally:
+            _show_warnings(caught)
     sys.stdout.write(_exports(st.ccache))
     action = "logged in" if args.keytab else "copied the ticket"
-    _err(f"{action}: {st.principal} in {st.ccache} ({st.message})")
+    output.say(action, f"{st.principal} in {st.ccache} ({st.message})")
     return 0 if st.ok else 1
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     import logging
 
-    from .kerberos.login import KeytabError, KinitError
-    from .kerberos.renew import CommandStartError, run_command
+    from ..errors import KeytabError
+    from ..kerberos.renew import run_command
 
     logging.basicConfig(level=logging.WARNING, format="mlflow-client-env: %(message)s")
     command = list(args.cmd_argv)
@@ -133,9 +127,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise KeytabError("no command given", "mlflow-client-env run [options] -- CMD ARGS...")
     if bool(args.keytab) != bool(args.principal):
         raise KeytabError("--keytab and --principal go together", "give both, or neither")
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
             return run_command(
                 command,
                 keytab=args.keytab,
@@ -144,24 +138,15 @@ def cmd_run(args: argparse.Namespace) -> int:
                 threshold=args.threshold,
                 max_backoff=args.max_backoff,
             )
-    except KeytabError:
-        raise
-    except CommandStartError as exc:
-        _err(f"error: {exc.problem}", exc.fix)
-        return exc.exit_code
-    except KinitError as exc:
-        _err(f"error: {exc.problem}", exc.fix)
-        return 1
-    finally:
-        _show_warnings(caught)
+        finally:
+            _show_warnings(caught)
 
 
-def add_commands(sub: Any, discovery_parent: argparse.ArgumentParser) -> None:
+def add_commands(sub: Any, discovery: argparse.ArgumentParser) -> None:
     """Add ``ticket``, ``kinit`` and ``run`` to the subparsers ``sub`` of the main CLI."""
     fmt = argparse.RawDescriptionHelpFormatter
     p = sub.add_parser(
         "ticket",
-        parents=[discovery_parent],
         help="show the Kerberos ticket state (exit 1 if unusable)",
         description="Check the Kerberos credential cache that Python and Java will use: "
         "principal, expiry, renew-until, whether Java can read it, and a state.",
@@ -170,6 +155,8 @@ def add_commands(sub: Any, discovery_parent: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--json", action="store_true", help="print a JSON object")
     p.add_argument("--ccache", metavar="CACHE", help="the cache to check (default: as MIT)")
+    # the only setting 'ticket' reads: the NameNode principal's realm, from hdfs-site.xml
+    add_setting(p, "hadoop_conf_dir")
     p.add_argument(
         "--threshold",
         type=float,
@@ -225,29 +212,3 @@ def add_commands(sub: Any, discovery_parent: argparse.ArgumentParser) -> None:
     )
     p.add_argument("cmd_argv", nargs=argparse.REMAINDER, metavar="CMD", help="the command")
     p.set_defaults(func=cmd_run)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """A parser with only these commands (``python -m mlflow_client_env.ticket_cli``)."""
-    from .cli import discovery_options
-
-    parser = argparse.ArgumentParser(prog="mlflow-client-env")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    add_commands(sub, discovery_options())
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    func: Callable[[argparse.Namespace], int] = args.func
-    try:
-        return func(args)
-    except MlflowClientEnvError as exc:
-        _err(f"error: {exc.problem}", exc.fix)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

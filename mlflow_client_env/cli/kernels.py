@@ -12,9 +12,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
-from .jupyter import spec as ks
-from .redact import redact, redact_tree
+from ..jupyter import spec as ks
+from ..redact import redact, redact_tree
+from . import output
 
 EXAMPLES_INSTALL = """\
 examples:
@@ -71,10 +73,6 @@ is unreadable.
 """
 
 
-def _err(text: str) -> None:
-    print(f"mlflow-client-env: {text}", file=sys.stderr)
-
-
 def _location_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("where (default: --user)").add_mutually_exclusive_group()
     g.add_argument(
@@ -118,13 +116,13 @@ def cmd_install(args: argparse.Namespace) -> int:
         print(json.dumps(redact_tree(result.to_json()), indent=2))
     elif args.dry_run:
         print(json.dumps(redact_tree(result.spec), indent=1))
-        _err(f"dry run: would write {result.path / 'kernel.json'}; nothing written")
+        output.say("dry run", f"would write {result.path / 'kernel.json'}; nothing written")
     else:
         verb = "replaced" if result.replaced else "installed"
         print(f"{verb} kernel {result.name!r} ({result.mode} mode) in {result.path}")
         print(f"  display name: {redact(result.spec['display_name'])}")
     for note in result.notes:
-        _err(f"note: {redact(note)}")
+        output.say("note", note)
     return 0
 
 
@@ -173,14 +171,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
-def add_commands(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
-    discovery_parent: argparse.ArgumentParser,
-) -> None:
+def add_commands(sub: Any, discovery: argparse.ArgumentParser) -> None:
     """Add install-kernel, uninstall-kernel and list-kernels to ``sub`` (subparsers)."""
     p = sub.add_parser(
         "install-kernel",
-        parents=[discovery_parent],
+        parents=[discovery],
         help="install a Jupyter kernel with the environment set before it starts",
         description="Install a Jupyter kernel whose process starts with the MLflow/Hadoop "
         "environment in place (LD_LIBRARY_PATH included), for this user by default.",
@@ -203,7 +198,7 @@ def add_commands(
     p.add_argument(
         "--env",
         action="append",
-        metavar="KEY=VALUE",
+        metavar="NAME=VALUE",
         help="an extra variable for the kernel; repeatable (no secrets)",
     )
     k = p.add_argument_group("Kerberos (keytab login at kernel start, when available)")

@@ -1,0 +1,65 @@
+"""``mlflow-client-env env``: print the environment, as shell exports, dotenv or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from . import output
+from .options import overrides_from
+
+EXAMPLES_ENV = """\
+examples:
+  eval "$(mlflow-client-env env)"             set up this shell
+  mlflow-client-env env --explain             show every variable and why
+  mlflow-client-env env --json                machine-readable
+  mlflow-client-env env --format dotenv > .env
+  mlflow-client-env env --parcel /opt/cloudera/parcels/CDH-7.1.7-1.cdh7.1.7.p0.15945976
+
+Settings can also come from MLFLOW_CLIENT_ENV_<NAME> variables (e.g.
+MLFLOW_CLIENT_ENV_PARCELS_ROOT), ~/.config/mlflow-client-env/config.toml and
+/etc/mlflow-client-env/config.toml, in that order of precedence after arguments.
+"""
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    from .. import render
+    from ..discovery import build_environment
+
+    env = build_environment(
+        None,
+        overrides_from(args),
+        exact_classpath=args.exact_classpath,
+        exact_classpath_timeout=args.exact_classpath_timeout,
+        legacy_ld_library_path=args.legacy_ld_library_path,
+    )
+    fmt = "json" if args.json else args.format
+    sys.stdout.write(render.FORMATS[fmt](env, explain=args.explain))
+    output.findings(env.findings)
+    return 1 if any(f.status == "error" for f in env.findings) else 0
+
+
+def add_commands(sub: Any, discovery: argparse.ArgumentParser) -> None:
+    """Add ``env`` to the subparsers ``sub``."""
+    disc = discovery
+    p = sub.add_parser(
+        "env",
+        parents=[disc],
+        help="print the environment (shell exports, JSON or dotenv)",
+        description="Print the variables a process needs (JAVA_HOME, CLASSPATH, "
+        "ARROW_LIBHDFS_DIR, LIBHDFS_OPTS, KRB5CCNAME, ...). Warnings go to stderr, so "
+        'eval "$(mlflow-client-env env)" stays clean.',
+        epilog=EXAMPLES_ENV,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--json", action="store_true", help="a JSON object: variable -> value")
+    p.add_argument("--format", choices=("shell", "dotenv", "json"), default="shell")
+    p.add_argument("--explain", action="store_true", help="add the reason for every variable")
+    p.add_argument(
+        "--legacy-ld-library-path",
+        action="store_true",
+        help="also prepend parcel lib64/native/impala dirs to LD_LIBRARY_PATH, as "
+        "hand-made kernel.json files did (breaks ssl/gssapi imports; not recommended)",
+    )
+    p.set_defaults(func=cmd_env)

@@ -1,0 +1,40 @@
+"""The one way the command line speaks to people: messages on stderr, with a fix, redacted.
+
+stdout carries only what a command produces (exports for ``eval``, JSON, reports), so
+``eval "$(mlflow-client-env env)"`` and ``--json`` stay clean.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+
+from ..findings import Finding
+from ..redact import redact
+
+PROG = "mlflow-client-env"
+
+
+def say(kind: str, message: str, fix: str | None = None) -> None:
+    """``mlflow-client-env: KIND: message`` and ``  fix: ...`` on stderr (secrets masked)."""
+    print(
+        f"{PROG}: {kind}: {redact(message)}" if kind else f"{PROG}: {redact(message)}",
+        file=sys.stderr,
+    )
+    if fix:
+        print(f"  fix: {redact(fix)}", file=sys.stderr)
+
+
+def error(message: str, fix: str | None = None) -> None:
+    say("error", message, fix)
+
+
+def warning(message: str, fix: str | None = None) -> None:
+    say("warning", message, fix)
+
+
+def findings(items: Iterable[Finding]) -> None:
+    """Warnings and errors among ``items``, one message each (ok findings are not shown)."""
+    for f in items:
+        if f.status in ("warn", "error"):
+            say("error" if f.status == "error" else "warning", f.summary, f.fix)
