@@ -12,8 +12,8 @@ __version__ = "0.1.0"
 __all__ = ["MlflowClientEnvError", "build_environment", "explain", "keep_ticket_fresh", "setup"]
 
 if TYPE_CHECKING:
-    from .catalog import explain
     from .discovery import build_environment
+    from .doctor.catalog import explain
     from .errors import MlflowClientEnvError
     from .kerberos.renew import keep_ticket_fresh
     from .session import setup
@@ -22,7 +22,7 @@ _LAZY = {
     "setup": ".session",
     "build_environment": ".discovery",
     "MlflowClientEnvError": ".errors",
-    "explain": ".catalog",
+    "explain": ".doctor.catalog",
     "keep_ticket_fresh": ".kerberos.renew",
 }
 

@@ -4,7 +4,7 @@ Messages, doctor findings and :func:`mlflow_client_env.explain` name a failure b
 a short code: ``D1`` for an entry of the error catalog the project was built from
 (letters ``A`` to ``H``), or a descriptive lower-case code (``namenode-unreachable``)
 for a failure that catalog does not list. This module is where each code is
-explained, once: the title and fix that :mod:`mlflow_client_env.catalog` prints
+explained, once: the title and fix that :mod:`mlflow_client_env.doctor.catalog` prints
 come from here, and ``docs/troubleshooting.md`` is generated from it::
 
     python -m mlflow_client_env.reference > docs/troubleshooting.md

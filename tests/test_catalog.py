@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 import mlflow_client_env
-from mlflow_client_env.catalog import explain, explain_text
+from mlflow_client_env.doctor.catalog import explain, explain_text
 from mlflow_client_env.sandbox import Assets
 from mlflow_client_env.sandbox.parcel import ParcelTree
 from tests.sandbox.helpers import ClientEnv, base_env

@@ -16,9 +16,8 @@ from typing import Any
 
 import pytest
 
-from mlflow_client_env.findings import Finding
-from mlflow_client_env.ldcache import read_ld_cache
-from mlflow_client_env.native import (
+from mlflow_client_env.doctor.ldcache import read_ld_cache
+from mlflow_client_env.doctor.native import (
     ElfInfo,
     Resolution,
     check_library,
@@ -29,6 +28,7 @@ from mlflow_client_env.native import (
     read_elf,
     resolve_needed,
 )
+from mlflow_client_env.findings import Finding
 from tests.native_helpers import (
     E_MACHINE,
     EI_CLASS,

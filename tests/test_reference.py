@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from mlflow_client_env import catalog, reference
+from mlflow_client_env import reference
+from mlflow_client_env.doctor import catalog
 from mlflow_client_env.errors import MlflowClientEnvError, UnknownCodeError
 
 REPO = Path(__file__).resolve().parents[1]

@@ -59,7 +59,7 @@ def _text_of(arg: str | None) -> str:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from ..catalog import explain_text
+    from ..doctor.catalog import explain_text
     from ..reference import lookup, render_text
 
     matched: str | None = None

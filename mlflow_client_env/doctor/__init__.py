@@ -4,6 +4,13 @@ Modelled on brew/flutter doctor: each check has a name and returns findings
 (ok / warn / error / skip, a summary, the evidence and the fix); the report is
 a ✓ / ! / ✗ line per check and a one-line verdict. Checks run in the catalog's
 probe order, cheap and local first, network and JVM last.
+
+The package: ``checks`` (the local checks), ``kerberos``, ``live`` (``--pid``, through
+``procfs``: read only), ``remote`` (the tracking server and the HDFS probe, which runs
+``hdfs_probe`` in a subprocess), ``versions``, ``native`` and ``ldcache`` (libhdfs' ELF
+file and the dynamic loader's view), ``catalog`` (error text -> reference entry),
+``context`` (what checks share, the run's budget, the one way to spawn), ``secrets``,
+``render``.
 """
 
 from __future__ import annotations

@@ -239,7 +239,7 @@ def check_classpath(ctx: Context) -> list[Finding]:
 
 
 def check_native(ctx: Context) -> list[Finding]:
-    from .. import native
+    from . import native
 
     env = ctx.environment()
     if isinstance(env, MlflowClientEnvError):
@@ -279,7 +279,7 @@ LOAD_PROBE_CAP = 60.0
 
 
 def _load_probe(ctx: Context, libjvm: Path, libhdfs: Path, ours: dict[str, str]) -> Finding:
-    from .. import native
+    from . import native
 
     try:
         done = ctx.spawn(

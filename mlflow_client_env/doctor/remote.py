@@ -19,10 +19,10 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from ..catalog import explain_text
 from ..errors import MlflowClientEnvError
 from ..findings import Finding
 from ..redact import redact, redact_then_truncate
+from .catalog import explain_text
 from .context import BudgetExhausted, Context, ForeignEnvironment
 
 #: each HTTP request's own cap; the run's budget may cut it shorter
@@ -390,7 +390,7 @@ def check_hdfs(ctx: Context) -> list[Finding]:
     env = ctx.environment()
     if isinstance(env, MlflowClientEnvError):
         return [Finding("hdfs.skipped", "skip", f"HDFS probe skipped: {env.problem}", fix=env.fix)]
-    argv = [sys.executable, "-m", "mlflow_client_env.hdfs_probe", target]
+    argv = [sys.executable, "-m", "mlflow_client_env.doctor.hdfs_probe", target]
     try:
         proc = ctx.spawn(
             f"the HDFS probe of {target}", argv, extra_env=env.as_dict(), cap=HDFS_PROBE_CAP

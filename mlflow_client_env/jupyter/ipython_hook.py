@@ -29,7 +29,7 @@ def install(ipython: Any) -> bool:
         tb_offset: int | None = None,
     ) -> None:
         shell.showtraceback((etype, evalue, tb), tb_offset=tb_offset)
-        from ..catalog import explain
+        from ..doctor.catalog import explain
 
         exp = explain(evalue)
         if exp is not None:

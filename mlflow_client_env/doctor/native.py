@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
-from .errors import NativeLibraryError
-from .findings import Finding
+from ..errors import NativeLibraryError
+from ..findings import Finding
 from .ldcache import DEFAULT_LD_CACHE, LdCache, host_flags, read_ld_cache
 
 SearchStep = Literal["direct", "rpath", "ld_library_path", "runpath", "cache", "default"]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .reference import DOC_PATH, lookup
+from ..reference import DOC_PATH, lookup
 
 
 @dataclass(frozen=True)

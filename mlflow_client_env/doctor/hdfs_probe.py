@@ -1,4 +1,4 @@
-"""The HDFS end-to-end probe, run as ``python -m mlflow_client_env.hdfs_probe URI``.
+"""The HDFS end-to-end probe, run as ``python -m mlflow_client_env.doctor.hdfs_probe URI``.
 
 It connects the way MLflow's HDFS artifact repository does (pyarrow's
 HadoopFileSystem, host from the URI or 'default', the ticket cache from
