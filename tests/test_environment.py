@@ -170,10 +170,10 @@ def test_malformed_toml_and_unknown_key(edge: Edge, clean_env: dict[str, str]) -
 
 
 def test_json_roundtrip_of_render(edge: Edge) -> None:
-    from mlflow_client_env import render
+    from mlflow_client_env import formats
 
     env = build_environment({}, **edge.overrides())
-    assert json.loads(render.as_json(env)) == env.as_dict()
-    explained = json.loads(render.as_json(env, explain=True))
+    assert json.loads(formats.as_json(env)) == env.as_dict()
+    explained = json.loads(formats.as_json(env, explain=True))
     assert explained["CLASSPATH"]["reason"].startswith("conf dir first")
     assert explained["LD_LIBRARY_PATH"]["timing"] == "start"

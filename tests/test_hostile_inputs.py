@@ -280,12 +280,12 @@ def test_dotenv_refuses_what_it_cannot_write(
 
 
 def test_dotenv_error_is_typed_in_python(tmp_path: Path, clean_env: dict[str, str]) -> None:
-    from mlflow_client_env import render
+    from mlflow_client_env import formats
 
     e = build_edge(tmp_path / "a\nb")
     env = mlflow_client_env.build_environment(None, e.overrides())
     with pytest.raises(OutputFormatError, match="newline"):
-        render.dotenv(env)
+        formats.dotenv(env)
 
 
 def test_exact_classpath_cache_in_another_users_folder_is_refused(

@@ -24,7 +24,7 @@ MLFLOW_CLIENT_ENV_PARCELS_ROOT), ~/.config/mlflow-client-env/config.toml and
 
 
 def cmd_env(args: argparse.Namespace) -> int:
-    from .. import render
+    from .. import formats
     from ..discovery import build_environment
 
     env = build_environment(
@@ -35,7 +35,7 @@ def cmd_env(args: argparse.Namespace) -> int:
         legacy_ld_library_path=args.legacy_ld_library_path,
     )
     fmt = "json" if args.json else args.format
-    sys.stdout.write(render.FORMATS[fmt](env, explain=args.explain))
+    sys.stdout.write(formats.FORMATS[fmt](env, explain=args.explain))
     output.findings(env.findings)
     return 1 if any(f.status == "error" for f in env.findings) else 0
 

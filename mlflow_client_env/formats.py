@@ -1,4 +1,4 @@
-"""Text forms of an Environment: shell exports, dotenv, JSON, with or without reasons.
+"""Text forms of an Environment (the formats of `env`): shell exports, dotenv, JSON.
 
 Printing ``export`` lines for ``eval`` is the one place we produce shell text;
 every value goes through ``shlex.quote``. Nothing here executes anything.
