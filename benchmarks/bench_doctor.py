@@ -29,9 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from mlflow_client_env.doctor import CHECKS  # noqa: E402
-from mlflow_client_env.sandbox.cluster import Sandbox  # noqa: E402
-from mlflow_client_env.sandbox.parcel import build_parcel_tree, pad_parcel  # noqa: E402
-from mlflow_client_env.sandbox.prepare import prepare_assets  # noqa: E402
+from mlflow_client_env_sandbox.cluster import Sandbox  # noqa: E402
+from mlflow_client_env_sandbox.parcel import build_parcel_tree, pad_parcel  # noqa: E402
+from mlflow_client_env_sandbox.prepare import prepare_assets  # noqa: E402
 
 BASE_KEYS = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER", "LOGNAME")
 

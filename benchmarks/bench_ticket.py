@@ -24,8 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mlflow_client_env.sandbox.kdc import Kdc  # noqa: E402
-from mlflow_client_env.sandbox.ports import free_port  # noqa: E402
+from mlflow_client_env_sandbox.kdc import Kdc  # noqa: E402
+from mlflow_client_env_sandbox.ports import free_port  # noqa: E402
 
 
 def timed(fn: object, runs: int) -> float:

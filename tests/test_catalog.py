@@ -21,8 +21,8 @@ import pytest
 
 import mlflow_client_env
 from mlflow_client_env.doctor.catalog import explain, explain_text
-from mlflow_client_env.sandbox import Assets
-from mlflow_client_env.sandbox.parcel import ParcelTree
+from mlflow_client_env_sandbox import Assets
+from mlflow_client_env_sandbox.parcel import ParcelTree
 from tests.sandbox.helpers import ClientEnv, base_env
 
 #: Connects like MLflow's HDFS artifact repository and creates a folder (not

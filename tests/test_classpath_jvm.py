@@ -1,7 +1,7 @@
 """Why we expand: a real JVM, real Hadoop 2.7.3 jars and a real libhdfs.so.
 
 The jars come from the pyspark 2.4.8 sdist and libhdfs.so is built from the
-pydoop 2.0.0 sources (see mlflow_client_env.sandbox); both are cached.
+pydoop 2.0.0 sources (see mlflow_client_env_sandbox); both are cached.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import pytest
 from mlflow_client_env.discovery import build_environment
 from mlflow_client_env.environment import Environment
 from mlflow_client_env.hadoop import classpath
-from mlflow_client_env.sandbox.parcel import ParcelTree, build_parcel_tree
-from mlflow_client_env.sandbox.prepare import Assets, prepare_assets
+from mlflow_client_env_sandbox.parcel import ParcelTree, build_parcel_tree
+from mlflow_client_env_sandbox.prepare import Assets, prepare_assets
 from tests import trees
 
 CONNECT = (

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from mlflow_client_env.kerberos.login import NO_KEYRING_MESSAGE, keyring_supported
-from mlflow_client_env.sandbox.procs import pdeathsig_preexec
+from mlflow_client_env_sandbox.procs import pdeathsig_preexec
 from tests.sandbox.fixtures import Cluster, HdfsControl, MlflowControl
 from tests.sandbox.helpers import ClientEnv, base_env
 

@@ -25,7 +25,7 @@ from mlflow_client_env import cli
 from mlflow_client_env.jupyter import launcher as kernel
 from mlflow_client_env.jupyter import spec as ks
 from mlflow_client_env.redact import redact, url_has_password
-from mlflow_client_env.sandbox.kdc import Kdc
+from mlflow_client_env_sandbox.kdc import Kdc
 from tests import trees
 from tests.conftest import Edge, Jupyter
 

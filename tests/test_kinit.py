@@ -57,7 +57,7 @@ def test_missing_keytab_is_a_usage_error(krb_env: Path, tmp_path: Path) -> None:
 def test_unreachable_kdc_is_a_clear_error(
     krb: Krb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mlflow_client_env.sandbox.ports import free_port
+    from mlflow_client_env_sandbox.ports import free_port
 
     conf = tmp_path / "krb5.conf"
     text = krb.krb5_conf.read_text().replace(f":{krb.kdc.port}", f":{free_port()}")
@@ -122,7 +122,7 @@ public class JKlist {
 
 def java_klist(cache: Path, krb5_conf: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     """What the JDK's own Kerberos (as used by Hadoop's UGI) finds in a ticket cache."""
-    from mlflow_client_env.sandbox.java import sandbox_java
+    from mlflow_client_env_sandbox.java import sandbox_java
 
     java = Path(sandbox_java().home) / "bin" / "java"
     src = tmp_path / "JKlist.java"

@@ -73,10 +73,10 @@ def test_keep_ticket_fresh_renews_and_relogs(krb: Krb, krb_env: Path) -> None:
 def restart_kdc(k: Krb) -> None:
     """Kdc.start() minus its free-port check: that check binds without SO_REUSEADDR and so
     fails for a minute on the KDC's own TIME_WAIT sockets; krb5kdc itself reuses the port."""
-    from mlflow_client_env.sandbox.kdc import tool
-    from mlflow_client_env.sandbox.ports import tcp_open
-    from mlflow_client_env.sandbox.procs import spawn
-    from mlflow_client_env.sandbox.procs import wait_until as sb_wait
+    from mlflow_client_env_sandbox.kdc import tool
+    from mlflow_client_env_sandbox.ports import tcp_open
+    from mlflow_client_env_sandbox.procs import spawn
+    from mlflow_client_env_sandbox.procs import wait_until as sb_wait
 
     kdc = k.kdc
     kdc.process = spawn(

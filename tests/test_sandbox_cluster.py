@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mlflow_client_env.sandbox import Kdc, SandboxKinitError
+from mlflow_client_env_sandbox import Kdc, SandboxKinitError
 from tests.sandbox.fixtures import HdfsControl, MlflowControl
 from tests.sandbox.helpers import ClientEnv, libhdfs_env, make_client_conf, run_python
 
@@ -120,7 +120,7 @@ def test_mlflow_server_is_up_and_artifacts_go_to_hdfs(
 
 def test_env_command_prints_the_client_variables(client_env: ClientEnv) -> None:
     state_dir = Path(client_env.parcels_root).parent
-    argv = [sys.executable, "-m", "mlflow_client_env.sandbox", "env", "--json"]
+    argv = [sys.executable, "-m", "mlflow_client_env_sandbox", "env", "--json"]
     proc = subprocess.run(
         [*argv, "--state-dir", str(state_dir)], capture_output=True, text=True, check=True
     )

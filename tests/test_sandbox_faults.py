@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from mlflow_client_env.errors import JavaNotFoundError
-from mlflow_client_env.sandbox import (
+from mlflow_client_env_sandbox import (
     Assets,
     ChecksumError,
     DiskFullError,
@@ -26,13 +26,13 @@ from mlflow_client_env.sandbox import (
     SandboxRunningError,
     ServerStartError,
 )
-from mlflow_client_env.sandbox.assets import PYDOOP, Sdist, ensure_sdist
-from mlflow_client_env.sandbox.java import sandbox_java
-from mlflow_client_env.sandbox.ports import free_port
-from mlflow_client_env.sandbox.procs import proc_start_time, spawn, wait_until
+from mlflow_client_env_sandbox.assets import PYDOOP, Sdist, ensure_sdist
+from mlflow_client_env_sandbox.java import sandbox_java
+from mlflow_client_env_sandbox.ports import free_port
+from mlflow_client_env_sandbox.procs import proc_start_time, spawn, wait_until
 
 pytestmark = pytest.mark.sandbox
-CLI = [sys.executable, "-m", "mlflow_client_env.sandbox"]
+CLI = [sys.executable, "-m", "mlflow_client_env_sandbox"]
 
 
 @pytest.fixture
@@ -194,8 +194,8 @@ def test_timeout_reports_the_log_tail(tmp_path: Path) -> None:
 KDC_THEN_HANG = """
 import sys, time
 from pathlib import Path
-from mlflow_client_env.sandbox.kdc import Kdc
-from mlflow_client_env.sandbox.ports import free_port
+from mlflow_client_env_sandbox.kdc import Kdc
+from mlflow_client_env_sandbox.ports import free_port
 kdc = Kdc(Path(sys.argv[1]), free_port())
 kdc.create()
 kdc.start()

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mlflow_client_env.sandbox import Assets, build_parcel_tree, pad_parcel
-from mlflow_client_env.sandbox.parcel import ParcelTree
+from mlflow_client_env_sandbox import Assets, build_parcel_tree, pad_parcel
+from mlflow_client_env_sandbox.parcel import ParcelTree
 
 pytestmark = pytest.mark.sandbox
 

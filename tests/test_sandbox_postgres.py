@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from mlflow_client_env.sandbox.cluster import Sandbox
-from mlflow_client_env.sandbox.mlflow_server import MlflowServer
-from mlflow_client_env.sandbox.ports import free_port
-from mlflow_client_env.sandbox.prepare import Assets
-from mlflow_client_env.sandbox.state import STATE_FILE
+from mlflow_client_env_sandbox.cluster import Sandbox
+from mlflow_client_env_sandbox.mlflow_server import MlflowServer
+from mlflow_client_env_sandbox.ports import free_port
+from mlflow_client_env_sandbox.prepare import Assets
+from mlflow_client_env_sandbox.state import STATE_FILE
 from tests.sandbox.fixtures import Cluster, hdfs_cat
 from tests.sandbox.helpers import ClientEnv, base_env
 from tests.sandbox.postgres import Postgres

@@ -1,6 +1,6 @@
 """A real MIT KDC for the ticket, kinit and renew tests (fixtures and helpers; no tests here).
 
-Built directly on ``mlflow_client_env.sandbox.kdc.Kdc`` so these tests do not need
+Built directly on ``mlflow_client_env_sandbox.kdc.Kdc`` so these tests do not need
 the sandbox's HDFS assets. Principals with short limits make expiry and renewal
 observable in seconds (``clockskew = 1`` in the sandbox krb5.conf).
 """
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from mlflow_client_env.sandbox.kdc import Kdc
-from mlflow_client_env.sandbox.ports import free_port
+from mlflow_client_env_sandbox.kdc import Kdc
+from mlflow_client_env_sandbox.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -22,8 +22,8 @@ from typing import NoReturn
 import pytest
 
 from mlflow_client_env.errors import MlflowClientEnvError
-from mlflow_client_env.sandbox import Assets, Kdc, Sandbox, build_parcel_tree, prepare_assets
-from mlflow_client_env.sandbox.parcel import ParcelTree
+from mlflow_client_env_sandbox import Assets, Kdc, Sandbox, build_parcel_tree, prepare_assets
+from mlflow_client_env_sandbox.parcel import ParcelTree
 
 from .helpers import ClientEnv
 

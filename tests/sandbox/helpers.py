@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlflow_client_env.sandbox.hadoop_xml import write_configuration
-from mlflow_client_env.sandbox.hdfs import CLIENT_LOG4J, client_site
-from mlflow_client_env.sandbox.procs import pdeathsig_preexec
+from mlflow_client_env_sandbox.hadoop_xml import write_configuration
+from mlflow_client_env_sandbox.hdfs import CLIENT_LOG4J, client_site
+from mlflow_client_env_sandbox.procs import pdeathsig_preexec
 
 #: Variables a bare subprocess keeps from the test process (everything else is explicit).
 BASE_ENV_KEYS = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER", "LOGNAME")

@@ -17,8 +17,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from mlflow_client_env.sandbox.ports import HOST, free_port, tcp_open
-from mlflow_client_env.sandbox.procs import ManagedProcess, spawn, wait_until
+from mlflow_client_env_sandbox.ports import HOST, free_port, tcp_open
+from mlflow_client_env_sandbox.procs import ManagedProcess, spawn, wait_until
 
 
 def pg_bin(name: str) -> str:

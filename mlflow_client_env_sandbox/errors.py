@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import MlflowClientEnvError
+from mlflow_client_env.errors import MlflowClientEnvError
 
 
 class SandboxError(MlflowClientEnvError):

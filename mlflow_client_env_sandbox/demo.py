@@ -24,8 +24,9 @@ from pathlib import Path
 
 from .progress import step
 
-ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOK = ROOT / "notebooks" / "quickstart.ipynb"
+#: The notebook the demo runs, relative to the working directory (scripts/demo runs from
+#: the checkout's root); --notebook names another one. Nothing here assumes a checkout.
+NOTEBOOK = Path("notebooks") / "quickstart.ipynb"
 EXPECTED = b"model: quickstart\nparam_1: 1\n"
 #: Variables of the caller's shell that must not leak into the demo's "Jupyter server".
 CLEARED = (
@@ -59,8 +60,18 @@ def _outputs(nb: object) -> str:
     return "\n".join(parts)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
     from .cluster import Sandbox
+
+    ap = argparse.ArgumentParser(prog="python -m mlflow_client_env_sandbox.demo")
+    ap.add_argument("--notebook", type=Path, default=NOTEBOOK, help="the notebook to run")
+    notebook = ap.parse_args(argv).notebook
+    if not notebook.is_file():
+        print(f"demo: error: no notebook at {notebook}\n  fix: run it from the checkout's root, "
+              "or pass --notebook PATH", file=sys.stderr)  # fmt: skip
+        return 2
 
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="mlflow-client-env-demo-") as tmp:
@@ -104,8 +115,8 @@ def main() -> int:
             import nbformat
             from nbclient import NotebookClient
 
-            nb = nbformat.read(NOTEBOOK, as_version=4)  # type: ignore[no-untyped-call]
-            with step(f"running {NOTEBOOK.relative_to(ROOT)} through the 'mlflow' kernel"):
+            nb = nbformat.read(notebook, as_version=4)  # type: ignore[no-untyped-call]
+            with step(f"running {notebook} through the 'mlflow' kernel"):
                 NotebookClient(
                     nb,
                     kernel_name="mlflow",

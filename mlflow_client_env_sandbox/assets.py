@@ -22,7 +22,8 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from .. import userdirs
+from mlflow_client_env import userdirs
+
 from .errors import ChecksumError, DownloadError, disk_full_guard
 from .progress import step
 

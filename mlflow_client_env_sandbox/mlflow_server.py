@@ -19,7 +19,8 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from ..redact import redact
+from mlflow_client_env.redact import redact
+
 from .errors import PortInUseError, ServerStartError
 from .ports import HOST, check_port_free
 from .procs import ManagedProcess, log_tail, spawn, wait_until

@@ -1,4 +1,4 @@
-"""``python -m mlflow_client_env.sandbox up|down|status|env``.
+"""``python -m mlflow_client_env_sandbox up|down|status|env``.
 
 ``up`` leaves the servers running after the CLI exits. They are started
 *detached*: in their own session and without PR_SET_PDEATHSIG (which would
@@ -19,7 +19,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import MlflowClientEnvError
+from mlflow_client_env.errors import MlflowClientEnvError
+
 from .cluster import Sandbox, down
 from .errors import DiskFullError
 from .state import STATE_DIR_ENV, default_state_dir, load_state

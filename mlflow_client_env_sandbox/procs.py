@@ -23,7 +23,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..redact import redact
+from mlflow_client_env.redact import redact
+
 from .errors import DiskFullError, SandboxError, ServerStartError
 
 PR_SET_PDEATHSIG = 1

@@ -1,4 +1,4 @@
-"""``python -m mlflow_client_env.sandbox``."""
+"""``python -m mlflow_client_env_sandbox``."""
 
 from __future__ import annotations
 

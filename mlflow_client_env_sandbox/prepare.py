@@ -9,7 +9,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..java import JavaInstall
+from mlflow_client_env.java import JavaInstall
+
 from .assets import cache_dir, ensure_libhdfs_sources, ensure_spark_jars
 from .java import sandbox_java
 from .libhdfs import ensure_libhdfs

@@ -84,7 +84,7 @@ def render_bin_hadoop(java_home: Path, conf_dir: Path, krb5_conf: Path) -> str:
     """A POSIX sh ``bin/hadoop`` for 'classpath', 'fs'/'dfs' and 'version'."""
     q = shlex.quote
     return f"""#!/bin/sh
-# Stand-in for a CDH parcel's bin/hadoop, written by mlflow_client_env.sandbox.
+# Stand-in for a CDH parcel's bin/hadoop, written by mlflow_client_env_sandbox.
 # Like the real script it builds CLASSPATH from HADOOP_CONF_DIR and the parcel's
 # lib/hadoop* folders (wildcards, which the java launcher expands) and runs
 # the Java tool. Knows: classpath [--glob|--jar PATH], fs|dfs ARGS, version.

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import JavaNotFoundError
-from ..java import HADOOP_MAX_JAVA_EXCLUSIVE, JavaInstall, select_java
+from mlflow_client_env.errors import JavaNotFoundError
+from mlflow_client_env.java import HADOOP_MAX_JAVA_EXCLUSIVE, JavaInstall, select_java
 
 MIN_MAJOR = 11
 FIX = (

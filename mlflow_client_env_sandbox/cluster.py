@@ -13,7 +13,8 @@ import os
 import shutil
 from pathlib import Path
 
-from ..redact import redact
+from mlflow_client_env.redact import redact
+
 from .errors import SandboxError, SandboxRunningError, disk_full_guard
 from .hdfs import Hdfs, HdfsPorts
 from .kdc import DEFAULT_REALM, USER_PRINCIPALS, Kdc
