@@ -42,7 +42,13 @@ def discover(
     *,
     exact_classpath: bool = False,
     exact_classpath_timeout: float | None = None,
+    kerberos: KerberosSetup | None = None,
 ) -> Discovery:
+    """Everything there is to find, from the overrides and the environment (pure).
+
+    ``kerberos``: the caller's ``discover_kerberos(env)`` when it needed it first (setup()
+    and the launcher plan the Java cache before discovery), so it runs once.
+    """
     env = os.environ if env is None else env
     hadoop = discover_hadoop(
         HadoopHints(
@@ -58,7 +64,8 @@ def discover(
         if overrides.java_home
         else select_java(None, env)
     )
-    kerberos = discover_kerberos(env)
+    if kerberos is None:
+        kerberos = discover_kerberos(env)
     if exact_classpath:
         entries = classpath.exact_classpath(
             hadoop,

@@ -20,6 +20,7 @@ from .environment import Environment, Variable, refuse_credentials_in_uri
 from .findings import Finding, worst
 from .jvm import loaded_libjvm
 from .kerberos.java_cache import plan_java_ccache
+from .kerberos.profile import discover_kerberos
 from .redact import redact, redact_value
 
 #: Variables the JVM inside libhdfs reads once, when it is created.
@@ -148,7 +149,8 @@ def setup(
     """
     # Check before acting: the keytab login or the KEYRING copy is planned (everything
     # validated, nothing written), then discovery runs, and only then is the plan carried out.
-    plan = plan_java_ccache(os.environ, keytab, principal)
+    kerberos = discover_kerberos(os.environ)  # once: the plan and discovery both need it
+    plan = plan_java_ccache(os.environ, keytab, principal, kerberos)
     ov = resolve_overrides({**overrides, "tracking_uri": tracking_uri}, os.environ)
     if ov.tracking_uri is not None:
         refuse_credentials_in_uri(*ov.tracking_uri.pair())
@@ -157,6 +159,7 @@ def setup(
         os.environ,
         exact_classpath=exact_classpath,
         exact_classpath_timeout=exact_classpath_timeout,
+        kerberos=kerberos,
     )
     java_ccache, kinit_findings = plan.carry_out()
     env = environment_of(found, os.environ, java_ccache=java_ccache)

@@ -340,7 +340,7 @@ def test_secrets_are_refused_and_nothing_written(
         (["--env", "1BAD=x"], "not a valid variable name"),
         (["--python", "/nonexistent/python3"], "no such executable"),
         (["--keytab", "/nonexistent/alice.keytab", "--principal", "a@B"], "no such file"),
-        (["--principal", "alice@EXAMPLE.COM"], "go together"),
+        (["--principal", "alice@EXAMPLE.COM"], "needs both the keytab and the principal"),
     ],
 )
 def test_bad_input_exits_2_with_fix(

@@ -145,3 +145,24 @@ def test_setup_under_ipython_explains_errors(edge: Edge, clean_env: dict[str, st
     text = out.stdout + out.stderr
     assert "OSError" in text
     assert "[catalog D1]" in text and "kinit" in text
+
+
+def test_setup_reads_the_kerberos_facts_once(edge: Edge, monkeypatch: pytest.MonkeyPatch) -> None:
+    """discover_kerberos (krb5.conf, the cache name) runs once per setup(), not once for the
+    Java-cache plan and again for discovery. The real function runs; only calls are counted."""
+    import mlflow_client_env.discovery as discovery
+    import mlflow_client_env.kerberos.java_cache as java_cache
+    import mlflow_client_env.kerberos.profile as profile
+    import mlflow_client_env.session as session
+
+    calls: list[object] = []
+    real = profile.discover_kerberos
+
+    def counting(env: object) -> object:
+        calls.append(env)
+        return real(env)  # type: ignore[arg-type]
+
+    for module in (profile, discovery, java_cache, session):
+        monkeypatch.setattr(module, "discover_kerberos", counting)
+    mlflow_client_env.setup(**edge.overrides())
+    assert len(calls) == 1

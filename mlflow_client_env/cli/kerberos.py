@@ -83,7 +83,7 @@ def _show_warnings(caught: Sequence[warnings.WarningMessage]) -> None:
 
 def cmd_kinit(args: argparse.Namespace) -> int:
     from ..errors import KeytabError
-    from ..kerberos.login import copy_to_file, keytab_login
+    from ..kerberos.login import copy_to_file, keytab_login, keytab_login_asked
 
     if args.to_file and args.keytab:
         raise KeytabError(
@@ -94,8 +94,7 @@ def cmd_kinit(args: argparse.Namespace) -> int:
             "nothing to do: give --keytab K --principal P, or --to-file",
             "passwords are not accepted here; for an interactive login use the system 'kinit'",
         )
-    if args.keytab and not args.principal:
-        raise KeytabError("--keytab needs --principal", "add --principal you@REALM")
+    keytab_login_asked(args.keytab, args.principal)  # both or neither
     # a failed login raises KinitError (exit 1), an unusable keytab KeytabError (exit 2):
     # cli.app.EXIT_CODES decides, and prints the error once
     with warnings.catch_warnings(record=True) as caught:
@@ -117,6 +116,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     import logging
 
     from ..errors import KeytabError
+    from ..kerberos.login import keytab_login_asked
     from ..kerberos.renew import run_command
 
     logging.basicConfig(level=logging.WARNING, format="mlflow-client-env: %(message)s")
@@ -125,8 +125,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         command = command[1:]
     if not command:
         raise KeytabError("no command given", "mlflow-client-env run [options] -- CMD ARGS...")
-    if bool(args.keytab) != bool(args.principal):
-        raise KeytabError("--keytab and --principal go together", "give both, or neither")
+    keytab_login_asked(args.keytab, args.principal)  # both or neither
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:

@@ -106,12 +106,18 @@ def prepare(args: Any, environ: dict[str, str]) -> tuple[dict[str, str], list[st
         from ..config import resolve_overrides
         from ..discovery import discover, environment_of
         from ..kerberos.java_cache import plan_java_ccache
+        from ..kerberos.profile import discover_kerberos
 
-        # check before acting: plan the login/copy, discover, and only then carry it out
-        plan = plan_java_ccache(env, args.keytab, args.principal)
+        # check before acting: plan the login/copy, discover, and only then carry it out;
+        # the Kerberos facts are read once, for both
+        kerberos = discover_kerberos(env)
+        plan = plan_java_ccache(env, args.keytab, args.principal, kerberos)
         overrides = {spec.name: getattr(args, spec.name) for spec in SETTINGS}
         found = discover(
-            resolve_overrides(overrides, env), env, exact_classpath=args.exact_classpath
+            resolve_overrides(overrides, env),
+            env,
+            exact_classpath=args.exact_classpath,
+            kerberos=kerberos,
         )
         java_ccache, login_findings = plan.carry_out()
         notes += [f.summary + (f"\n  fix: {f.fix}" if f.fix else "") for f in login_findings]

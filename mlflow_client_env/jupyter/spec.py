@@ -389,12 +389,12 @@ def check_python_modules(
     )
 
 
-def check_keytab(keytab: str | None, principal: str | None = None) -> None:
-    if bool(keytab) != bool(principal):
-        raise KernelSpecError(
-            "--keytab and --principal go together",
-            "pass both, e.g. --keytab ~/alice.keytab --principal alice@EXAMPLE.COM",
-        )
+def check_kernel_keytab(keytab: str | None, principal: str | None = None) -> None:
+    """A kernel's keytab settings: both or neither (the one pairing rule), and a keytab file
+    that exists now (the kernel reads it at every start)."""
+    from ..kerberos.login import keytab_login_asked
+
+    keytab_login_asked(keytab, principal)
     if keytab is not None and not os.path.isfile(keytab):
         raise KernelSpecError(
             f"--keytab {_shown(keytab, 200)}: no such file",
@@ -709,7 +709,7 @@ def install(
     settings = (settings or KernelSettings()).absolute()
     extra_env = dict(extra_env or {})
     check_no_secrets(settings, extra_env, display_name)
-    check_keytab(settings.keytab, settings.principal)
+    check_kernel_keytab(settings.keytab, settings.principal)
     notes: list[str] = []
     if python is None:
         python = sys.executable

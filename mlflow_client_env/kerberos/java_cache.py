@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..findings import Finding
-from .profile import discover_kerberos
+from .profile import KerberosSetup, discover_kerberos
 
 
 @dataclass(frozen=True)
@@ -63,15 +63,21 @@ def plan_java_ccache(
     env: Mapping[str, str],
     keytab: str | os.PathLike[str] | None = None,
     principal: str | None = None,
+    kerberos: KerberosSetup | None = None,
 ) -> JavaCcachePlan:
     """Decide, without writing anything, which FILE cache Java will use.
+
+    ``kerberos`` is the caller's ``discover_kerberos(env)``, so it runs once per ``setup()``
+    or kernel start (None: discovered here).
 
     Raises ``KeytabError`` (also for a keytab without a principal or the reverse, and
     ``PrincipalError`` for a malformed principal), ``CcacheNameError`` for a
     ``KRB5CCNAME`` libkrb5 would refuse, ``CacheTargetError``/``PrivateDirError``
     for a target that is not the user's to write.
     """
-    if keytab is None and principal is None and discover_kerberos(env).java_readable:
+    if kerberos is None:
+        kerberos = discover_kerberos(env)
+    if keytab is None and principal is None and kerberos.java_readable:
         return JavaCcachePlan("none", None, env)
     from .login import check_login_inputs, private_ccache, require_file_ccache
 

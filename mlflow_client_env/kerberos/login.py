@@ -254,6 +254,17 @@ def validate_principal(principal: object) -> str:
     return principal
 
 
+def keytab_login_asked(keytab: object | None, principal: object | None) -> bool:
+    """Whether a keytab login is asked for: the keytab and the principal come together, or
+    not at all (``KeytabError`` otherwise). The one place this pairing is checked."""
+    if (keytab is None or keytab == "") != (principal is None or principal == ""):
+        raise KeytabError(
+            "a keytab login needs both the keytab and the principal",
+            "give both (keytab= and principal=, or --keytab K --principal P), or neither",
+        )
+    return keytab is not None and keytab != ""
+
+
 def check_keytab(keytab: str | os.PathLike[str]) -> list[str]:
     """Raise KeytabError when the keytab is unusable (missing, unreadable, not a regular
     file, not a keytab); return warnings (loose permissions). Reads, never writes; a FIFO
@@ -320,11 +331,12 @@ def check_login_inputs(
     ``private_ccache()``), which must be ours to replace. Raises ``KeytabError``
     (``PrincipalError``), ``CcacheNameError``, ``CacheTargetError`` or ``PrivateDirError``.
     """
-    if keytab is None or principal is None:
+    if not keytab_login_asked(keytab, principal):
         raise KeytabError(
             "a keytab login needs both the keytab and the principal",
-            "pass keytab= and principal= together (--keytab K --principal P)",
+            "give both (keytab= and principal=, or --keytab K --principal P)",
         )
+    assert keytab is not None and principal is not None
     name = validate_principal(principal)
     notes = check_keytab(keytab)
     if ccache is None:

@@ -35,6 +35,7 @@ from .login import (
     cache_lock,
     check_login_inputs,
     keytab_login,
+    keytab_login_asked,
     login_locked,
     replace_ccache,
     write_private_file,
@@ -80,11 +81,7 @@ class TicketRenewer:
         max_sleep: float = 300.0,
         env: Mapping[str, str] | None = None,
     ) -> None:
-        if (keytab is None) != (principal is None):
-            raise KinitError(
-                "a keytab login needs both a keytab and a principal",
-                "pass keytab= and principal= together (or neither, to renew with 'kinit -R')",
-            )
+        keytab_login_asked(keytab, principal)  # both or neither (KeytabError)
         if not 0 < fraction < 1:
             raise ValueError("fraction must be between 0 and 1")
         self.ccache = ccache
