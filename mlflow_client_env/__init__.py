@@ -6,12 +6,14 @@ modules (mlflow, pyarrow, gssapi) are imported only when a function needs them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # typing is not imported at run time (import cost; mypy honours this)
 
 __version__ = "0.1.0"
 __all__ = ["MlflowClientEnvError", "build_environment", "explain", "keep_ticket_fresh", "setup"]
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from .discovery import build_environment
     from .doctor.catalog import explain
     from .errors import MlflowClientEnvError

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 from . import pathlist
 from .errors import SecretError
@@ -21,7 +20,11 @@ from .java import JavaChoice
 from .kerberos.profile import KerberosSetup
 from .redact import redact, redact_value, url_has_credentials
 
-Timing = Literal["lazy", "start"]
+TYPE_CHECKING = False  # typing is not imported at run time (import cost; mypy honours this)
+if TYPE_CHECKING:
+    from typing import Literal
+
+    Timing = Literal["lazy", "start"]
 
 ADD_EXPORTS = "--add-exports=java.security.jgss/sun.security.krb5=ALL-UNNAMED"
 DEFAULT_HEAP = "-Xmx512m"

@@ -7,9 +7,12 @@ A finding is data, not a printed line, so the same result feeds the terminal,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
-Status = Literal["ok", "warn", "error", "skip"]
+TYPE_CHECKING = False  # typing is not imported at run time (import cost; mypy honours this)
+if TYPE_CHECKING:
+    from typing import Literal
+
+    Status = Literal["ok", "warn", "error", "skip"]
 SEVERITY: dict[str, int] = {"ok": 0, "skip": 0, "warn": 1, "error": 2}
 
 

@@ -11,16 +11,18 @@ several JVMs we prefer one Hadoop can use, and say why.
 from __future__ import annotations
 
 import os
-import platform
-import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from .errors import JavaNotFoundError
+from .pathlist import which
 
-Layout = Literal["jdk8", "jre8", "jdk9+"]
+TYPE_CHECKING = False  # typing is not imported at run time (import cost; mypy honours this)
+if TYPE_CHECKING:
+    from typing import Literal
+
+    Layout = Literal["jdk8", "jre8", "jdk9+"]
 
 #: First Java major version that Hadoop (<= 3.4) cannot run on.
 HADOOP_MAX_JAVA_EXCLUSIVE = 24
@@ -29,7 +31,7 @@ DEFAULT_JAVA_ROOTS: tuple[str, ...] = ("/usr/java", "/usr/lib/jvm")
 
 
 def _arch_dir() -> str:
-    machine = platform.machine()
+    machine = os.uname().machine
     return {"x86_64": "amd64", "aarch64": "aarch64", "ppc64le": "ppc64le"}.get(machine, machine)
 
 
@@ -152,7 +154,7 @@ def java_candidates(
     out: list[tuple[Path, str]] = []
     if env.get("JAVA_HOME"):
         out.append((Path(env["JAVA_HOME"]), "JAVA_HOME"))
-    java = shutil.which("java", path=env.get("PATH", ""))
+    java = which("java", env.get("PATH", ""))
     if java:
         out.append((Path(os.path.realpath(java)), f"java on PATH ({java})"))
     for root in map(Path, roots):

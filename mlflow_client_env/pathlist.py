@@ -65,3 +65,15 @@ def append(existing: str | None, new: Sequence[str], variable: str) -> str:
     current = _entries(existing)
     extra = [e for e in unique(check_entry(e, variable) for e in new) if e not in current]
     return SEP.join([*current, *extra])
+
+
+def which(name: str, path: str | None) -> str | None:
+    """The first executable ``name`` on a ``:``-list ``path`` (``shutil.which`` without
+    importing ``shutil``, which the setup() path does not otherwise need)."""
+    import os
+
+    for folder in (path or "").split(":"):
+        candidate = os.path.join(folder or ".", name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None

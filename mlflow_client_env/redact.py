@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+
+TYPE_CHECKING = False  # typing is not imported at run time (import cost; mypy honours this)
+if TYPE_CHECKING:
+    from typing import Any
 
 MASK = "***"
 

@@ -12,9 +12,12 @@ import json
 import os
 import stat
 from pathlib import Path
-from typing import Any
 
 from .errors import ConfigFileError
+
+TYPE_CHECKING = False  # typing is not imported at run time (import cost; mypy honours this)
+if TYPE_CHECKING:
+    from typing import Any
 
 #: No file we read for configuration is anywhere near this big.
 MAX_BYTES = 8 * 1024 * 1024

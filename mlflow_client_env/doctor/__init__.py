@@ -22,10 +22,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..errors import UnknownCheckError
-from ..findings import SEVERITY, Finding, Status
+from ..findings import SEVERITY, Finding
 from . import checks, remote
 from .context import BudgetExhausted, Context
 from .secrets import known_secrets, scrub_finding
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..findings import Status
 
 Check = Callable[[Context], list[Finding]]
 

@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 from ..errors import ConfigFileError, HadoopNotFoundError, ParcelError
+from ..pathlist import which
 from ..safeio import loads_json, read_small_text
 
-Kind = Literal["parcel", "package", "hdp", "tarball"]
+TYPE_CHECKING = False  # typing is not imported at run time (import cost; mypy honours this)
+if TYPE_CHECKING:
+    from typing import Literal
+
+    Kind = Literal["parcel", "package", "hdp", "tarball"]
 
 DEFAULT_PARCELS_ROOT = "/opt/cloudera/parcels"
 DEFAULT_PACKAGE_BASE = "/usr/lib"
@@ -326,7 +329,7 @@ def discover_hadoop(
     checked.append(str(root))
     if found:
         return parcel_install(found[0], f"parcels root {root}", [*warnings, *found[1]])
-    hadoop = shutil.which("hadoop", path=env.get("PATH", ""))
+    hadoop = which("hadoop", env.get("PATH", ""))
     if hadoop:
         real = Path(os.path.realpath(hadoop))
         home = real.parent.parent

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import pwd
 import sys
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,7 +149,7 @@ def expand_ccache_name(name: str, uid: int | None = None) -> str:
         "%{euid}": str(os.geteuid()),
         "%{USERID}": str(uid),
         "%{username}": username,
-        "%{TEMP}": tempfile.gettempdir(),
+        "%{TEMP}": os.environ.get("TMPDIR") or "/tmp",  # what MIT uses on Unix
         "%{null}": "",
     }
     for token, value in tokens.items():
