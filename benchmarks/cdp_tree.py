@@ -32,18 +32,15 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+# lib folder -> real jar name prefixes that go there (the rest go to lib/hadoop/lib): the
+# sandbox's own parcel layout
+from mlflow_client_env_sandbox.parcel import LIB_LAYOUT
+
 PARCEL_VERSION = "7.1.7-1.cdh7.1.7.p0.15945976"
 PARCEL_NAME = f"CDH-{PARCEL_VERSION}"
 HADOOP_VERSION = "2.7.3"  # the real jars' version; parcel.json says the same
 JARS_CACHE_NAME = "pyspark-2.4.8-jars"
 
-#: lib folder -> real jar name prefixes that go there (the rest go to lib/hadoop/lib)
-LIB_LAYOUT: dict[str, tuple[str, ...]] = {
-    "hadoop": ("hadoop-common-", "hadoop-auth-", "hadoop-annotations-"),
-    "hadoop-hdfs": ("hadoop-hdfs-",),
-    "hadoop-yarn": ("hadoop-yarn-",),
-    "hadoop-mapreduce": ("hadoop-mapreduce-client-",),
-}
 
 #: Second versions of artifacts the real jars already hold (CDP's jars/ has such pairs)
 CONFLICTS = (

@@ -770,20 +770,17 @@ def probe_load(libjvm: Path, libhdfs: Path, env: Mapping[str, str], timeout: flo
     at process start. Loading libjvm first is what pyarrow does; no JVM is
     started. ``error`` is dlerror()'s text as ctypes reports it.
 
-    ``env`` is executed (its LD_PRELOAD, LD_LIBRARY_PATH run): only ever pass
-    an environment of the calling user. The doctor goes through
-    ``Context.spawn``, which enforces that.
+    The child starts through ``Context.spawn``, the doctor's one launch path, with this
+    process's own environment as the base: ``env`` must be the calling user's.
     """
+    import subprocess
+
+    from .context import Context
+
+    ctx = Context(env=dict(env), timeout=timeout + 60)  # the probe's own cap decides
     try:
-        done = subprocess.run(
-            probe_argv(libjvm, libhdfs),
-            env=dict(env),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=timeout,
-            check=False,
+        done = ctx.spawn(
+            "the native load probe", probe_argv(libjvm, libhdfs), extra_env={}, cap=timeout
         )
     except subprocess.TimeoutExpired as exc:
         err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else ""
