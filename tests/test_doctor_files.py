@@ -240,3 +240,24 @@ def test_secrets_redacted(real_edge: Edge, clean_env: dict[str, str]) -> None:
     (f,) = json.loads(js.stdout)["checks"][0]["findings"]
     assert f["code"] == "tracking-server.unreachable"
     assert f["summary"].startswith("the tracking server http://***@127.0.0.1:9/ does not answer")
+
+
+def test_a_failed_discovery_skips_each_dependent_check_once_keeping_what_was_found(
+    real_edge: Edge, clean_env: dict[str, str]
+) -> None:
+    """Preconditions are declared (Context.found/composed), not written out per check: every
+    check that needs the discovery reports one '<check>.skipped' with the discovery's problem,
+    after the findings it could make without it (the inherited JAVA_HOME and CLASSPATH)."""
+    real_edge.conf = real_edge.root / "no-such-conf"
+    env = {**clean_env, "JAVA_HOME": str(REAL_JAVA.home / "bin" / "java")}
+    proc = run_doctor(real_edge, "--json", env=env)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    checks = {c["name"]: c["findings"] for c in json.loads(proc.stdout)["checks"]}
+    needs_discovery = ("java", "client-config", "classpath", "native-libraries", "kerberos")
+    for name in needs_discovery:
+        skipped = [f for f in checks[name] if f["code"] == f"{name}.skipped"]
+        assert len(skipped) == 1, checks[name]
+        assert "no-such-conf" in skipped[0]["summary"] and skipped[0]["status"] == "skip"
+    assert [f["code"] for f in checks["java"]][0] == "java.inherited-not-root"
+    assert [f["code"] for f in checks["classpath"]][0] == "classpath.inherited-unset"
+    assert checks["installation"][0]["code"] == "installation.error"  # reported once, there

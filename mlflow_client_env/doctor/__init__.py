@@ -18,29 +18,29 @@ from __future__ import annotations
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from ..errors import UnknownCheckError
 from ..findings import SEVERITY, Finding
 from . import checks, remote
-from .context import BudgetExhausted, Context
+from .context import BudgetExhausted, Context, Unmet
 from .secrets import known_secrets, scrub_finding
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ..findings import Status
 
-Check = Callable[[Context], list[Finding]]
+Check = Callable[[Context], Iterable[Finding]]
 
 
-def _live_process(ctx: Context) -> list[Finding]:
+def _live_process(ctx: Context) -> Iterable[Finding]:
     from .live import check_live_process
 
     return check_live_process(ctx)
 
 
-def _kerberos(ctx: Context) -> list[Finding]:
+def _kerberos(ctx: Context) -> Iterable[Finding]:
     from .kerberos import check_kerberos
 
     return check_kerberos(ctx)
@@ -157,8 +157,14 @@ def _run_one(name: str, check: Check, ctx: Context) -> tuple[list[Finding], str 
     box: list[list[Finding] | BaseException] = []
 
     def target() -> None:
+        found: list[Finding] = []
         try:
-            box.append(check(ctx) or [Finding(f"{name}.ok", "ok", "nothing to report")])
+            found.extend(check(ctx))  # a list, or a generator that may stop at Unmet
+            box.append(found or [Finding(f"{name}.ok", "ok", "nothing to report")])
+        except Unmet as unmet:  # a declared precondition: what was found so far, then why
+            cause = unmet.cause
+            skipped = Finding(f"{name}.skipped", "skip", f"skipped: {cause.problem}", fix=cause.fix)
+            box.append([*found, skipped])
         except BaseException as exc:
             box.append(exc)
 

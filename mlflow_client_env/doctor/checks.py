@@ -9,6 +9,7 @@ libjvm/libhdfs) run in a subprocess with a timeout.
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import MlflowClientEnvError
@@ -17,19 +18,6 @@ from ..hadoop.classpath import lint
 from ..java import inspect_java_home, normalise_java_home
 from .context import Context, ForeignEnvironment
 from .versions import check_installed
-
-
-def _failed(result: object, what: str) -> list[Finding] | None:
-    if isinstance(result, MlflowClientEnvError):
-        return [
-            Finding(
-                f"{what}.skipped",
-                "skip",
-                f"skipped: discovery failed ({result.problem})",
-                fix=result.fix,
-            )
-        ]
-    return None
 
 
 def check_versions(ctx: Context) -> list[Finding]:
@@ -72,7 +60,7 @@ def check_installation(ctx: Context) -> list[Finding]:
     return out
 
 
-def check_java(ctx: Context) -> list[Finding]:
+def check_java(ctx: Context) -> Iterator[Finding]:
     out: list[Finding] = []
     inherited = ctx.env.get("JAVA_HOME")
     if inherited:
@@ -107,11 +95,9 @@ def check_java(ctx: Context) -> list[Finding]:
                     fix="use the JAVA_HOME from 'mlflow-client-env env'",
                 )
             )
-    d = ctx.discovery()
-    skipped = _failed(d, "java")
-    if skipped:
-        return out + skipped
-    assert not isinstance(d, MlflowClientEnvError)
+    yield from out
+    out = []
+    d = ctx.found()
     j = d.java.install
     if not j.hadoop_compatible:
         out.append(
@@ -133,16 +119,11 @@ def check_java(ctx: Context) -> list[Finding]:
                 (*j.evidence, d.java.reason),
             )
         )
-    return out
+    yield from out
 
 
 def check_client_config(ctx: Context) -> list[Finding]:
-    d = ctx.discovery()
-    skipped = _failed(d, "client-config")
-    if skipped:
-        return skipped
-    assert not isinstance(d, MlflowClientEnvError)
-    conf = d.conf
+    conf = ctx.found().conf
     if conf is None:
         return [
             Finding(
@@ -189,7 +170,7 @@ def check_client_config(ctx: Context) -> list[Finding]:
     return out
 
 
-def check_classpath(ctx: Context) -> list[Finding]:
+def check_classpath(ctx: Context) -> Iterator[Finding]:
     out: list[Finding] = []
     inherited = ctx.env.get("CLASSPATH")
     d = ctx.discovery()
@@ -215,9 +196,9 @@ def check_classpath(ctx: Context) -> list[Finding]:
                     f.fix,
                 )
             )
-    env = ctx.environment()
-    if isinstance(env, MlflowClientEnvError):
-        return [*out, Finding("classpath.ours-skipped", "skip", f"ours: skipped ({env.problem})")]
+    yield from out
+    out = []
+    env = ctx.composed()
     ours = lint(env["CLASSPATH"].split(":"), install)
     out += [
         Finding(
@@ -235,15 +216,13 @@ def check_classpath(ctx: Context) -> list[Finding]:
                 "version of hadoop-common and protobuf-java",
             )
         )
-    return out
+    yield from out
 
 
 def check_native(ctx: Context) -> list[Finding]:
     from . import native
 
-    env = ctx.environment()
-    if isinstance(env, MlflowClientEnvError):
-        return [Finding("native.skipped", "skip", f"skipped: {env.problem}", fix=env.fix)]
+    env = ctx.composed()
     libhdfs = env.hadoop.libhdfs
     java = env.java.install
     proposed = env["LD_LIBRARY_PATH"]

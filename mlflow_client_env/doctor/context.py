@@ -1,7 +1,10 @@
 """What every doctor check may look at, computed at most once per run.
 
-Discovery can fail (no parcel, broken XML); a check that needs its result
-then reports 'skip' and the installation check reports the error itself.
+Discovery can fail (no parcel, broken XML). A check declares what it needs by asking
+for it: :meth:`Context.found` (the discovery) or :meth:`Context.composed` (the
+environment) return it, or raise :class:`Unmet`, which the runner reports once, in one
+form, as ``<check>.skipped`` after the findings the check had already yielded. The
+installation check is the one that reports the discovery error itself.
 
 Two rules live here, so that no check can forget them:
 
@@ -47,6 +50,15 @@ class ForeignEnvironment(Exception):  # internal: checks turn it into a finding
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(reason)
+
+
+class Unmet(Exception):  # internal: the runner turns it into <check>.skipped
+    """A check's precondition (``discovery`` or ``environment``) is not met."""
+
+    def __init__(self, what: str, cause: MlflowClientEnvError) -> None:
+        self.what = what
+        self.cause = cause
+        super().__init__(f"{what} failed: {cause.problem}")
 
 
 class _Raised:
@@ -172,6 +184,20 @@ class Context:
 
         result: Environment | MlflowClientEnvError = self._once("environment", make)
         return result
+
+    def found(self) -> Discovery:
+        """The discovery, for a check that needs it; :class:`Unmet` when it failed."""
+        d = self.discovery()
+        if isinstance(d, MlflowClientEnvError):
+            raise Unmet("discovery", d)
+        return d
+
+    def composed(self) -> Environment:
+        """The composed environment, for a check that needs it; :class:`Unmet` otherwise."""
+        env = self.environment()
+        if isinstance(env, MlflowClientEnvError):
+            raise Unmet("discovery", env)
+        return env
 
     def memo(self, key: str, make: Any) -> Any:
         """Share an expensive result (a server answer, a probe) between checks."""

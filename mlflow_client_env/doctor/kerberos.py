@@ -6,6 +6,7 @@ krb5.conf (D5); this check compares them as a new process would see them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import MlflowClientEnvError
@@ -55,18 +56,15 @@ def ticket_finding(ctx: Context, conf_dir: Path | None) -> Finding:
     )
 
 
-def check_kerberos(ctx: Context) -> list[Finding]:
-    d = ctx.discovery()
-    if isinstance(d, MlflowClientEnvError):
-        return [Finding("kerberos.skipped", "skip", f"skipped: {d.problem}", fix=d.fix)]
+def check_kerberos(ctx: Context) -> Iterator[Finding]:
+    d = ctx.found()
     if d.conf is not None and not d.conf.kerberos:
-        return [
-            Finding(
-                "kerberos.not-used",
-                "ok",
-                f"the cluster uses {d.conf.authentication} authentication; no ticket needed",
-            )
-        ]
+        yield Finding(
+            "kerberos.not-used",
+            "ok",
+            f"the cluster uses {d.conf.authentication} authentication; no ticket needed",
+        )
+        return
     out: list[Finding] = []
     k = d.kerberos
     out.append(ticket_finding(ctx, d.conf.conf_dir if d.conf else None))
@@ -81,9 +79,9 @@ def check_kerberos(ctx: Context) -> list[Finding]:
                 "launcher copy it for you)",
             )
         )
-    env = ctx.environment()
-    if isinstance(env, MlflowClientEnvError):
-        return out
+    yield from out
+    out = []
+    env = ctx.composed()
     py_conf = k.krb5_conf
     inherited_opts = ctx.env.get("LIBHDFS_OPTS", "")
     java_home = env.java.install.home
@@ -108,4 +106,4 @@ def check_kerberos(ctx: Context) -> list[Finding]:
                 f"Java and Python both read {py_conf} ({why_ours})",
             )
         )
-    return out
+    yield from out

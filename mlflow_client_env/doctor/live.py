@@ -9,6 +9,7 @@ is only read: nothing runs with its environment unless it is our own user's
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 from ..errors import MlflowClientEnvError
 from ..findings import Finding
@@ -38,13 +39,15 @@ WATCHED = (
 )
 
 
-def check_live_process(ctx: Context) -> list[Finding]:
+def check_live_process(ctx: Context) -> Iterator[Finding]:
     if ctx.pid is None:
-        return [Finding("live-process.not-asked", "skip", "no --pid given")]
+        yield Finding("live-process.not-asked", "skip", "no --pid given")
+        return
     try:
         libs = mapped_libraries(ctx.pid)
     except MlflowClientEnvError as exc:
-        return [Finding("live-process.unreadable", "error", exc.problem, fix=exc.fix)]
+        yield Finding("live-process.unreadable", "error", exc.problem, fix=exc.fix)
+        return
     out: list[Finding] = []
     foreign = ctx.foreign_reason()
     if foreign is not None:
@@ -74,9 +77,9 @@ def check_live_process(ctx: Context) -> list[Finding]:
             tuple(f"{k}: {v}" for k, v in libs.items()),
         )
     ]
-    env = ctx.environment()
-    if isinstance(env, MlflowClientEnvError):
-        return out
+    yield from out
+    out = []
+    env = ctx.composed()
     ours = env.as_dict()
     jvm = libs.get("libjvm.so")
     if jvm and os.path.realpath(jvm) != os.path.realpath(env.java.install.libjvm):
@@ -108,4 +111,4 @@ def check_live_process(ctx: Context) -> list[Finding]:
                     "resolve the environment at every start",
                 )
             )
-    return out
+    yield from out

@@ -387,9 +387,7 @@ def check_hdfs(ctx: Context) -> list[Finding]:
     target, why = _probe_target(ctx)
     if target is None:
         return [Finding("hdfs.skipped", "skip", f"HDFS probe skipped: {why}")]
-    env = ctx.environment()
-    if isinstance(env, MlflowClientEnvError):
-        return [Finding("hdfs.skipped", "skip", f"HDFS probe skipped: {env.problem}", fix=env.fix)]
+    env = ctx.composed()
     argv = [sys.executable, "-m", "mlflow_client_env.doctor.hdfs_probe", target]
     try:
         proc = ctx.spawn(
