@@ -258,6 +258,6 @@ def test_a_failed_discovery_skips_each_dependent_check_once_keeping_what_was_fou
         skipped = [f for f in checks[name] if f["code"] == f"{name}.skipped"]
         assert len(skipped) == 1, checks[name]
         assert "no-such-conf" in skipped[0]["summary"] and skipped[0]["status"] == "skip"
-    assert [f["code"] for f in checks["java"]][0] == "java.inherited-not-root"
-    assert [f["code"] for f in checks["classpath"]][0] == "classpath.inherited-unset"
+    assert checks["java"][0]["code"] == "java.inherited-not-root"
+    assert checks["classpath"][0]["code"] == "classpath.inherited-unset"
     assert checks["installation"][0]["code"] == "installation.error"  # reported once, there
