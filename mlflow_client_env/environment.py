@@ -138,9 +138,11 @@ def compose(
 ) -> Environment:
     """The environment an MLflow client needs, from the discovered parts."""
     vars_: list[Variable] = []
+    # finding codes are <check>.<what>, with the doctor's check names for the same conditions
     findings: list[Finding] = [
-        Finding("discovery", "warn", w)
-        for w in (*hadoop.warnings, *java.warnings, *kerberos.warnings)
+        *(Finding("installation.warning", "warn", w) for w in hadoop.warnings),
+        *(Finding("java.warning", "warn", w) for w in java.warnings),
+        *(Finding("kerberos.warning", "warn", w) for w in kerberos.warnings),
     ]
     jh = java.install
 
@@ -168,7 +170,7 @@ def compose(
     else:
         findings.append(
             Finding(
-                "no-conf-dir",
+                "client-config.missing",
                 "error",
                 "no Hadoop client configuration found (HADOOP_CONF_DIR, /etc/hadoop/conf)",
                 fix="pass --hadoop-conf-dir, or deploy the client configuration to this host "
@@ -185,7 +187,7 @@ def compose(
     else:
         findings.append(
             Finding(
-                "no-libhdfs",
+                "installation.no-libhdfs",
                 "error",
                 f"no libhdfs.so in the {hadoop.kind} install at {hadoop.root}",
                 fix="install the libhdfs package (parcels carry it in P/lib64), then run again",
@@ -211,7 +213,7 @@ def compose(
         if " " in str(hadoop.native_dir):
             findings.append(
                 Finding(
-                    "native-dir-space",
+                    "native.dir-with-space",
                     "warn",
                     f"{hadoop.native_dir} contains a space; libhdfs splits LIBHDFS_OPTS on spaces, "
                     "so -Djava.library.path is left out (native Hadoop code falls back to Java)",
@@ -223,7 +225,7 @@ def compose(
         if " " in str(kerberos.krb5_conf):
             findings.append(
                 Finding(
-                    "krb5-conf-space",
+                    "kerberos.krb5-conf-with-space",
                     "error",
                     f"KRB5_CONFIG {kerberos.krb5_conf} contains a space, and libhdfs splits "
                     "LIBHDFS_OPTS on spaces, so Java cannot be told to read it",
@@ -239,7 +241,7 @@ def compose(
         assert conf is not None
         findings.append(
             Finding(
-                "no-core-site",
+                "client-config.no-core-site",
                 "warn",
                 f"the client configuration {conf.conf_dir} has no core-site.xml, so "
                 "fs.defaultFS and the authentication mode are unknown; Kerberos is assumed",
@@ -293,7 +295,7 @@ def compose(
         else:
             findings.append(
                 Finding(
-                    "ccache-not-java-readable",
+                    "kerberos.cache-not-java-readable",
                     "error",
                     f"your credential cache {kerberos.ccache} is a {kerberos.ccache_type} cache, "
                     "which Java cannot read (catalog D3)",
@@ -319,7 +321,7 @@ def compose(
         ld_reason = "legacy long list, prepended as asked (--legacy-ld-library-path)"
         findings.append(
             Finding(
-                "legacy-ld-library-path",
+                "process-start.legacy-ld-library-path",
                 "warn",
                 "the legacy LD_LIBRARY_PATH puts parcel folders ahead of the system's libraries; "
                 "this breaks 'import ssl' and 'import gssapi' when they carry their own copies (E1)",

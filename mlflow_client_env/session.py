@@ -175,7 +175,7 @@ def setup(
         if jvm is not None:
             findings.append(
                 Finding(
-                    "jvm-already-loaded",
+                    "process-start.jvm-already-loaded",
                     "warn",
                     f"a JVM ({jvm}) is already running in this process, so the new CLASSPATH and "
                     "LIBHDFS_OPTS can no longer take effect (catalog A4, F2)",

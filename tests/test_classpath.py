@@ -23,9 +23,9 @@ def test_wildcards(edge: Edge) -> None:
     env = build_environment({}, **edge.overrides())
     wild = [str(edge.conf)] + [f"{d}/*" for d in env.hadoop.jar_dirs]
     found = codes(wild)
-    assert found["classpath-wildcard"] == "error"
+    assert found["classpath.wildcard"] == "error"
     # the wildcard form also hides hadoop-common from the JNI JVM
-    assert found["classpath-no-hadoop-common"] == "error"
+    assert found["classpath.no-hadoop-common"] == "error"
 
 
 def test_two_protobuf_versions_and_parcel_jars(edge: Edge) -> None:
@@ -33,15 +33,15 @@ def test_two_protobuf_versions_and_parcel_jars(edge: Edge) -> None:
     jars = edge.parcels / "CDH" / "jars"
     entries = [*env["CLASSPATH"].split(":"), str(jars / "protobuf-java-3.5.1.jar")]
     found = {f.code: f for f in classpath.lint(entries, env.hadoop)}
-    assert found["classpath-two-protobuf-java"].status == "error"
-    assert "2.5.0, 3.5.1" in found["classpath-two-protobuf-java"].summary
-    assert found["classpath-parcel-jars"].status == "warn"
+    assert found["classpath.two-protobuf-java"].status == "error"
+    assert "2.5.0, 3.5.1" in found["classpath.two-protobuf-java"].summary
+    assert found["classpath.parcel-jars"].status == "warn"
 
 
 def test_two_hadoop_common_versions(tmp_path: Path) -> None:
     a = trees.make_jar(tmp_path / "hadoop-common-3.0.0-cdh6.3.2.jar")
     b = trees.make_jar(tmp_path / "hadoop-common-2.6.0-cdh5.16.2.jar")
-    assert codes([str(a), str(b)])["classpath-two-hadoop-common"] == "error"
+    assert codes([str(a), str(b)])["classpath.two-hadoop-common"] == "error"
 
 
 def test_shaded_client_mixed_with_unshaded(tmp_path: Path) -> None:
@@ -54,23 +54,23 @@ def test_shaded_client_mixed_with_unshaded(tmp_path: Path) -> None:
             "hadoop-hdfs-client-3.0.0.jar",
         )
     ]
-    assert codes([str(conf), *map(str, jars)])["classpath-shaded-mix"] == "error"
+    assert codes([str(conf), *map(str, jars)])["classpath.shaded-mix"] == "error"
 
 
 def test_missing_and_misplaced_conf_dir(edge: Edge) -> None:
     env = build_environment({}, **edge.overrides())
     jars = env["CLASSPATH"].split(":")[1:]
-    assert codes(jars)["classpath-no-conf-dir"] == "error"
-    assert codes([*jars, str(edge.conf)])["classpath-conf-not-first"] == "warn"
+    assert codes(jars)["classpath.no-conf-dir"] == "error"
+    assert codes([*jars, str(edge.conf)])["classpath.conf-not-first"] == "warn"
 
 
 def test_missing_hdfs_client_jar(edge: Edge) -> None:
     env = build_environment({}, **edge.overrides())
     entries = [e for e in env["CLASSPATH"].split(":") if "hadoop-hdfs" not in Path(e).name]
-    assert codes(entries)["classpath-no-hdfs-client"] == "error"
+    assert codes(entries)["classpath.no-hdfs-client"] == "error"
 
 
 def test_symlinked_jar_is_not_a_second_version(edge: Edge) -> None:
     link = edge.parcels / "CDH" / "lib" / "hadoop" / "hadoop-common.jar"
     real = edge.parcels / "CDH" / "lib" / "hadoop" / "hadoop-common-3.0.0-cdh6.3.2.jar"
-    assert "classpath-two-hadoop-common" not in codes([str(link), str(real)])
+    assert "classpath.two-hadoop-common" not in codes([str(link), str(real)])

@@ -96,7 +96,7 @@ def test_libhdfs_jvm_fails_with_wildcard_classpath(real: RealTree) -> None:
     assert out.returncode != 0
     assert "NoClassDefFoundError" in out.stderr
     assert "HDFS connection failed" in out.stderr
-    assert "classpath-wildcard" in {f.code for f in classpath.lint(wild.split(":"))}
+    assert "classpath.wildcard" in {f.code for f in classpath.lint(wild.split(":"))}
 
 
 def test_exact_classpath_matches_listing_and_is_cached(real: RealTree, tmp_path: Path) -> None:

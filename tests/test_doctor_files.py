@@ -131,7 +131,7 @@ def test_wildcard_and_two_protobuf_inherited_classpath(
     wild = f"{real_edge.conf}:{lib}/hadoop/lib/*:{lib}/hadoop/*:{lib}/hadoop-hdfs/*"
     code, found = doctor(real_edge, "classpath", env={**clean_env, "CLASSPATH": wild})
     assert code == 1
-    assert found["classpath.inherited.classpath-wildcard"]["status"] == "error"
+    assert found["classpath.inherited.wildcard"]["status"] == "error"
     assert found["classpath.ours-ok"]["status"] == "ok"
     jars = real_edge.parcels / "CDH" / "jars"
     two = ":".join(
@@ -145,7 +145,7 @@ def test_wildcard_and_two_protobuf_inherited_classpath(
     )
     code, found = doctor(real_edge, "classpath", env={**clean_env, "CLASSPATH": two})
     assert code == 1
-    f = found["classpath.inherited.classpath-two-protobuf-java"]
+    f = found["classpath.inherited.two-protobuf-java"]
     assert f["status"] == "error" and "2.5.0, 3.5.1" in f["summary"]
 
 

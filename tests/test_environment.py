@@ -90,7 +90,10 @@ def test_ld_library_path_only_appended(edge: Edge) -> None:
 def test_legacy_ld_library_path_is_opt_in_and_warns(edge: Edge) -> None:
     env = build_environment({}, legacy_ld_library_path=True, **edge.overrides())
     assert env["LD_LIBRARY_PATH"].startswith(str(edge.parcels / "CDH" / "lib64"))
-    assert any(f.code == "legacy-ld-library-path" and f.status == "warn" for f in env.findings)
+    assert any(
+        f.code == "process-start.legacy-ld-library-path" and f.status == "warn"
+        for f in env.findings
+    )
 
 
 def test_file_ccache_pins_python_and_java(edge: Edge, tmp_path: Path) -> None:
@@ -108,7 +111,7 @@ def test_keyring_ccache_is_reported(edge: Edge) -> None:
         **edge.overrides(),
     )
     assert "KRB5CCNAME" not in env.as_dict()
-    (f,) = [f for f in env.findings if f.code == "ccache-not-java-readable"]
+    (f,) = [f for f in env.findings if f.code == "kerberos.cache-not-java-readable"]
     assert f.status == "error" and "KEYRING" in f.summary and "--to-file" in (f.fix or "")
 
 
@@ -126,7 +129,7 @@ def test_spaces_and_non_ascii_paths(tmp_path: Path, clean_env: dict[str, str]) -
     assert env["HADOOP_HOME"] == str(e.parcels / "CDH" / "lib" / "hadoop")
     # libhdfs splits LIBHDFS_OPTS on spaces: the native dir is left out, and we say so
     assert "java.library.path" not in env["LIBHDFS_OPTS"]
-    assert any(f.code == "native-dir-space" for f in env.findings)
+    assert any(f.code == "native.dir-with-space" for f in env.findings)
 
 
 def test_precedence_argument_env_user_site(

@@ -120,7 +120,7 @@ def test_keyring_ticket_is_copied_for_java(
         assert copy_failed is not None, got
         assert NO_KEYRING_MESSAGE in copy_failed and keyring in copy_failed
         # and the environment says Java cannot read the cache, instead of pointing it elsewhere
-        assert "ccache-not-java-readable" in got["findings"], got
+        assert "kerberos.cache-not-java-readable" in got["findings"], got
         assert got["MLFLOW_KERBEROS_TICKET_CACHE"] is None
         return
     keytab = cluster.kdc.add_principal("alice")

@@ -95,7 +95,7 @@ def test_jvm_already_loaded_warns(tmp_path: Path, clean_env: dict[str, str]) -> 
     )
     data = json.loads(out.stdout)
     assert data["jvm"] == str(libjvm)
-    assert "jvm-already-loaded" in data["codes"]
+    assert "process-start.jvm-already-loaded" in data["codes"]
     assert any("already running" in m for m in data["warned"])
     assert "restart the kernel" in data["text"]
 

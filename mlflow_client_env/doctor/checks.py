@@ -189,7 +189,7 @@ def check_classpath(ctx: Context) -> Iterator[Finding]:
         for f in lint(inherited.split(":"), install):
             out.append(
                 Finding(
-                    f"classpath.inherited.{f.code}",
+                    f"classpath.inherited.{f.code.removeprefix('classpath.')}",
                     f.status,
                     f"inherited CLASSPATH: {f.summary}",
                     f.evidence,
@@ -202,7 +202,11 @@ def check_classpath(ctx: Context) -> Iterator[Finding]:
     ours = lint(env["CLASSPATH"].split(":"), install)
     out += [
         Finding(
-            f"classpath.ours.{f.code}", f.status, f"our CLASSPATH: {f.summary}", f.evidence, f.fix
+            f"classpath.ours.{f.code.removeprefix('classpath.')}",
+            f.status,
+            f"our CLASSPATH: {f.summary}",
+            f.evidence,
+            f.fix,
         )
         for f in ours
     ]

@@ -101,7 +101,7 @@ def lint(entries: Sequence[str], install: HadoopInstall | None = None) -> list[F
     if wild:
         out.append(
             Finding(
-                "classpath-wildcard",
+                "classpath.wildcard",
                 "error",
                 f"{len(wild)} wildcard entr{'y' if len(wild) == 1 else 'ies'}: the JVM that libhdfs "
                 "starts does not expand them (NoClassDefFoundError, catalog B2)",
@@ -117,7 +117,7 @@ def lint(entries: Sequence[str], install: HadoopInstall | None = None) -> list[F
     if "hadoop-common" not in versions:
         out.append(
             Finding(
-                "classpath-no-hadoop-common",
+                "classpath.no-hadoop-common",
                 "error",
                 "no hadoop-common jar: libhdfs cannot load org.apache.hadoop.fs.FileSystem (B1, B2)",
                 (),
@@ -127,7 +127,7 @@ def lint(entries: Sequence[str], install: HadoopInstall | None = None) -> list[F
     if not ({"hadoop-hdfs", "hadoop-hdfs-client", "hadoop-client-api"} & versions.keys()):
         out.append(
             Finding(
-                "classpath-no-hdfs-client",
+                "classpath.no-hdfs-client",
                 "error",
                 "no HDFS client jar (hadoop-hdfs-client or hadoop-hdfs): "
                 "'No FileSystem for scheme: hdfs' (B7)",
@@ -139,7 +139,7 @@ def lint(entries: Sequence[str], install: HadoopInstall | None = None) -> list[F
         if len(versions.get(artifact, ())) > 1:
             out.append(
                 Finding(
-                    f"classpath-two-{artifact}",
+                    f"classpath.two-{artifact}",
                     "error",
                     f"{len(versions[artifact])} versions of {artifact}: "
                     + ", ".join(sorted(versions[artifact]))
@@ -151,7 +151,7 @@ def lint(entries: Sequence[str], install: HadoopInstall | None = None) -> list[F
     if "hadoop-client-api" in versions and "hadoop-common" in versions:
         out.append(
             Finding(
-                "classpath-shaded-mix",
+                "classpath.shaded-mix",
                 "error",
                 "the shaded hadoop-client-api is mixed with unshaded hadoop-common (B6)",
                 (),
@@ -162,7 +162,7 @@ def lint(entries: Sequence[str], install: HadoopInstall | None = None) -> list[F
     if not conf_positions:
         out.append(
             Finding(
-                "classpath-no-conf-dir",
+                "classpath.no-conf-dir",
                 "error",
                 "no directory with core-site.xml on CLASSPATH: the client falls back to SIMPLE "
                 "auth and the default file system (catalog B4, B5)",
@@ -173,7 +173,7 @@ def lint(entries: Sequence[str], install: HadoopInstall | None = None) -> list[F
     elif conf_positions[0] != 0:
         out.append(
             Finding(
-                "classpath-conf-not-first",
+                "classpath.conf-not-first",
                 "warn",
                 f"the conf dir {entries[conf_positions[0]]} is entry {conf_positions[0] + 1}, "
                 "not the first",
@@ -187,7 +187,7 @@ def lint(entries: Sequence[str], install: HadoopInstall | None = None) -> list[F
         if leaked:
             out.append(
                 Finding(
-                    "classpath-parcel-jars",
+                    "classpath.parcel-jars",
                     "warn",
                     f"{len(leaked)} entries come from {install.jars_dir}, which holds several "
                     "versions of some libraries (B6)",
@@ -199,7 +199,7 @@ def lint(entries: Sequence[str], install: HadoopInstall | None = None) -> list[F
     if missing:
         out.append(
             Finding(
-                "classpath-missing-entries",
+                "classpath.missing-entries",
                 "warn",
                 f"{len(missing)} entries do not exist",
                 tuple(missing[:5]),
