@@ -614,3 +614,24 @@ def test_a_kernel_json_written_by_version_0_1_0_still_starts(jupyter: Jupyter, e
     assert env["MLFLOW_TRACKING_URI"] == "http://127.0.0.1:5999"
     assert env["MLFLOW_EXPERIMENT_NAME"] == "old_experiment"
     assert start["LD_LIBRARY_PATH"].endswith(str(edge.java / "lib" / "server"))
+
+
+def test_kernel_keeps_its_tracking_uri_on_a_host_without_hadoop(
+    jupyter: Jupyter, edge: Edge, tmp_path: Path
+) -> None:
+    """Hadoop resolution fails (no parcel at all), yet MLflow inside the kernel logs to the
+    tracking server given at install time, not to a local ./mlruns or sqlite file."""
+    empty = tmp_path / "no-parcels"
+    empty.mkdir()
+    argv = ["install-kernel", "--name", "mlflow-nohadoop", "--prefix", str(jupyter.prefix)]
+    argv += ["--parcels-root", str(empty), "--hadoop-conf-dir", str(edge.conf)]
+    argv += ["--java-home", str(edge.java), "--tracking-uri", "http://127.0.0.1:5999"]
+    assert run_cli([*argv, "--experiment", "kept"]) == 0
+    with running_kernel("mlflow-nohadoop") as kc:
+        first = run_cell(kc, "import mlflow; print(mlflow.get_tracking_uri())")
+        env, _, _ = probe(kc)
+    assert first.error is None, first
+    assert first.stdout.strip() == "http://127.0.0.1:5999"
+    assert "started WITHOUT a working Hadoop/MLflow environment" in first.stderr
+    assert env["MLFLOW_EXPERIMENT_NAME"] == "kept"
+    assert env[kernel.STATUS_VAR] == "launcher error"

@@ -136,6 +136,20 @@ def prepare(args: Any, environ: dict[str, str]) -> tuple[dict[str, str], list[st
             (problems if f.status == "error" else notes).append(line)
         if java_ccache is None:
             notes += ticket_notes(resolved)
+    # What the user gave at install time is exported whatever failed above (an argument beats
+    # the inherited environment, as in compose()): without it MLflow would silently log to a
+    # local ./mlruns or sqlite file instead of the tracking server.
+    if args.tracking_uri and env.get("MLFLOW_TRACKING_URI") != args.tracking_uri:
+        from ..redact import url_has_credentials
+
+        if url_has_credentials(args.tracking_uri):
+            problems.append(
+                "the kernel's tracking URI carries credentials and is not exported\n  fix: "
+                "reinstall the kernel with a URI without them; give MLflow the credentials "
+                "through MLFLOW_TRACKING_USERNAME/PASSWORD or ~/.mlflow/credentials"
+            )
+        else:
+            env["MLFLOW_TRACKING_URI"] = args.tracking_uri
     if args.experiment:
         env["MLFLOW_EXPERIMENT_NAME"] = args.experiment
     env[STATUS_VAR] = "launcher error" if problems else "launcher ok"
