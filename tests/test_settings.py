@@ -4,6 +4,7 @@ setting added to SETTINGS but missed somewhere fails here."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from dataclasses import fields
@@ -58,3 +59,18 @@ def test_help_shows_every_setting() -> None:
     )  # fmt: skip
     for spec in SETTINGS:
         assert spec.option in out.stdout
+
+
+@pytest.mark.parametrize("spec", SETTINGS, ids=NAMES)
+def test_install_kernel_writes_every_setting_into_the_launcher(
+    spec: config.SettingSpec, jupyter: object
+) -> None:
+    """install-kernel takes the setting from its options and writes it into kernel.json's argv."""
+    value = "/x/y" if spec.metavar in ("PATH", "DIR") else "http://127.0.0.1:5999"
+    out = subprocess.run(
+        [sys.executable, "-m", "mlflow_client_env", "install-kernel", "--dry-run", spec.option, value],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    argv = json.loads(out.stdout)["argv"]
+    assert argv[argv.index(spec.option) + 1] == value

@@ -7,6 +7,7 @@ Exit codes (the README has the same table):
 1  the command ran and found a problem: ``env`` could not compose a working environment,
    ``doctor`` found an error, ``ticket`` has no usable ticket, a login failed
 2  bad input or usage (a typed error with its fix on stderr), or argparse's usage error
+70  an internal error (a bug of ours); ``MLFLOW_CLIENT_ENV_DEBUG=1`` shows the traceback
 127 ``run``: the command could not be started (as a shell says)
 130 interrupted (Ctrl-C)
 == =====================================================================================
@@ -15,9 +16,16 @@ Exit codes (the README has the same table):
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable, Sequence
 
-from ..errors import CommandStartError, KeytabError, KinitError, MlflowClientEnvError
+from ..errors import (
+    CacheTargetError,
+    CommandStartError,
+    KeytabError,
+    KinitError,
+    MlflowClientEnvError,
+)
 from . import doctor, env, explain, kerberos, kernels, output
 from .options import discovery_options
 
@@ -28,9 +36,14 @@ EXIT_CODES: dict[type[BaseException], int] = {
     KeyboardInterrupt: 130,
     CommandStartError: 127,
     KeytabError: 2,
+    CacheTargetError: 2,  # a cache path that is not ours to write: bad input, not a failed login
     KinitError: 1,
     MlflowClientEnvError: 2,
 }
+
+
+#: A bug of ours (an exception that is not one of the typed errors): EX_SOFTWARE.
+INTERNAL_ERROR = 70
 
 
 def exit_code_for(exc: BaseException) -> int | None:
@@ -50,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Make, and explain, the environment an MLflow client needs to log "
         "artifacts to HDFS on a Kerberized Cloudera cluster (pyarrow -> libhdfs -> JVM).",
         epilog="Run 'mlflow-client-env COMMAND --help' for a command's options and examples. "
-        "Exit codes: 0 ok, 1 a problem was found, 2 bad input, 130 interrupted.",
+        "Exit codes: 0 ok, 1 a problem was found, 2 bad input, 70 internal error, 127 run's "
+        "command could not start, 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -72,3 +86,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, MlflowClientEnvError):
             output.error(exc.problem, exc.fix)
         return code
+    except Exception as exc:  # a bug of ours: say so plainly, the traceback only when asked
+        if os.environ.get("MLFLOW_CLIENT_ENV_DEBUG"):
+            raise
+        output.say(
+            "internal error",
+            f"{type(exc).__name__}: {exc}",
+            "this is a bug of mlflow-client-env: please report it, with the traceback that "
+            "MLFLOW_CLIENT_ENV_DEBUG=1 shows",
+        )
+        return INTERNAL_ERROR

@@ -15,6 +15,7 @@ from typing import Any
 from ..errors import MlflowClientEnvError
 from ..redact import redact, redact_tree
 from ..safeio import read_small_text
+from . import output
 
 EXAMPLES = """\
 examples:
@@ -73,7 +74,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps({"found": False, "message": msg, "fix": fix}, indent=2))
             else:
-                print(f"mlflow-client-env: {msg}\n  fix: {fix}", file=sys.stderr)
+                output.say("", msg, fix)
             return 1
         entry, matched = lookup(found.code), found.matched
     if args.json:

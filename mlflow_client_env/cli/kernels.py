@@ -17,6 +17,7 @@ from typing import Any
 from ..jupyter import spec as ks
 from ..redact import redact, redact_tree
 from . import output
+from .options import overrides_from
 
 EXAMPLES_INSTALL = """\
 examples:
@@ -90,12 +91,7 @@ def _location_options(p: argparse.ArgumentParser) -> None:
 
 def cmd_install(args: argparse.Namespace) -> int:
     settings = ks.KernelSettings(
-        parcel=args.parcel,
-        parcels_root=args.parcels_root,
-        hadoop_home=args.hadoop_home,
-        hadoop_conf_dir=args.hadoop_conf_dir,
-        java_home=args.java_home,
-        tracking_uri=args.tracking_uri,
+        **overrides_from(args),  # the discovery settings, as declared in config.SETTINGS
         experiment=args.experiment,
         keytab=args.keytab,
         principal=args.principal,
@@ -167,7 +163,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         print("  ".join(c.ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1])
     for e in entries:
         if (e.ours or e.status == "unreadable") and e.status != "ok" and e.detail:
-            print(f"{e.name}: {e.status}: {redact(e.detail)}", file=sys.stderr)
+            output.say(f"{e.name}: {e.status}", e.detail)
     return 1 if bad else 0
 
 
