@@ -17,7 +17,7 @@ from .findings import Finding
 from .hadoop.conf import HadoopConf
 from .hadoop.install import HadoopInstall
 from .java import JavaChoice
-from .kerberos.profile import KerberosSetup
+from .kerberos.profile import KerberosSetup, cache_not_java_readable
 from .redact import redact, redact_value, url_has_credentials
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost; mypy honours this)
@@ -293,15 +293,7 @@ def compose(
                 "MLflow passes it to pyarrow as kerb_ticket, so libhdfs uses this cache",
             )
         else:
-            findings.append(
-                Finding(
-                    "kerberos.cache-not-java-readable",
-                    "error",
-                    f"your credential cache {kerberos.ccache} is a {kerberos.ccache_type} cache, "
-                    "which Java cannot read (catalog D3)",
-                    fix="run 'mlflow-client-env kinit --to-file' (or 'kinit -c FILE:/tmp/krb5cc_$UID')",
-                )
-            )
+            findings.append(cache_not_java_readable(kerberos))
 
     if options.tracking_uri:
         uri, source = options.tracking_uri

@@ -170,9 +170,9 @@ def test_keyring_cache_is_reported_and_setup_copies_it_for_java(
         warnings.warn(msg, stacklevel=1)
         env = shell_env(client_env, tmp_path, **user)
         d = doctor(env, "--check", "kerberos")
-        assert d.found["kerberos.cache-not-java-readable"]["status"] == "warn"
+        assert d.found["kerberos.cache-not-java-readable"]["status"] == "error"
         report = setup_in_subprocess(env)
-        copy = next(f for f in report["findings"] if f["code"] == "kinit.copy-failed")
+        copy = next(f for f in report["findings"] if f["code"] == "kerberos.copy-failed")
         assert copy["status"] == "error" and NO_KEYRING_MESSAGE in copy["summary"]
         return
     record_property("keyring", "kernel keyrings available: KEYRING cache used for real")
@@ -198,14 +198,14 @@ def test_keyring_cache_is_reported_and_setup_copies_it_for_java(
         f = d.found
         assert f["kerberos.valid"]["status"] == "ok"  # Python (MIT krb5) reads the keyring
         w = f["kerberos.cache-not-java-readable"]
-        assert w["status"] == "warn" and keyring in w["summary"] and "(catalog D3)" in w["summary"]
+        assert w["status"] == "error" and keyring in w["summary"] and "(catalog D3)" in w["summary"]
         # ... and the JVM really cannot: the end-to-end probe fails with D1
         assert f["hdfs.D1"]["status"] == "error" and d.code == 1
         assert "Failed to find any Kerberos tgt" in f["hdfs.D1"]["evidence"][0]
 
         # setup() (and the kernel launcher) copy the ticket to a private FILE cache
         report = setup_in_subprocess(env)
-        copied = next(f for f in report["findings"] if f["code"] == "kinit.copied-for-java")
+        copied = next(f for f in report["findings"] if f["code"] == "kerberos.copied-for-java")
         assert copied["status"] == "ok" and keyring in copied["summary"]
         cc = runtime / f"krb5cc_{os.getuid()}_mlflow_client_env"
         assert report["environ"]["KRB5CCNAME"] == f"FILE:{cc}"

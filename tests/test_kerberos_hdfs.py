@@ -98,7 +98,7 @@ def test_keytab_login_then_libhdfs_reads(
     out = _run(SETUP_THEN_READ, env, hdfs_file, args)
     assert out.returncode == 0, out.stderr[-3000:]
     got = json.loads(out.stdout.strip().splitlines()[-1])
-    assert "kinit.keytab-login" in got["codes"]
+    assert "kerberos.keytab-login" in got["codes"]
     assert got["KRB5CCNAME"] == f"FILE:{cc}"
     assert got["data"] == DATA
     assert (cc.stat().st_mode & 0o777) == 0o600
@@ -116,7 +116,7 @@ def test_keyring_ticket_is_copied_for_java(
         out = _run(SETUP_ONLY, env)
         assert out.returncode == 0, out.stderr[-3000:]
         got = json.loads(out.stdout.strip().splitlines()[-1])
-        copy_failed = got["findings"].get("kinit.copy-failed")
+        copy_failed = got["findings"].get("kerberos.copy-failed")
         assert copy_failed is not None, got
         assert NO_KEYRING_MESSAGE in copy_failed and keyring in copy_failed
         # and the environment says Java cannot read the cache, instead of pointing it elsewhere
@@ -135,7 +135,7 @@ def test_keyring_ticket_is_copied_for_java(
         out = _run(SETUP_THEN_READ, env, hdfs_file, "{}")
         assert out.returncode == 0, out.stderr[-3000:]
         got = json.loads(out.stdout.strip().splitlines()[-1])
-        assert "kinit.copied-for-java" in got["codes"]
+        assert "kerberos.copied-for-java" in got["codes"]
         assert got["KRB5CCNAME"].startswith(f"FILE:{runtime}")
         assert got["data"] == DATA
     finally:

@@ -44,7 +44,7 @@ def test_planning_a_login_writes_nothing(krb: Krb, alice_cache: Path, tmp_path: 
     assert snapshot(tmp_path) == before  # no login, no lock, no temp dir yet
     assert ticket_status(threshold=0).principal == krb.principal("alice")
     path, findings = plan.carry_out()
-    assert path == str(alice_cache) and [f.code for f in findings] == ["kinit.keytab-login"]
+    assert path == str(alice_cache) and [f.code for f in findings] == ["kerberos.keytab-login"]
     assert ticket_status(threshold=0).principal == krb.principal("short")
 
 
@@ -108,5 +108,5 @@ def test_setup_with_a_keytab_leaves_the_cache_alone_when_discovery_fails(
         hadoop_conf_dir=str(edge.conf),
         java_home=str(edge.java),
     )
-    assert "kinit.keytab-login" in [f.code for f in report.findings]
+    assert "kerberos.keytab-login" in [f.code for f in report.findings]
     assert ticket_status(threshold=0).principal == krb.principal("short")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..errors import MlflowClientEnvError
 from ..findings import Finding
-from ..kerberos.profile import read_krb5_conf
+from ..kerberos.profile import cache_not_java_readable, read_krb5_conf
 from .context import Context
 
 
@@ -69,16 +69,7 @@ def check_kerberos(ctx: Context) -> Iterator[Finding]:
     k = d.kerberos
     out.append(ticket_finding(ctx, d.conf.conf_dir if d.conf else None))
     if not k.java_readable:
-        out.append(
-            Finding(
-                "kerberos.cache-not-java-readable",
-                "warn",
-                f"the ticket cache {k.ccache} is a {k.ccache_type} cache; Java reads only "
-                "FILE caches (catalog D3)",
-                fix="'mlflow-client-env kinit --to-file' (setup() and the kernel "
-                "launcher copy it for you)",
-            )
-        )
+        out.append(cache_not_java_readable(k))
     yield from out
     out = []
     env = ctx.composed()

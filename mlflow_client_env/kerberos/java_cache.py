@@ -47,7 +47,7 @@ class JavaCcachePlan:
             path = require_file_ccache(status.ccache)
             return str(path), [
                 Finding(
-                    "kinit.keytab-login",
+                    "kerberos.keytab-login",
                     "ok",
                     f"logged in as {status.principal} from {self.keytab} into FILE:{path} (0600)",
                 )
@@ -55,8 +55,8 @@ class JavaCcachePlan:
         try:
             jc = ensure_java_ccache(self.env, f"FILE:{self.path}" if self.path else None)
         except KinitError as exc:
-            return None, [Finding("kinit.copy-failed", "error", exc.problem, fix=exc.fix)]
-        return str(jc.path), [Finding("kinit.copied-for-java", "ok", jc.message)]
+            return None, [Finding("kerberos.copy-failed", "error", exc.problem, fix=exc.fix)]
+        return str(jc.path), [Finding("kerberos.copied-for-java", "ok", jc.message)]
 
 
 def plan_java_ccache(

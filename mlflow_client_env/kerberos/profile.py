@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import CcacheNameError, ConfigFileError
+from ..findings import Finding
 
 DEFAULT_KRB5_CONF = "/etc/krb5.conf"
 #: Cache types MIT krb5 defines. Prefixes are case-sensitive (``krb5int_cc_getops`` uses
@@ -268,4 +269,17 @@ def discover_kerberos(
         ccache_source=cc_source,
         evidence=tuple(evidence),
         warnings=tuple(warnings),
+    )
+
+
+def cache_not_java_readable(k: KerberosSetup) -> Finding:
+    """The one finding for "Java cannot read this ticket cache" (catalog D3), with one status,
+    wherever it is found: composing an environment, the doctor, setup()'s report."""
+    return Finding(
+        "kerberos.cache-not-java-readable",
+        "error",
+        f"the credential cache {k.ccache} is a {k.ccache_type} cache, which Java cannot read "
+        "(catalog D3)",
+        fix="run 'mlflow-client-env kinit --to-file' (setup() and the kernel launcher copy it "
+        "into a private FILE cache for you)",
     )
