@@ -213,7 +213,7 @@ def compose(
         if " " in str(hadoop.native_dir):
             findings.append(
                 Finding(
-                    "native.dir-with-space",
+                    "native-libraries.dir-with-space",
                     "warn",
                     f"{hadoop.native_dir} contains a space; libhdfs splits LIBHDFS_OPTS on spaces, "
                     "so -Djava.library.path is left out (native Hadoop code falls back to Java)",

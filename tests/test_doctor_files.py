@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import mlflow_client_env
 from mlflow_client_env.doctor.versions import version_findings
 from mlflow_client_env.java import select_java
 from tests import native_helpers as nh
@@ -69,7 +70,7 @@ def test_healthy_files_are_ok(real_edge: Edge, clean_env: dict[str, str]) -> Non
         real_edge, "installation", "java", "client-config", "native-libraries", env=clean_env
     )
     assert code == 0
-    assert found["native.load"]["status"] == "ok"
+    assert found["native-libraries.load"]["status"] == "ok"
     assert found["java.ok"]["status"] == "ok"
 
 
@@ -78,8 +79,8 @@ def test_truncated_libhdfs(real_edge: Edge, clean_env: dict[str, str]) -> None:
     so.write_bytes(so.read_bytes()[:700])
     code, found = doctor(real_edge, "native-libraries", env=clean_env)
     assert code == 1
-    assert found["native.truncated"]["status"] == "error"
-    assert "native.load" not in found  # never load a file we know is broken
+    assert found["native-libraries.truncated"]["status"] == "error"
+    assert "native-libraries.load" not in found  # never load a file we know is broken
 
 
 def test_libhdfs_of_another_architecture(real_edge: Edge, clean_env: dict[str, str]) -> None:
@@ -87,7 +88,7 @@ def test_libhdfs_of_another_architecture(real_edge: Edge, clean_env: dict[str, s
     nh.patch(so, nh.E_MACHINE, nh.EM_AARCH64.to_bytes(2, "little"))
     code, found = doctor(real_edge, "native-libraries", env=clean_env)
     assert code == 1
-    f = found["native.wrong-architecture"]
+    f = found["native-libraries.wrong-architecture"]
     assert f["status"] == "error" and "AARCH64" in f["summary"].upper()
 
 
@@ -95,10 +96,10 @@ def test_libjvm_unresolved_without_our_ld_library_path(
     real_edge: Edge, clean_env: dict[str, str]
 ) -> None:
     code, found = doctor(real_edge, "native-libraries", env=clean_env)
-    f = found["native.inherited.missing-dependency"]
+    f = found["native-libraries.inherited.missing-dependency"]
     assert f["status"] == "warn" and "libjvm.so" in f["summary"] and "A3" in f["summary"]
     # our environment appends the JVM dir, so the real load probe passes
-    assert found["native.load"]["status"] == "ok" and code == 0
+    assert found["native-libraries.load"]["status"] == "ok" and code == 0
 
 
 def test_shadowing_copies_break_ssl_and_gssapi(
@@ -110,7 +111,7 @@ def test_shadowing_copies_break_ssl_and_gssapi(
     env = {**clean_env, "LD_LIBRARY_PATH": str(bad)}
     every: list[dict[str, object]] = []
     doctor(real_edge, "native-libraries", env=env, all_findings=every)
-    shadowing = [f for f in every if f["code"] == "native.shadowing"]
+    shadowing = [f for f in every if f["code"] == "native-libraries.shadowing"]
     named = " ".join(str(f["summary"]) + " ".join(map(str, f["evidence"])) for f in shadowing)  # type: ignore[call-overload]
     assert all(f["status"] == "warn" for f in shadowing)
     assert str(bad / "libssl.so.3") in named and str(bad / "libkrb5.so.3") in named
@@ -261,3 +262,20 @@ def test_a_failed_discovery_skips_each_dependent_check_once_keeping_what_was_fou
     assert checks["java"][0]["code"] == "java.inherited-not-root"
     assert checks["classpath"][0]["code"] == "classpath.inherited-unset"
     assert checks["installation"][0]["code"] == "installation.error"  # reported once, there
+
+
+def test_every_finding_code_is_check_dot_what(real_edge: Edge, clean_env: dict[str, str]) -> None:
+    """One form for codes: '<check>.<what>', where <check> is a doctor check's name, in the
+    doctor's report and in what compose() (setup(), env, the launcher) reports."""
+    from mlflow_client_env import doctor as doctor_pkg
+
+    (real_edge.conf / "core-site.xml").unlink()  # compose() then has findings to report
+    env = {**clean_env, "JAVA_HOME": str(REAL_JAVA.home / "bin" / "java"), "CLASSPATH": "/x/*"}
+    every: list[dict[str, object]] = []
+    doctor(real_edge, env=env, extra=("--timeout", "60"), all_findings=every)
+    composed = mlflow_client_env.build_environment(env, real_edge.overrides())
+    codes = [str(f["code"]) for f in every] + [f.code for f in composed.findings]
+    assert composed.findings and every
+    for code in codes:
+        check, dot, what = code.partition(".")
+        assert dot and what and check in doctor_pkg.CHECKS, code

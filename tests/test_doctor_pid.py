@@ -176,9 +176,9 @@ def test_root_never_runs_code_from_a_nobody_process_environment(
     assert ro["status"] == "warn" and str(ro["summary"]).startswith(why)
     assert "only read, never executed" in str(ro["summary"])
     assert "run the doctor as that user to probe it" in str(ro["summary"])
-    load = found["native.load-skipped"]
+    load = found["native-libraries.load-skipped"]
     assert load["status"] == "skip" and why in str(load["summary"])
-    assert "native.load" not in found
+    assert "native-libraries.load" not in found
     hdfs = found["hdfs.skipped"]
     assert hdfs["status"] == "skip" and why in str(hdfs["summary"])
     # what it can learn by reading still comes through: the mapped libraries
@@ -209,7 +209,7 @@ def test_probes_still_run_for_a_process_of_the_callers_own_uid(
     _, found = cli_doctor(real_edge, mine.pid, clean_env)
 
     assert "live-process.read-only" not in found
-    assert "native.load-skipped" not in found and "native.load" in found
+    assert "native-libraries.load-skipped" not in found and "native-libraries.load" in found
     assert "hdfs.skipped" not in found
     # the probes ran with its environment: its LD_PRELOAD and PYTHONPATH took effect in them
     assert [m for m in evil.markers_of(0, except_pid=mine.pid) if m.startswith("preload-")]

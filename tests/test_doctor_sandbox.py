@@ -136,7 +136,7 @@ def test_healthy_sandbox_is_ok_everywhere(
     }  # fmt: skip
     f = d.found
     assert f["live-process.not-asked"]["status"] == "skip"  # the only skip: no --pid
-    assert f["kerberos.valid"]["status"] == "ok" and f["native.load"]["status"] == "ok"
+    assert f["kerberos.valid"]["status"] == "ok" and f["native-libraries.load"]["status"] == "ok"
     assert f["kerberos.krb5-conf-agrees"]["status"] == "ok"
     ts = f["tracking-server.ok"]
     assert (

@@ -129,7 +129,7 @@ def test_spaces_and_non_ascii_paths(tmp_path: Path, clean_env: dict[str, str]) -
     assert env["HADOOP_HOME"] == str(e.parcels / "CDH" / "lib" / "hadoop")
     # libhdfs splits LIBHDFS_OPTS on spaces: the native dir is left out, and we say so
     assert "java.library.path" not in env["LIBHDFS_OPTS"]
-    assert any(f.code == "native.dir-with-space" for f in env.findings)
+    assert any(f.code == "native-libraries.dir-with-space" for f in env.findings)
 
 
 def test_precedence_argument_env_user_site(

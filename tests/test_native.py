@@ -92,7 +92,7 @@ def test_truncated_libhdfs_is_reported_before_it_crashes_the_loader(
 
     finding = _only(check_library(lib, None))
 
-    assert finding.code == "native.truncated"
+    assert finding.code == "native-libraries.truncated"
     assert finding.status == "error"
     assert finding.summary == f"{lib} is truncated"
     probe = probe_load(LIBJVM, lib, env_without_llp(), timeout=60)
@@ -107,7 +107,7 @@ def test_non_elf_file_under_a_library_name(tmp_path: Path) -> None:
 
     finding = _only(check_library(lib, None))
 
-    assert (finding.code, finding.status) == ("native.not-elf", "error")
+    assert (finding.code, finding.status) == ("native-libraries.not-elf", "error")
     assert str(lib) in finding.summary
 
 
@@ -116,7 +116,7 @@ def test_missing_libhdfs_file(tmp_path: Path) -> None:
 
     finding = _only(check_library(lib, None))
 
-    assert (finding.code, finding.status) == ("native.file-missing", "error")
+    assert (finding.code, finding.status) == ("native-libraries.file-missing", "error")
     assert finding.summary == f"{lib} does not exist"
 
 
@@ -138,7 +138,7 @@ def test_libhdfs_of_another_architecture(
 
     finding = _only(check_library(lib, None))
 
-    assert finding.code == "native.wrong-architecture"
+    assert finding.code == "native-libraries.wrong-architecture"
     assert finding.status == "error"
     assert (
         finding.summary == f"{lib} is built for {built_for} (little-endian); this Python is {HOST}"
@@ -160,7 +160,10 @@ def test_foreign_copy_on_ld_library_path_is_skipped_like_ld_so(tmp_path: Path) -
     assert res.skipped == (f"{foreign}: ELFCLASS64 EM_AARCH64 (little-endian), not {HOST}",)
     assert probe_load(LIBJVM, root, env_without_llp(LD_LIBRARY_PATH=llp), timeout=60).ok
     only_foreign = _only(check_library(root, str(foreign.parent)))
-    assert (only_foreign.code, only_foreign.status) == ("native.missing-dependency", "error")
+    assert (only_foreign.code, only_foreign.status) == (
+        "native-libraries.missing-dependency",
+        "error",
+    )
     assert f"skipped {foreign}: ELFCLASS64 EM_AARCH64 (little-endian), not {HOST}" in (
         only_foreign.evidence
     )
@@ -176,7 +179,7 @@ def test_truncated_dependency_stops_the_search(tmp_path: Path) -> None:
 
     finding = _only(check_library(root, llp))
 
-    assert (finding.code, finding.status) == ("native.truncated", "error")
+    assert (finding.code, finding.status) == ("native-libraries.truncated", "error")
     assert finding.summary == f"{bad} (needed by {root}) is truncated"
     probe = probe_load(LIBJVM, root, env_without_llp(LD_LIBRARY_PATH=llp), timeout=60)
     assert probe.error == f"{bad}: file too short"
@@ -188,7 +191,7 @@ def test_truncated_dependency_stops_the_search(tmp_path: Path) -> None:
 def test_libhdfs_without_libjvm_on_the_search_path(libhdfs: Path) -> None:
     finding = _only(check_library(libhdfs, None, jvm_dir=JVM_SERVER))
 
-    assert finding.code == "native.missing-dependency"
+    assert finding.code == "native-libraries.missing-dependency"
     assert finding.status == "warn"  # pyarrow dlopens libjvm first
     assert finding.summary.startswith(f"libjvm.so, needed by {libhdfs}, cannot be found")
     assert f"add {JVM_SERVER} to LD_LIBRARY_PATH at process start" in (finding.fix or "")
@@ -202,7 +205,7 @@ def test_libjvm_resolves_once_ld_library_path_has_the_jvm_dir(libhdfs: Path) -> 
     finding = _only(check_library(libhdfs, str(JVM_SERVER)))
     jvm = next(r for r in resolve_needed(_elf(libhdfs), str(JVM_SERVER)) if r.soname == "libjvm.so")
 
-    assert (finding.code, finding.status) == ("native.dependencies-resolved", "ok")
+    assert (finding.code, finding.status) == ("native-libraries.dependencies-resolved", "ok")
     assert f"libjvm.so => {LIBJVM} [ld_library_path]" in finding.evidence
     assert (jvm.path, jvm.step) == (LIBJVM, "ld_library_path")
     loader = run_python(
@@ -298,7 +301,7 @@ def test_transitive_dependencies_are_followed_once(tmp_path: Path, libhdfs: Path
     assert len(names) == len(set(names))
     # libhdfs.so.0.0.0 is the SONAME, but only a file named libhdfs.so exists.
     (missing,) = [f for f in check_library(root, llp) if f.status != "ok"]
-    assert (missing.code, missing.status) == ("native.missing-dependency", "error")
+    assert (missing.code, missing.status) == ("native-libraries.missing-dependency", "error")
     assert missing.summary.startswith(f"libhdfs.so.0.0.0, needed by {mid}, cannot be found")
 
 
@@ -376,7 +379,7 @@ def test_parcel_copies_shadow_the_system_and_break_imports(parcel_lib64: Path) -
     krb5, ssl_ = find_shadowing(str(parcel_lib64), label="proposed", python_libs={})
 
     for f in (krb5, ssl_):
-        assert (f.code, f.status) == ("native.shadowing", "warn")
+        assert (f.code, f.status) == ("native-libraries.shadowing", "warn")
     assert krb5.summary == (
         f"LD_LIBRARY_PATH (proposed) puts {parcel_lib64}/libkrb5.so.3 "
         "ahead of the system's /lib/x86_64-linux-gnu/libkrb5.so.3"
@@ -419,7 +422,7 @@ def test_no_shadowing(parcel_lib64: Path, llp: str) -> None:
 
     finding = _only(find_shadowing(value, label="proposed", python_libs={}))
 
-    assert (finding.code, finding.status) == ("native.no-shadowing", "ok")
+    assert (finding.code, finding.status) == ("native-libraries.no-shadowing", "ok")
     assert finding.summary.startswith("LD_LIBRARY_PATH (proposed) shadows no")
 
 
@@ -430,7 +433,7 @@ def test_probe_loads_real_jvm_and_a_library_needing_it(libhdfs: Path) -> None:
     probe = probe_load(LIBJVM, libhdfs, env_without_llp(), timeout=60)
 
     assert (probe.ok, probe.stage, probe.error) == (True, None, None)
-    assert (load_finding(probe).code, load_finding(probe).status) == ("native.load", "ok")
+    assert (load_finding(probe).code, load_finding(probe).status) == ("native-libraries.load", "ok")
 
 
 def test_probe_reports_the_missing_library_text(tmp_path: Path) -> None:
@@ -448,7 +451,7 @@ def test_probe_reports_the_missing_library_text(tmp_path: Path) -> None:
 
     assert (probe.ok, probe.stage) == (False, "libhdfs")
     assert probe.error == f"libnmcgone.so: {NOT_FOUND}"
-    assert (finding.code, finding.status) == ("native.load", "error")
+    assert (finding.code, finding.status) == ("native-libraries.load", "error")
     assert finding.summary == f"loading {root} failed: libnmcgone.so: {NOT_FOUND}"
     static = [f for f in check_library(root, None) if f.status == "error"]
     assert [f.summary.split(",")[0] for f in static] == ["libnmcgone.so"]
@@ -472,4 +475,4 @@ def test_probe_times_out_on_a_hanging_constructor(tmp_path: Path) -> None:
     probe = probe_load(LIBJVM, hang, env_without_llp(), timeout=1)
 
     assert (probe.ok, probe.timed_out) == (False, True)
-    assert load_finding(probe).code == "native.load-timeout"
+    assert load_finding(probe).code == "native-libraries.load-timeout"

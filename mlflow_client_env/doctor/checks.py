@@ -232,7 +232,7 @@ def check_native(ctx: Context) -> list[Finding]:
     proposed = env["LD_LIBRARY_PATH"]
     out: list[Finding] = []
     if libhdfs is None:
-        out.append(Finding("native.no-libhdfs", "error", "no libhdfs.so to check"))
+        out.append(Finding("native-libraries.no-libhdfs", "error", "no libhdfs.so to check"))
     else:
         out += native.check_library(libhdfs, proposed, jvm_dir=java.server_dir)
         inherited = native.check_library(
@@ -240,7 +240,7 @@ def check_native(ctx: Context) -> list[Finding]:
         )
         out += [
             Finding(
-                f.code.replace("native.", "native.inherited."),
+                f.code.replace("native-libraries.", "native-libraries.inherited."),
                 f.status,
                 f"with this process's LD_LIBRARY_PATH: {f.summary}; only pyarrow, which loads "
                 "libjvm itself, can use libhdfs here (catalog A3)",
@@ -248,7 +248,7 @@ def check_native(ctx: Context) -> list[Finding]:
                 f.fix,
             )
             for f in inherited
-            if f.code == "native.missing-dependency"
+            if f.code == "native-libraries.missing-dependency"
         ]
     out += native.find_shadowing(ctx.env.get("LD_LIBRARY_PATH"), label="inherited")
     out += native.find_shadowing(proposed, label="proposed")
@@ -273,7 +273,7 @@ def _load_probe(ctx: Context, libjvm: Path, libhdfs: Path, ours: dict[str, str])
         )
     except ForeignEnvironment as exc:
         return Finding(
-            "native.load-skipped",
+            "native-libraries.load-skipped",
             "skip",
             f"load probe skipped: {exc.reason}",
             (f"libjvm: {libjvm}", f"libhdfs: {libhdfs}"),

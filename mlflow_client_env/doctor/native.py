@@ -435,11 +435,11 @@ def problem_finding(problem: ElfProblem, needed_by: Path | None = None) -> Findi
     """A finding for a file ld.so would refuse: missing, not ELF, truncated, corrupt."""
     role = f" (needed by {needed_by})" if needed_by else ""
     code = {
-        "missing": "native.file-missing",
-        "unreadable": "native.file-unreadable",
-        "not-elf": "native.not-elf",
-        "truncated": "native.truncated",
-        "corrupt": "native.corrupt",
+        "missing": "native-libraries.file-missing",
+        "unreadable": "native-libraries.file-unreadable",
+        "not-elf": "native-libraries.not-elf",
+        "truncated": "native-libraries.truncated",
+        "corrupt": "native-libraries.corrupt",
     }[problem.kind]
     summary = {
         "missing": f"{problem.path}{role} does not exist",
@@ -464,7 +464,7 @@ def architecture_finding(elf: ElfInfo | ElfProblem, host: ElfInfo | None = None)
     if elf.ident is None or elf.ident == me.ident:
         return None
     return Finding(
-        "native.wrong-architecture",
+        "native-libraries.wrong-architecture",
         "error",
         f"{elf.path} is built for {_describe(elf.ident)}; this Python is {_describe(me.ident)}",
         (f"{elf.path}: {_describe(elf.ident)}", f"{me.path}: {_describe(me.ident)}"),
@@ -502,7 +502,7 @@ def _missing_finding(
         )
     note = "; pyarrow preloads it, so only direct loads fail" if preloaded else ""
     return Finding(
-        "native.missing-dependency",
+        "native-libraries.missing-dependency",
         "warn" if preloaded else "error",
         f"{res.soname}, needed by {res.needed_by}, cannot be found by the dynamic loader{note}",
         evidence,
@@ -546,7 +546,7 @@ def check_library(
             )
     return findings or [
         Finding(
-            "native.dependencies-resolved",
+            "native-libraries.dependencies-resolved",
             "ok",
             f"{path}: all {len(resolutions)} dependencies resolve",
             tuple(f"{r.soname} => {r.path} [{r.step}]" for r in resolutions),
@@ -683,7 +683,7 @@ def find_shadowing(
                 evidence.append(f"{w} copy: {p} ({content})")
         findings.append(
             Finding(
-                "native.shadowing",
+                "native-libraries.shadowing",
                 "warn",
                 f"LD_LIBRARY_PATH ({label}) puts {win.path} ahead of {who} {ref}",
                 tuple(evidence),
@@ -695,7 +695,7 @@ def find_shadowing(
     scanned = tuple(str(d) for d in with_llp.llp) or ("LD_LIBRARY_PATH is unset or empty",)
     return [
         Finding(
-            "native.no-shadowing",
+            "native-libraries.no-shadowing",
             "ok",
             f"LD_LIBRARY_PATH ({label}) shadows no system or Python copy of libssl, libkrb5, ...",
             scanned,
@@ -811,10 +811,12 @@ def load_finding(probe: LoadProbe) -> Finding:
     """The doctor's view of a :class:`LoadProbe`."""
     evidence = (f"libjvm: {probe.libjvm}", f"libhdfs: {probe.libhdfs}")
     if probe.ok:
-        return Finding("native.load", "ok", "libjvm and libhdfs load in a fresh process", evidence)
+        return Finding(
+            "native-libraries.load", "ok", "libjvm and libhdfs load in a fresh process", evidence
+        )
     if probe.timed_out:
         return Finding(
-            "native.load-timeout",
+            "native-libraries.load-timeout",
             "error",
             f"loading {probe.libjvm} and {probe.libhdfs} did not finish: {probe.error}",
             evidence,
@@ -824,5 +826,9 @@ def load_finding(probe: LoadProbe) -> Finding:
     target = {"libjvm": probe.libjvm, "libhdfs": probe.libhdfs}.get(probe.stage or "")
     what = f"loading {target}" if target else "starting the probe"
     return Finding(
-        "native.load", "error", f"{what} failed: {error}", (*evidence, error), _load_fix(error)
+        "native-libraries.load",
+        "error",
+        f"{what} failed: {error}",
+        (*evidence, error),
+        _load_fix(error),
     )
