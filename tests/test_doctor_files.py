@@ -279,3 +279,19 @@ def test_every_finding_code_is_check_dot_what(real_edge: Edge, clean_env: dict[s
     for code in codes:
         check, dot, what = code.partition(".")
         assert dot and what and check in doctor_pkg.CHECKS, code
+
+
+def test_no_usable_java_is_the_java_checks_error(
+    real_edge: Edge, clean_env: dict[str, str]
+) -> None:
+    """A Java that cannot be used is reported once, by the java check, not as an installation
+    error; the checks that need the discovery say they were skipped, and why."""
+    real_edge.java = real_edge.root / "no-java-here"
+    code, found = doctor(real_edge, "installation", "java", "client-config", env=clean_env)
+    assert code == 1
+    assert (
+        found["java.not-found"]["status"] == "error"
+        and "no-java-here" in found["java.not-found"]["summary"]
+    )
+    assert "installation.error" not in found
+    assert found["client-config.skipped"]["status"] == "skip"

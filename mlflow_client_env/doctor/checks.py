@@ -12,11 +12,11 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import MlflowClientEnvError
+from ..errors import JavaNotFoundError, MlflowClientEnvError
 from ..findings import Finding
 from ..hadoop.classpath import lint
 from ..java import inspect_java_home, normalise_java_home
-from .context import Context, ForeignEnvironment
+from .context import Context, ForeignEnvironment, Unmet
 from .versions import check_installed
 
 
@@ -26,6 +26,8 @@ def check_versions(ctx: Context) -> list[Finding]:
 
 def check_installation(ctx: Context) -> list[Finding]:
     d = ctx.discovery()
+    if isinstance(d, JavaNotFoundError):  # the java check owns it: one error, where it belongs
+        raise Unmet("java discovery", d)
     if isinstance(d, MlflowClientEnvError):
         return [Finding("installation.error", "error", d.problem, fix=d.fix)]
     h = d.hadoop
@@ -97,6 +99,10 @@ def check_java(ctx: Context) -> Iterator[Finding]:
             )
     yield from out
     out = []
+    discovered = ctx.discovery()
+    if isinstance(discovered, JavaNotFoundError):  # no usable Java: this check's own error
+        yield Finding("java.not-found", "error", discovered.problem, fix=discovered.fix)
+        return
     d = ctx.found()
     j = d.java.install
     if not j.hadoop_compatible:
