@@ -6,6 +6,7 @@ even when discovery then failed)."""
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,46 @@ def test_setup_with_a_keytab_leaves_the_cache_alone_when_discovery_fails(
     )
     assert "kerberos.keytab-login" in [f.code for f in report.findings]
     assert ticket_status(threshold=0).principal == krb.principal("short")
+
+
+@pytest.mark.parametrize("how", ["keytab", "keyring"])
+def test_setup_reads_the_kerberos_facts_once_when_it_logs_in_or_copies(
+    how: str, krb: Krb, alice_cache: Path, edge: Edge, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """discover_kerberos runs once per setup() on the paths that work on the ticket too:
+    a keytab login, and the copy of a KEYRING ticket for Java. Real KDC, real caches;
+    only the calls of the real function are counted."""
+    import uuid
+
+    import mlflow_client_env
+    import mlflow_client_env.discovery as discovery
+    import mlflow_client_env.kerberos.java_cache as java_cache
+    import mlflow_client_env.kerberos.login as login
+    import mlflow_client_env.kerberos.profile as profile
+    import mlflow_client_env.session as session
+
+    monkeypatch.setenv("KRB5_CONFIG", str(krb.krb5_conf))
+    kw: dict[str, object] = {}
+    if how == "keyring":
+        keyring = f"KEYRING:session:mce-once-{uuid.uuid4().hex[:8]}"
+        subprocess.run(
+            ["kinit", "-l", "1h", "-kt", str(krb.keytabs["alice"]), krb.principal("alice")],
+            env=dict(os.environ, KRB5CCNAME=keyring), check=True, capture_output=True,
+        )  # fmt: skip
+        monkeypatch.setenv("KRB5CCNAME", keyring)
+    else:
+        monkeypatch.setenv("KRB5CCNAME", f"FILE:{alice_cache}")
+        kw = {"keytab": str(krb.keytabs["short"]), "principal": "short"}
+    calls: list[object] = []
+    real = profile.discover_kerberos
+
+    def counting(env: object = None) -> object:
+        calls.append(env)
+        return real(env)  # type: ignore[arg-type]
+
+    for module in (profile, discovery, java_cache, session, login):
+        monkeypatch.setattr(module, "discover_kerberos", counting)
+    report = mlflow_client_env.setup(**edge.overrides(), **kw)  # type: ignore[arg-type]
+    codes = [f.code for f in report.findings]
+    assert ("kerberos.keytab-login" if how == "keytab" else "kerberos.copied-for-java") in codes
+    assert len(calls) == 1

@@ -31,6 +31,7 @@ class JavaCcachePlan:
     env: Mapping[str, str] = field(repr=False)
     keytab: str | os.PathLike[str] | None = None
     principal: str | None = None
+    kerberos: KerberosSetup | None = field(default=None, repr=False)  # read once, by the plan
 
     def carry_out(self) -> tuple[str | None, list[Finding]]:
         """Do it: the FILE cache Java should use (None: the discovered one, or the copy
@@ -53,7 +54,9 @@ class JavaCcachePlan:
                 )
             ]
         try:
-            jc = ensure_java_ccache(self.env, f"FILE:{self.path}" if self.path else None)
+            jc = ensure_java_ccache(
+                self.env, f"FILE:{self.path}" if self.path else None, self.kerberos
+            )
         except KinitError as exc:
             return None, [Finding("kerberos.copy-failed", "error", exc.problem, fix=exc.fix)]
         return str(jc.path), [Finding("kerberos.copied-for-java", "ok", jc.message)]
@@ -82,6 +85,9 @@ def plan_java_ccache(
     from .login import check_login_inputs, private_ccache, require_file_ccache
 
     if keytab is not None or principal is not None:
-        inputs = check_login_inputs(keytab, principal, env=env)
-        return JavaCcachePlan("login", str(inputs.path), env, keytab, inputs.principal)
-    return JavaCcachePlan("copy", str(require_file_ccache(private_ccache(env=env))), env)
+        inputs = check_login_inputs(keytab, principal, env=env, kerberos=kerberos)
+        return JavaCcachePlan(
+            "login", str(inputs.path), env, keytab, inputs.principal, kerberos=kerberos
+        )
+    target = str(require_file_ccache(private_ccache(env=env)))
+    return JavaCcachePlan("copy", target, env, kerberos=kerberos)

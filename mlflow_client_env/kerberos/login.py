@@ -43,7 +43,7 @@ from ..errors import (
     PrincipalError,
 )
 from ..userdirs import lock_dir, private_base
-from .profile import ccache_type, discover_kerberos, parse_ccache_name
+from .profile import KerberosSetup, ccache_type, discover_kerberos, parse_ccache_name
 from .ticket import TicketStatus, copy_credentials, read_regular_file, ticket_status
 
 #: What we say where KEYRING caches cannot exist (kernel without keyrings, or keyctl blocked).
@@ -322,6 +322,7 @@ def check_login_inputs(
     ccache: str | None = None,
     *,
     env: Mapping[str, str] | None = None,
+    kerberos: KerberosSetup | None = None,
 ) -> LoginInputs:
     """Validate a keytab login without side effects: nothing is written, no KDC is asked.
 
@@ -340,7 +341,7 @@ def check_login_inputs(
     name = validate_principal(principal)
     notes = check_keytab(keytab)
     if ccache is None:
-        ccache = default_file_ccache(env)
+        ccache = default_file_ccache(env, kerberos)
     path = require_file_ccache(ccache)
     check_cache_target(path)
     return LoginInputs(Path(keytab), name, f"FILE:{path}", path, tuple(notes))
@@ -406,9 +407,11 @@ def login_locked(keytab: Path, principal: str, path: Path) -> None:
     replace_ccache(path, lambda tmp: _login_into(keytab, principal, tmp))
 
 
-def default_file_ccache(env: Mapping[str, str] | None = None) -> str:
+def default_file_ccache(
+    env: Mapping[str, str] | None = None, kerberos: KerberosSetup | None = None
+) -> str:
     """The user's cache if Java can read it (FILE), else our private FILE cache."""
-    ks = discover_kerberos(env)
+    ks = kerberos if kerberos is not None else discover_kerberos(env)
     return ks.ccache if ks.java_readable else private_ccache(env=env)
 
 
@@ -494,12 +497,15 @@ class JavaCcache:
 
 
 def ensure_java_ccache(
-    env: Mapping[str, str] | None = None, target: str | None = None
+    env: Mapping[str, str] | None = None,
+    target: str | None = None,
+    kerberos: KerberosSetup | None = None,
 ) -> JavaCcache:
     """A FILE cache Java can read: the user's own when it is a FILE cache, else a
     private copy of their KEYRING/KCM/DIR ticket. Raises KinitError when a copy is
-    needed but impossible (no ticket, no keyrings)."""
-    ks = discover_kerberos(env)
+    needed but impossible (no ticket, no keyrings). ``kerberos``: the caller's
+    ``discover_kerberos(env)``, so it is not read twice."""
+    ks = kerberos if kerberos is not None else discover_kerberos(env)
     if ks.java_readable:
         st = ticket_status(ks.ccache, env=env)
         return JavaCcache(ks.ccache, ks.ccache, False, st, f"Java reads {ks.ccache} directly")
