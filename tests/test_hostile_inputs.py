@@ -319,3 +319,15 @@ def test_exact_classpath_cache_file_of_another_user_is_not_trusted(
     cached.write_text('["/home/nobody/evil.jar"]')
     os.chown(cached, 65534, 65534)
     assert classpath.exact_classpath(install, edge.conf, edge.java, cache) == ("/x/a.jar",)
+
+
+def test_ticket_reads_the_client_configuration_the_way_discovery_does(
+    clean_env: dict[str, str], tmp_path: Path
+) -> None:
+    """'ticket' takes --hadoop-conf-dir through the same override order as every command: a
+    missing folder and a broken config file are typed errors, not silently ignored."""
+    missing = cli("ticket", "--hadoop-conf-dir", str(tmp_path / "nowhere"), env=clean_env)
+    assert_typed(missing, "does not exist")
+    Path(clean_env["MLFLOW_CLIENT_ENV_CONFIG"]).write_text("hadoop_conf_dir = [\n")
+    broken = cli("ticket", env=clean_env)
+    assert_typed(broken, "is not valid TOML")

@@ -339,7 +339,7 @@ def test_secrets_are_refused_and_nothing_written(
         (["--env", "NOEQUALS"], "NAME=VALUE"),
         (["--env", "1BAD=x"], "not a valid variable name"),
         (["--python", "/nonexistent/python3"], "no such executable"),
-        (["--keytab", "/nonexistent/alice.keytab", "--principal", "a@B"], "no such file"),
+        (["--keytab", "/nonexistent/alice.keytab", "--principal", "a@B"], "does not exist"),
         (["--principal", "alice@EXAMPLE.COM"], "needs both the keytab and the principal"),
     ],
 )

@@ -62,12 +62,18 @@ def _exports(ccache: str) -> str:
 
 
 def cmd_ticket(args: argparse.Namespace) -> int:
+    from ..config import resolve_overrides
+    from ..hadoop.conf import discover_conf
     from ..kerberos.ticket import format_status, ticket_status
 
+    # the client configuration the way discovery finds it (argument, MLFLOW_CLIENT_ENV_*,
+    # config files, then HADOOP_CONF_DIR and /etc/hadoop/conf): the same realms as the doctor
+    setting = resolve_overrides({"hadoop_conf_dir": args.hadoop_conf_dir}).hadoop_conf_dir
+    conf = discover_conf(setting.pair() if setting else None)
     st = ticket_status(
         args.ccache,
         threshold=args.threshold,
-        hadoop_conf_dir=args.hadoop_conf_dir,
+        hadoop_conf_dir=conf.conf_dir if conf else None,
     )
     if args.json:
         print(json.dumps(st.to_json(), indent=2))

@@ -390,16 +390,13 @@ def check_python_modules(
 
 
 def check_kernel_keytab(keytab: str | None, principal: str | None = None) -> None:
-    """A kernel's keytab settings: both or neither (the one pairing rule), and a keytab file
-    that exists now (the kernel reads it at every start)."""
-    from ..kerberos.login import keytab_login_asked
+    """A kernel's keytab settings: both or neither (the one pairing rule), and a keytab the
+    kernel can use at every start (the one keytab rule: a regular, readable keytab file)."""
+    from ..kerberos.login import check_keytab, keytab_login_asked
 
-    keytab_login_asked(keytab, principal)
-    if keytab is not None and not os.path.isfile(keytab):
-        raise KernelSpecError(
-            f"--keytab {_shown(keytab, 200)}: no such file",
-            "pass the path of an existing keytab file",
-        )
+    if keytab_login_asked(keytab, principal):
+        assert keytab is not None
+        check_keytab(keytab)
 
 
 # --- building kernel.json (pure) ------------------------------------------------------
