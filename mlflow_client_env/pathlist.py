@@ -9,6 +9,7 @@ splitting into two bogus entries.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
 
 from .errors import PathListError
@@ -70,7 +71,6 @@ def append(existing: str | None, new: Sequence[str], variable: str) -> str:
 def which(name: str, path: str | None) -> str | None:
     """The first executable ``name`` on a ``:``-list ``path`` (``shutil.which`` without
     importing ``shutil``, which the setup() path does not otherwise need)."""
-    import os
 
     for folder in (path or "").split(":"):
         candidate = os.path.join(folder or ".", name)

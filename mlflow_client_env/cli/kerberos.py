@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
+from ..errors import KeytabError
 from . import output
 from .options import add_setting
 
@@ -88,7 +89,6 @@ def _show_warnings(caught: Sequence[warnings.WarningMessage]) -> None:
 
 
 def cmd_kinit(args: argparse.Namespace) -> int:
-    from ..errors import KeytabError
     from ..kerberos.login import copy_to_file, keytab_login, keytab_login_asked
 
     if args.to_file and args.keytab:
@@ -121,7 +121,6 @@ def cmd_kinit(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     import logging
 
-    from ..errors import KeytabError
     from ..kerberos.login import keytab_login_asked
     from ..kerberos.renew import run_command
 

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from ..errors import ClasspathError, MlflowClientEnvError
 from ..findings import Finding
+from ..redact import redact_then_truncate
+from ..safeio import read_small_text
 from ..userdirs import CACHE_FIX, ensure_private_dir
 from .install import HadoopInstall
 
@@ -246,8 +248,6 @@ def parse_classpath_output(text: str) -> tuple[str, ...] | None:
 def _read_cached(cache: Path) -> tuple[str, ...] | None:
     import json
 
-    from ..safeio import read_small_text
-
     try:
         st = os.lstat(cache)
     except OSError:
@@ -296,8 +296,6 @@ def exact_classpath(
     cannot run, a non-zero exit, output that is not a classpath, or a run past ``timeout``.
     """
     import subprocess
-
-    from ..redact import redact_then_truncate
 
     hadoop = install.bin_dir / "hadoop" if install.bin_dir else None
     fallback = (

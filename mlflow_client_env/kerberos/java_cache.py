@@ -16,6 +16,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ..errors import KinitError
 from ..findings import Finding
 from .profile import KerberosSetup, discover_kerberos
 
@@ -39,7 +40,6 @@ class JavaCcachePlan:
         the cache as it was; a failed copy is an ``error`` finding."""
         if self.kind == "none":
             return None, []
-        from ..errors import KinitError
         from .login import ensure_java_ccache, keytab_login, require_file_ccache
 
         if self.kind == "login":

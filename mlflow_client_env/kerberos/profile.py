@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..errors import CcacheNameError, ConfigFileError
 from ..findings import Finding
+from ..safeio import read_small
 
 DEFAULT_KRB5_CONF = "/etc/krb5.conf"
 #: Cache types MIT krb5 defines. Prefixes are case-sensitive (``krb5int_cc_getops`` uses
@@ -209,7 +210,6 @@ class KerberosSetup:
 
 def read_krb5_conf(path: Path) -> Profile:
     """Parse a krb5.conf, read bounded and without blocking (a FIFO is a ConfigFileError)."""
-    from ..safeio import read_small
 
     data = read_small(path, "check KRB5_CONFIG")
     if data is None:
