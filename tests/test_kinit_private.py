@@ -163,7 +163,7 @@ def test_symlink_at_the_cache_is_refused(
         cli("kinit", "--keytab", str(krb.keytabs["alice"]), "--principal", "alice"),
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
-    assert out.returncode == 1 and "symbolic link" in out.stderr, out.stderr
+    assert out.returncode == 2 and "symbolic link" in out.stderr, out.stderr  # bad input
     assert "Traceback" not in out.stderr and out.stdout == ""
     assert victim.read_bytes() == VICTIM_TEXT
 
