@@ -121,3 +121,7 @@ class NativeLibraryError(MlflowClientEnvError):
 
 class UnknownCheckError(MlflowClientEnvError, ValueError):
     """``doctor --check NAME`` names no check."""
+
+
+class GssapiMissingError(KinitError):
+    """A Kerberos operation needs python-gssapi (the ``kerberos`` extra), which is missing."""

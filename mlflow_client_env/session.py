@@ -17,6 +17,7 @@ from pathlib import Path
 from .config import resolve_overrides
 from .discovery import discover, environment_of
 from .environment import Environment, Variable, refuse_credentials_in_uri
+from .errors import MlflowClientEnvError
 from .findings import Finding, worst
 from .jvm import loaded_libjvm
 from .kerberos.java_cache import plan_java_ccache
@@ -149,6 +150,15 @@ def setup(
     """
     # Check before acting: the keytab login or the KEYRING copy is planned (everything
     # validated, nothing written), then discovery runs, and only then is the plan carried out.
+    if experiment and "mlflow" not in sys.modules:
+        from importlib.util import find_spec
+
+        if find_spec("mlflow") is None:  # checked before anything is changed
+            raise MlflowClientEnvError(
+                f"setup(experiment={experiment!r}) needs MLflow, which is not installed here",
+                "install the MLflow your tracking server supports (pip install 'mlflow==X.Y'); "
+                "mlflow-client-env never chooses it for you",
+            )
     kerberos = discover_kerberos(os.environ)  # once: the plan and discovery both need it
     plan = plan_java_ccache(os.environ, keytab, principal, kerberos)
     ov = resolve_overrides({**overrides, "tracking_uri": tracking_uri}, os.environ)

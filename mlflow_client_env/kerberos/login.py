@@ -44,7 +44,13 @@ from ..errors import (
 )
 from ..userdirs import lock_dir, private_base
 from .profile import KerberosSetup, ccache_type, discover_kerberos, parse_ccache_name
-from .ticket import TicketStatus, copy_credentials, read_regular_file, ticket_status
+from .ticket import (
+    TicketStatus,
+    copy_credentials,
+    read_regular_file,
+    require_gssapi,
+    ticket_status,
+)
 
 #: What we say where KEYRING caches cannot exist (kernel without keyrings, or keyctl blocked).
 NO_KEYRING_MESSAGE = (
@@ -356,7 +362,7 @@ def _gss_message(exc: Exception) -> str:
 
 
 def _login_into(keytab: Path, principal: str, target: str) -> None:
-    import gssapi
+    gssapi = require_gssapi(f"a keytab login of {principal}")
     from gssapi.raw.misc import GSSError
 
     name = gssapi.Name(principal, gssapi.NameType.kerberos_principal)
@@ -442,8 +448,9 @@ def copy_to_file(
     ``target`` defaults to ``private_ccache()``. Returns the status of the copy.
     Raises KinitError when the source holds no usable ticket, and
     KeyringUnavailableError (with NO_KEYRING_MESSAGE) for KEYRING sources on a kernel
-    without keyrings.
+    without keyrings, GssapiMissingError without python-gssapi.
     """
+    require_gssapi("copying a ticket into a FILE cache for Java")
     from gssapi.raw.misc import GSSError
 
     if source is None:

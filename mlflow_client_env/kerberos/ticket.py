@@ -19,9 +19,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
-from ..errors import CcacheFormatError, CcacheNameError, CcacheUnreadableError, MlflowClientEnvError
+from ..errors import (
+    CcacheFormatError,
+    CcacheNameError,
+    CcacheUnreadableError,
+    GssapiMissingError,
+    MlflowClientEnvError,
+)
 from ..safeio import file_kind
 from ..userdirs import private_dir
 from .profile import ccache_path, ccache_type, discover_kerberos, parse_ccache_name
@@ -52,6 +58,32 @@ MISSING_CODES = frozenset({KRB5_FCC_NOFILE, KRB5_CC_NOTFOUND})
 CORRUPT_CODES = frozenset({KRB5_CC_FORMAT, KRB5_CC_END, KRB5_CCACHE_BADVNO})
 
 KINIT_FIX = "run 'kinit' (or 'mlflow-client-env kinit --keytab K --principal P')"
+#: python-gssapi is an extra: without it FILE caches are read from the file, other types not.
+GSSAPI_FIX = (
+    "install python-gssapi: pip install 'mlflow-client-env[kerberos]' (needs a C compiler and "
+    "the Kerberos headers: krb5-devel and gcc, or libkrb5-dev and gcc), or 'dnf install "
+    "python3-gssapi', or 'conda install -c conda-forge python-gssapi'; or use a FILE cache "
+    "('mlflow-client-env kinit --to-file' needs gssapi too: 'kinit -c FILE:/path' does not)"
+)
+
+
+def load_gssapi() -> Any | None:
+    """python-gssapi when installed (the ``kerberos`` extra), else None."""
+    try:
+        import gssapi
+    except ImportError:
+        return None
+    return gssapi
+
+
+def require_gssapi(what: str) -> Any:
+    """python-gssapi, or ``GssapiMissingError`` saying what needed it and how to install it."""
+    gssapi = load_gssapi()
+    if gssapi is None:
+        raise GssapiMissingError(f"{what} needs python-gssapi, which is not installed", GSSAPI_FIX)
+    return gssapi
+
+
 #: A FILE cache holds a TGT and some service tickets: kilobytes. Read no more than this.
 MAX_CCACHE_BYTES = 4 * 1024 * 1024
 
@@ -305,7 +337,7 @@ def read_any_ccache(ccache: str) -> FileCcache | None:
 
 def copy_credentials(source: str, target: str) -> None:
     """Copy the credentials of cache ``source`` into cache ``target`` (gss_store_cred_into)."""
-    import gssapi
+    gssapi = require_gssapi(f"copying the ticket of {source}")
 
     creds = gssapi.Credentials(usage="initiate", store={"ccache": source})
     creds.store(store={"ccache": target}, overwrite=True, set_default=False)
@@ -450,10 +482,6 @@ def ticket_status(
     NameNode principal's realm from ``hadoop_conf_dir`` (or ``$HADOOP_CONF_DIR``).
     A ticket of another realm is ``foreign_realm``. Never contacts the KDC.
     """
-    import gssapi
-    from gssapi.raw.exceptions import ExpiredCredentialsError
-    from gssapi.raw.misc import GSSError
-
     env = os.environ if env is None else env
     source = "argument"
     default_realm: str | None = None
@@ -515,17 +543,8 @@ def ticket_status(
         return status("corrupt", exc.problem, exc.fix)
     except OSError:
         parsed = None  # missing or not ours: gssapi names the reason below
-    # Python's view, through gssapi (env decides krb5.conf for the library, via KRB5_CONFIG).
-    try:
-        creds = gssapi.Credentials(usage="initiate", store={"ccache": ccache})
-    except GSSError as exc:
-        state, message, fix = _classify_error(exc, ccache)
-        return status(state, message, fix)
-    try:
-        lifetime = int(creds.lifetime)
-        principal: str | None = str(creds.name)
-    except ExpiredCredentialsError:
-        principal = parsed.principal if parsed else None
+
+    def expired(principal: str | None) -> TicketStatus:
         return status(
             "expired",
             f"the ticket of {principal or 'the cache'} in {ccache} has expired",
@@ -535,11 +554,69 @@ def ticket_status(
             parsed,
             0,
         )
+
+    gssapi = load_gssapi()
+    if gssapi is None:  # without the kerberos extra: the FILE cache's own record is the answer
+        if path is None:
+            return status(
+                "unreadable",
+                f"reading a {ctype} credential cache needs python-gssapi, which is not installed",
+                GSSAPI_FIX,
+            )
+        if parsed is None:
+            return status("missing", f"no credential cache {ccache} (no such file)", KINIT_FIX)
+        tgt = parsed.tgt()
+        principal: str | None = parsed.principal
+        if tgt is None:
+            return status("missing", f"no ticket-granting ticket in {ccache}", KINIT_FIX, principal)
+        lifetime = int(tgt.endtime - now)
+        if lifetime <= 0:
+            return expired(principal)
+        return _judge(status, principal, parsed, lifetime, ctype, realms_t, threshold)
+    from gssapi.raw.exceptions import ExpiredCredentialsError
+    from gssapi.raw.misc import GSSError
+
+    # Python's view, through gssapi (env decides krb5.conf for the library, via KRB5_CONFIG).
+    try:
+        creds = gssapi.Credentials(usage="initiate", store={"ccache": ccache})
+    except GSSError as exc:
+        state, message, fix = _classify_error(exc, ccache)
+        return status(state, message, fix)
+    try:
+        lifetime = int(creds.lifetime)
+        principal = str(creds.name)
+    except ExpiredCredentialsError:
+        return expired(parsed.principal if parsed else None)
     except GSSError as exc:
         state, message, fix = _classify_error(exc, ccache)
         return status(state, message, fix)
     if parsed is None and path is None:
         parsed = read_any_ccache(ccache)  # KEYRING/KCM/DIR: times through a private copy
+    return _judge(status, principal, parsed, lifetime, ctype, realms_t, threshold)
+
+
+class StatusMaker(Protocol):
+    def __call__(
+        self,
+        state: State,
+        message: str,
+        fix: str | None,
+        principal: str | None = None,
+        parsed: FileCcache | None = None,
+        seconds_left: int | None = None,
+    ) -> TicketStatus: ...
+
+
+def _judge(
+    status: StatusMaker,
+    principal: str | None,
+    parsed: FileCcache | None,
+    lifetime: int,
+    ctype: str,
+    realms_t: tuple[str, ...],
+    threshold: float,
+) -> TicketStatus:
+    """A live ticket's state: foreign_realm, expiring or valid (whoever read it)."""
     realm = _realm_of_principal(principal)
     if realms_t and realm not in realms_t:
         return status(
