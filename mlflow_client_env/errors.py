@@ -15,6 +15,12 @@ class MlflowClientEnvError(Exception):
         self.fix = fix
         super().__init__(f"{problem}\n  fix: {fix}")
 
+    def _render_traceback_(self) -> list[str]:
+        """How IPython shows it in a notebook: the message and the fix, not library frames."""
+        from .redact import redact
+
+        return [f"{type(self).__name__}: {redact(self.problem)}", f"  fix: {redact(self.fix)}"]
+
 
 class ConfigFileError(MlflowClientEnvError):
     """A configuration file (Hadoop XML, TOML, JSON, krb5.conf) cannot be read or parsed."""

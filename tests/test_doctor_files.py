@@ -295,3 +295,38 @@ def test_no_usable_java_is_the_java_checks_error(
     )
     assert "installation.error" not in found
     assert found["client-config.skipped"]["status"] == "skip"
+
+
+def _doctor_on_a_terminal(e: Edge, env: dict[str, str]) -> str:
+    """The doctor's text output as a terminal receives it (a real pseudo-terminal)."""
+    import os
+    import pty
+
+    master, slave = pty.openpty()
+    argv = [sys.executable, "-m", "mlflow_client_env", "doctor", *e.cli_args(), "--check", "java"]
+    proc = subprocess.Popen(argv, stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=120)
+    os.close(master)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_colour_on_a_terminal_and_never_with_no_color_or_in_a_pipe(
+    real_edge: Edge, clean_env: dict[str, str]
+) -> None:
+    env = {k: v for k, v in clean_env.items() if k != "NO_COLOR"}
+    coloured = _doctor_on_a_terminal(real_edge, {**env, "TERM": "xterm"})
+    assert "\x1b[32m✓\x1b[0m java:" in coloured
+    plain = _doctor_on_a_terminal(real_edge, {**env, "TERM": "xterm", "NO_COLOR": "1"})
+    assert "✓ java:" in plain and "\x1b[" not in plain
+    piped = run_doctor(real_edge, "--check", "java", env={**env, "TERM": "xterm"})
+    assert "✓ java:" in piped.stdout and "\x1b[" not in piped.stdout

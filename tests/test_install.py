@@ -144,3 +144,16 @@ def test_setup_works_without_mlflow_and_says_so_when_asked_for_an_experiment(
     first, second = out.stdout.splitlines()
     assert first.endswith(str(e.conf))
     assert second.startswith("typed: setup(experiment='demo') needs MLflow")
+
+
+def test_the_wheel_ships_what_it_needs_and_not_the_sandbox(wheel: Path) -> None:
+    import zipfile
+
+    names = zipfile.ZipFile(wheel).namelist()
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), names
+    assert "mlflow_client_env/CHANGELOG.md" in names
+    assert "mlflow_client_env/jupyter/resources/logo-64x64.png" in names
+    assert "mlflow_client_env/reference.py" in names  # the troubleshooting reference (explain)
+    assert not [n for n in names if "sandbox" in n]
+    changelog = zipfile.ZipFile(wheel).read("mlflow_client_env/CHANGELOG.md").decode()
+    assert changelog.startswith("# Changelog")

@@ -635,3 +635,26 @@ def test_kernel_keeps_its_tracking_uri_on_a_host_without_hadoop(
     assert "started WITHOUT a working Hadoop/MLflow environment" in first.stderr
     assert env["MLFLOW_EXPERIMENT_NAME"] == "kept"
     assert env[kernel.STATUS_VAR] == "launcher error"
+
+
+def test_a_typed_error_in_a_notebook_shows_its_message_and_fix_not_library_frames(
+    jupyter: Jupyter, edge: Edge
+) -> None:
+    """IPython renders our errors through _render_traceback_: the problem and the fix, with
+    no frames of mlflow_client_env's own code (a real kernel, a real failing setup())."""
+    install_kernel(jupyter, edge)
+    shown: list[str] = []
+
+    def hook(msg: dict[str, Any]) -> None:
+        if msg["msg_type"] == "error":
+            shown.extend(msg["content"]["traceback"])
+
+    with running_kernel("mlflow") as kc:
+        kc.execute_interactive(
+            "import mlflow_client_env\nmlflow_client_env.setup(parcel='/no/such/parcel')",
+            timeout=120,
+            output_hook=hook,
+        )
+    text = "\n".join(shown)
+    assert "/no/such/parcel" in text and "  fix: " in text
+    assert "mlflow_client_env/" not in text and "File " not in text, text

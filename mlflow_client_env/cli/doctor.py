@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from ..errors import MlflowClientEnvError
+from . import output
 from .options import overrides_from
 
 EXAMPLES_DOCTOR = """\
@@ -46,7 +47,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         else for_this_process(overrides, **kw)
     )
     report = doctor.run(ctx, args.check)
-    sys.stdout.write(render.as_json(report) if args.json else render.text(report, args.verbose))
+    if args.json:
+        sys.stdout.write(render.as_json(report))
+    else:
+        sys.stdout.write(render.text(report, args.verbose, colour=output.use_colour(sys.stdout)))
     return report.exit_code
 
 

@@ -6,8 +6,10 @@ stdout carries only what a command produces (exports for ``eval``, JSON, reports
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterable
+from typing import TextIO
 
 from ..findings import Finding
 from ..redact import redact
@@ -38,3 +40,12 @@ def findings(items: Iterable[Finding]) -> None:
     for f in items:
         if f.status in ("warn", "error"):
             say("error" if f.status == "error" else "warning", f.summary, f.fix)
+
+
+def use_colour(stream: TextIO) -> bool:
+    """Colour only for a terminal, and never with ``NO_COLOR`` set (no-color.org) or
+    ``TERM=dumb``."""
+    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())

@@ -18,20 +18,25 @@ from ..redact import redact, redact_tree
 from . import DoctorReport
 
 MARK = {"ok": "✓", "warn": "!", "error": "✗", "skip": "-"}
+#: ANSI colours of the marks, used only when asked for (a terminal, and no NO_COLOR)
+COLOUR = {"ok": "\x1b[32m", "warn": "\x1b[33m", "error": "\x1b[31m", "skip": "\x1b[2m"}
+RESET = "\x1b[0m"
 
 
-def text(report: DoctorReport, verbose: bool = False) -> str:
-    lines = []
+def text(report: DoctorReport, verbose: bool = False, colour: bool = False) -> str:
+    """The report as terminal lines; ``colour`` paints the ✓ ! ✗ marks (the caller decides:
+    ``cli.output.use_colour``). Every value is redacted and made printable first."""
+    lines: list[str | tuple[str, str, str]] = []  # a marked line: (indent, status, the rest)
     for r in report.results:
         head = r.headline
         more = sum(1 for f in r.findings if f.status == r.status) - 1
         extra = f" (+{more} more)" if more > 0 and not verbose and r.status != "ok" else ""
         timing = f"  [{r.seconds * 1000:.0f} ms]" if verbose else ""
-        lines.append(f"{MARK[r.status]} {r.name}: {head.summary}{extra}{timing}")
+        lines.append(("", r.status, f" {r.name}: {head.summary}{extra}{timing}"))
         shown = r.findings if verbose else [f for f in r.findings if f.status == r.status][:3]
         for f in shown:
             if verbose and f is not head:
-                lines.append(f"    {MARK[f.status]} {f.summary}")
+                lines.append(("    ", f.status, f" {f.summary}"))
             if verbose:
                 lines += [f"        {e}" for e in f.evidence]
             if f.fix and f.status in ("warn", "error"):
@@ -48,7 +53,15 @@ def text(report: DoctorReport, verbose: bool = False) -> str:
     lines += ["", verdict]
     if not verbose:
         lines.append("Run with -v for the evidence, --json for machines.")
-    return "".join(_printable(redact(line)) + "\n" for line in lines)
+    out = []
+    for line in lines:
+        if isinstance(line, str):
+            out.append(_printable(redact(line)))
+            continue
+        indent, status, rest = line
+        mark = f"{COLOUR[status]}{MARK[status]}{RESET}" if colour else MARK[status]
+        out.append(indent + mark + _printable(redact(rest)))
+    return "".join(o + "\n" for o in out)
 
 
 def _printable(line: str) -> str:
