@@ -34,7 +34,7 @@ from pathlib import Path
 
 # lib folder -> real jar name prefixes that go there (the rest go to lib/hadoop/lib): the
 # sandbox's own parcel layout
-from mlflow_client_env_sandbox.parcel import LIB_LAYOUT
+from mlflow_client_env_sandbox.parcel import LIB_LAYOUT, install_libhdfs
 
 PARCEL_VERSION = "7.1.7-1.cdh7.1.7.p0.15945976"
 PARCEL_NAME = f"CDH-{PARCEL_VERSION}"
@@ -305,11 +305,7 @@ def build_cdp_tree(
         total += 1
         i += 1
 
-    lib64 = parcel / "lib64"
-    lib64.mkdir()
-    shutil.copyfile(libhdfs_so, lib64 / "libhdfs.so.0.0.0")
-    (lib64 / "libhdfs.so.0").symlink_to("libhdfs.so.0.0.0")
-    (lib64 / "libhdfs.so").symlink_to("libhdfs.so.0.0.0")
+    install_libhdfs(parcel, libhdfs_so)
 
     meta = parcel / "meta"
     meta.mkdir()

@@ -136,6 +136,15 @@ esac
 """
 
 
+def install_libhdfs(parcel: Path, libhdfs_so: Path) -> None:
+    """``P/lib64/libhdfs.so*`` as a parcel lays it out: the file and its two soname links."""
+    lib64 = parcel / "lib64"
+    lib64.mkdir()
+    shutil.copy2(libhdfs_so, lib64 / "libhdfs.so.0.0.0")
+    (lib64 / "libhdfs.so.0").symlink_to("libhdfs.so.0.0.0")
+    (lib64 / "libhdfs.so").symlink_to("libhdfs.so.0.0.0")
+
+
 def build_parcel_tree(
     root: Path,
     *,
@@ -167,11 +176,7 @@ def build_parcel_tree(
         (lib / "hadoop" / "lib" / f"{name}.jar").symlink_to(Path("../../../jars") / f"{name}.jar")
     (lib / "hadoop" / "lib" / "native").mkdir()
 
-    lib64 = parcel / "lib64"
-    lib64.mkdir()
-    shutil.copy2(libhdfs_so, lib64 / "libhdfs.so.0.0.0")
-    (lib64 / "libhdfs.so.0").symlink_to("libhdfs.so.0.0.0")
-    (lib64 / "libhdfs.so").symlink_to("libhdfs.so.0.0.0")
+    install_libhdfs(parcel, libhdfs_so)
 
     meta = parcel / "meta"
     meta.mkdir()
@@ -189,7 +194,7 @@ def build_parcel_tree(
     if link.is_symlink() or link.exists():
         link.unlink()
     link.symlink_to(PARCEL_NAME)
-    return ParcelTree(root, parcels_root, parcel, link, conf_dir, lib64, bin_hadoop)
+    return ParcelTree(root, parcels_root, parcel, link, conf_dir, parcel / "lib64", bin_hadoop)
 
 
 def pad_parcel(tree: ParcelTree, lib_jars: int = 400, all_jars: int = 2000) -> None:

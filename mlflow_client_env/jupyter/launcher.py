@@ -23,8 +23,6 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from ..config import SETTINGS
-
 #: Carries the launcher's message into the kernel, where the extension shows it once.
 MESSAGE_VAR = "MLFLOW_CLIENT_ENV_KERNEL_MESSAGE"
 #: Set in every kernel we launch: "launcher ok" or "launcher error".
@@ -43,6 +41,10 @@ def _parser() -> Any:
         "'--' go to ipykernel.",
     )
     p.add_argument("-f", dest="connection_file", required=True, help="Jupyter connection file")
+    # not at module level: the kernel loads this module as its IPython extension, which
+    # needs none of the discovery code (kernel start time)
+    from ..config import SETTINGS
+
     for spec in SETTINGS:  # the discovery settings, declared once in config.SETTINGS
         p.add_argument(spec.option)
     for opt in ("--experiment", "--keytab", "--principal"):
@@ -103,7 +105,7 @@ def prepare(args: Any, environ: dict[str, str]) -> tuple[dict[str, str], list[st
     from ..errors import MlflowClientEnvError
 
     try:
-        from ..config import resolve_overrides
+        from ..config import SETTINGS, resolve_overrides
         from ..discovery import discover, environment_of
         from ..kerberos.java_cache import plan_java_ccache
         from ..kerberos.profile import discover_kerberos
