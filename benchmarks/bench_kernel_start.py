@@ -56,6 +56,7 @@ def main() -> int:
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
     args = ap.parse_args()
 
+    from mlflow_client_env.jupyter import install as ki
     from mlflow_client_env.jupyter import spec as ks
 
     with tempfile.TemporaryDirectory(prefix="bench-kernel-") as tmp:
@@ -77,7 +78,7 @@ def main() -> int:
             ccache.write_bytes(b"\x05\x04")
             os.environ["KRB5CCNAME"] = f"FILE:{ccache}"
         loc = ks.Location.of(prefix=str(prefix))
-        ks.install("bench-launcher", location=loc, settings=settings, force=True)
+        ki.install("bench-launcher", location=loc, settings=settings, force=True)
         plain = prefix / "share" / "jupyter" / "kernels" / "bench-plain"
         plain.mkdir(parents=True)
         (plain / "kernel.json").write_text(

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from mlflow_client_env import cli
+from mlflow_client_env.jupyter import install as ki
 from mlflow_client_env.jupyter import launcher as kernel
 from mlflow_client_env.jupyter import spec as ks
 from mlflow_client_env.redact import redact, url_has_password
@@ -564,7 +565,7 @@ def test_interrupted_reinstall_keeps_the_old_kernel_whole(jupyter: Jupyter, edge
     before = (path / "kernel.json").read_bytes()
     loc = ks.Location.of(prefix=str(jupyter.prefix))
     with pytest.raises(TypeError):
-        ks._write("mlflow", {"argv": [object()]}, loc)
+        ki._write("mlflow", {"argv": [object()]}, loc)
     assert (path / "kernel.json").read_bytes() == before
     leftovers = [p.name for p in path.parent.parent.iterdir() if p.name.startswith(".mlflow-")]
     assert leftovers == []

@@ -2,7 +2,7 @@
 
 Two concurrent installs once crashed (one renamed the old kernel aside while the other
 did the same, or renamed its staging folder onto a folder that was not empty). Installs
-of one kernel are now serialised by a per-user lock (``jupyter.spec.kernel_lock``). After
+of one kernel are now serialised by a per-user lock (``jupyter.install.kernel_lock``). After
 the race there must be exactly one kernel, whole (valid, complete JSON written by one of
 the runs), no traceback in any process's stderr, and no staging or old folder left.
 """
@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from mlflow_client_env.jupyter import install as ki
 from mlflow_client_env.jupyter import spec as ks
 from tests.conftest import Edge, Jupyter
 
@@ -25,7 +26,7 @@ def start_installs(jupyter: Jupyter, edge: Edge, go: Path) -> list[subprocess.Po
     """N processes that import everything, then wait for ``go`` so their writes collide."""
     code = (
         "import os, sys, time\n"
-        "from mlflow_client_env import cli\nfrom mlflow_client_env.jupyter import spec\n"
+        "from mlflow_client_env import cli\nfrom mlflow_client_env.jupyter import install\n"
         f"while not os.path.exists({str(go)!r}): time.sleep(0.005)\n"
         "sys.exit(cli.main(sys.argv[1:]))\n"
     )
@@ -83,7 +84,7 @@ def test_eight_concurrent_installs_leave_one_whole_kernel(
         assert spec["argv"][1:3] == ["-m", ks.LAUNCHER_MODULE]
         assert spec["metadata"][ks.METADATA_KEY]["mode"] == "launcher"
         assert sorted(p.name for p in folder.iterdir()) == sorted(
-            ["kernel.json", *(p.name for p in (ks.resources_dir() or folder).glob("logo-*"))]
+            ["kernel.json", *(p.name for p in (ki.resources_dir() or folder).glob("logo-*"))]
         )
         replaced = sum("replaced kernel 'race'" in out for _, out, _ in results)
         assert replaced == (N - 1 if round_ == 0 else N)  # each saw the previous one whole

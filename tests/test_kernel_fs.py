@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from mlflow_client_env import cli
-from mlflow_client_env.jupyter import spec as ks
+from mlflow_client_env.jupyter import install as ki
 from tests.conftest import Edge, Jupyter
 from tests.test_kernel_names import snapshot
 
@@ -219,7 +219,7 @@ def test_planted_link_as_the_lock_file_is_refused(
     """The lock folder is the user's own 0700 folder, so another user cannot plant here;
     the link is made by root to show that even then it is not followed."""
     kernels = jupyter.prefix_kernels
-    lock = ks.lock_path(kernels, "mlflow")
+    lock = ki.lock_path(kernels, "mlflow")
     assert stat.S_IMODE(lock.parent.stat().st_mode) == 0o700
     assert lock.parent.stat().st_uid == os.geteuid()
     victim = tmp_path / "victim.txt"
@@ -238,7 +238,7 @@ def test_planted_link_as_the_lock_file_is_refused(
 def test_lock_folder_of_another_user_is_refused(
     jupyter: Jupyter, edge: Edge, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    locks = ks.lock_path(jupyter.prefix_kernels, "mlflow").parent
+    locks = ki.lock_path(jupyter.prefix_kernels, "mlflow").parent
     os.chown(locks, NOBODY, NOBODY)
     argv = ["install-kernel", "--prefix", str(jupyter.prefix), *edge.cli_args()]
     assert cli.main(argv) == 2
@@ -254,11 +254,11 @@ def test_staging_never_writes_through_a_link(tmp_path: Path) -> None:
     link = tmp_path / "kernel.json"
     link.symlink_to(victim)
     with pytest.raises(FileExistsError):
-        ks._create_file(link, b"{}")
+        ki._create_file(link, b"{}")
     assert victim.read_text() == "do not touch\n"
-    stage = ks._stage(tmp_path, {"argv": ["python"], "display_name": "x"})
+    stage = ki._stage(tmp_path, {"argv": ["python"], "display_name": "x"})
     try:
-        assert stage.name.startswith(ks.STAGING_PREFIX) and stage.parent == tmp_path
+        assert stage.name.startswith(ki.STAGING_PREFIX) and stage.parent == tmp_path
         assert stat.S_IMODE(stage.stat().st_mode) == 0o700
         modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in stage.iterdir()}
         assert "kernel.json" in modes and set(modes.values()) == {0o600}

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from mlflow_client_env import cli
+from mlflow_client_env.jupyter import install as ki
 from mlflow_client_env.jupyter import spec as ks
 from tests.conftest import Edge, Jupyter
 
@@ -93,8 +94,8 @@ def test_python_check_ignores_the_callers_environment(
     marker.unlink()
     # ... and the check does not inherit it
     with pytest.raises(ks.KernelSpecError, match="No module named 'ipykernel'"):
-        ks.check_python_modules(SYSTEM_PYTHON, ("ipykernel",))
-    ks.check_python_modules(sys.executable, ("ipykernel", ks.LAUNCHER_MODULE))
+        ki.check_python_modules(SYSTEM_PYTHON, ("ipykernel",))
+    ki.check_python_modules(sys.executable, ("ipykernel", ks.LAUNCHER_MODULE))
     assert not marker.exists()
 
 
@@ -117,7 +118,7 @@ def test_python_that_hangs_times_out_and_is_killed_whole(tmp_path: Path) -> None
     start = time.monotonic()
     try:
         with pytest.raises(ks.KernelSpecError, match="did not finish") as exc:
-            ks.check_python_modules(str(script), ("ipykernel",), timeout=1.0)
+            ki.check_python_modules(str(script), ("ipykernel",), timeout=1.0)
         assert time.monotonic() - start < 30
         assert "fix:" in str(exc.value)
         child = int(pidfile.read_text())

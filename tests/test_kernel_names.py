@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from mlflow_client_env import cli
+from mlflow_client_env.jupyter import install as ki
 from mlflow_client_env.jupyter import spec as ks
 from tests.conftest import Edge, Jupyter
 
@@ -201,13 +202,13 @@ def test_removal_only_ever_takes_the_kernels_own_folder(populated: Jupyter, tmp_
         Path("/"),
     ):
         with pytest.raises(ks.KernelSpecError):
-            ks._check_removable(kernels, "mlflow", path, require_ours=True)
+            ki._check_removable(kernels, "mlflow", path, require_ours=True)
     for name in (".", "..", "", "a/b"):
         with pytest.raises(ks.KernelNameError):
-            ks._check_removable(kernels, name, kernels / name, require_ours=False)
+            ki._check_removable(kernels, name, kernels / name, require_ours=False)
     with pytest.raises(ks.KernelSpecError, match="not written by mlflow-client-env"):
-        ks._check_removable(kernels, "python3", kernels / "python3", require_ours=True)
-    ks._check_removable(kernels, "mlflow", kernels / "mlflow", require_ours=True)  # the one
+        ki._check_removable(kernels, "python3", kernels / "python3", require_ours=True)
+    ki._check_removable(kernels, "mlflow", kernels / "mlflow", require_ours=True)  # the one
     assert snapshot(tmp_path) == before
 
 

@@ -14,6 +14,8 @@ import json
 import sys
 from typing import Any
 
+from ..jupyter import install as ki
+from ..jupyter import listing as kl
 from ..jupyter import spec as ks
 from ..redact import redact, redact_tree
 from . import output
@@ -97,7 +99,7 @@ def cmd_install(args: argparse.Namespace) -> int:
         principal=args.principal,
         exact_classpath=bool(getattr(args, "exact_classpath", False)),
     )
-    result = ks.install(
+    result = ki.install(
         args.name,
         mode=args.mode,
         location=ks.Location.of(sys_prefix=args.sys_prefix, prefix=args.prefix),
@@ -124,7 +126,7 @@ def cmd_install(args: argparse.Namespace) -> int:
 
 def cmd_uninstall(args: argparse.Namespace) -> int:
     extra = [args.prefix] if args.prefix else []
-    removed = ks.uninstall(args.name, force=args.force, dry_run=args.dry_run, extra_dirs=extra)
+    removed = ki.uninstall(args.name, force=args.force, dry_run=args.dry_run, extra_dirs=extra)
     name = ks.validate_name(args.name, command="uninstall-kernel")
     if args.json:
         result = {"name": name, "removed": [str(p) for p in removed], "dry_run": args.dry_run}
@@ -138,7 +140,7 @@ def cmd_uninstall(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     extra = [args.prefix] if args.prefix else []
-    entries = ks.list_kernels(extra)
+    entries = kl.list_kernels(extra)
     bad = [
         e
         for e in entries
