@@ -16,18 +16,12 @@ from typing import Any
 
 import pytest
 
-from mlflow_client_env.doctor.ldcache import read_ld_cache
-from mlflow_client_env.doctor.native import (
-    ElfInfo,
-    Resolution,
-    check_library,
-    find_shadowing,
-    load_finding,
-    probe_load,
-    python_native_libraries,
-    read_elf,
-    resolve_needed,
-)
+from mlflow_client_env.doctor.native.dependencies import check_library
+from mlflow_client_env.doctor.native.elf import ElfInfo, read_elf
+from mlflow_client_env.doctor.native.ldcache import read_ld_cache
+from mlflow_client_env.doctor.native.loader import Resolution, resolve_needed
+from mlflow_client_env.doctor.native.probe import load_finding, probe_load
+from mlflow_client_env.doctor.native.shadowing import find_shadowing, python_native_libraries
 from mlflow_client_env.findings import Finding
 from tests.native_helpers import (
     E_MACHINE,
