@@ -8,16 +8,7 @@ import sys
 from pathlib import Path
 
 from tests.conftest import Edge, build_edge
-
-
-def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mlflow_client_env", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+from tests.helpers_cli import run_cli as cli
 
 
 def test_eval_in_bash_with_awkward_paths(tmp_path: Path, clean_env: dict[str, str]) -> None:

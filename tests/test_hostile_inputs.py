@@ -8,7 +8,6 @@ import json
 import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,17 +19,7 @@ from mlflow_client_env.errors import (
     SecretError,
 )
 from tests.conftest import Edge, build_edge
-
-
-def cli(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mlflow_client_env", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,  # a hang fails the test instead of holding the suite
-        stdin=subprocess.DEVNULL,
-    )
+from tests.helpers_cli import run_cli as cli
 
 
 def assert_typed(out: subprocess.CompletedProcess[str], *needles: str) -> None:

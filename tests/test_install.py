@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers_cli import run_cli
 from tests.test_doctor_old_pair import old_python  # noqa: F401  (the real old-pair venv)
 from tests.test_ticket_kdc import Krb, krb  # noqa: F401
 
@@ -54,10 +55,8 @@ def core_python(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 def run(
     python: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(python), "-m", "mlflow_client_env", *args],
-        capture_output=True, text=True, timeout=120, env=env, cwd="/",
-    )  # fmt: skip
+    """The command of the venv ``python``, from ``/`` (nothing of this checkout in reach)."""
+    return run_cli(*args, env=env, python=python, cwd="/")
 
 
 def test_core_install_has_no_compiled_or_user_chosen_packages(core_python: Path) -> None:

@@ -22,18 +22,9 @@ from mlflow_client_env import cli
 from mlflow_client_env.jupyter import install as ki
 from mlflow_client_env.jupyter import spec as ks
 from tests.conftest import Edge, Jupyter
+from tests.helpers_cli import run_cli as run
 
 SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's: no ipykernel
-
-
-def run(*argv: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "mlflow_client_env", *argv],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def assert_typed(proc: subprocess.CompletedProcess[str], *needles: str) -> None:

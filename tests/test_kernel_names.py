@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from mlflow_client_env import cli
 from mlflow_client_env.jupyter import install as ki
 from mlflow_client_env.jupyter import spec as ks
 from tests.conftest import Edge, Jupyter
+from tests.helpers_cli import run_cli as run
 
 #: Every one of these is refused; none of them reaches the disk.
 HOSTILE = [
@@ -88,17 +88,6 @@ def populated(jupyter: Jupyter, edge: Edge) -> Jupyter:
     write_foreign(jupyter.prefix_kernels, "ir")
     write_foreign(jupyter.user_kernels, "julia-1.9")
     return jupyter
-
-
-def run(*argv: str) -> subprocess.CompletedProcess[str]:
-    """The real command in a new process (the test's environment: private Jupyter dirs)."""
-    return subprocess.run(
-        [sys.executable, "-m", "mlflow_client_env", *argv],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def assert_refused(proc: subprocess.CompletedProcess[str]) -> None:
