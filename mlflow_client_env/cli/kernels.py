@@ -4,7 +4,8 @@ Why a command and not a hand-written kernel.json: the environment must be in
 place before the kernel process starts (catalog E2, G1), hand-made files go
 stale at the next parcel upgrade (G2), and they tend to carry the long
 LD_LIBRARY_PATH that breaks ``import ssl`` (E1). The logic is in
-``kernelspec``; this module only parses arguments and prints.
+``jupyter.spec``, ``jupyter.install`` and ``jupyter.listing``; this module only parses
+arguments and prints.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ probe order, cheap and local first, network and JVM last.
 
 The package: ``checks`` (the local checks), ``kerberos``, ``live`` (``--pid``, through
 ``procfs``: read only), ``remote`` (the tracking server and the HDFS probe, which runs
-``hdfs_probe`` in a subprocess), ``versions``, ``native`` and ``ldcache`` (libhdfs' ELF
-file and the dynamic loader's view), ``catalog`` (error text -> reference entry),
+``hdfs_probe`` in a subprocess), ``versions``, ``native/`` (libhdfs' ELF file, the
+ldconfig cache and the dynamic loader's view), ``catalog`` (error text -> reference entry),
 ``context`` (what checks share, the run's budget, the one way to spawn), ``secrets``,
 ``render``.
 """

@@ -1,6 +1,9 @@
 """Jupyter kernels that carry the environment.
 
-- ``spec``: build, install, list and remove kernel specs (``install-kernel``);
+- ``spec``: the pure part of ``install-kernel``: names, settings, the ``kernel.json`` it
+  would write, reading one back;
+- ``install``: writing and removing kernel folders (locks, staging, atomic swap);
+- ``listing``: the kernels Jupyter would find, and whether each still resolves;
 - ``launcher``: what a kernel runs at every start (through the ``mlflow_client_env.kernel``
   shim), before it execs ipykernel;
 - ``ipython_hook``: explains HDFS/JVM/Kerberos tracebacks in notebooks;

@@ -72,8 +72,6 @@ SPEC_MAX_BYTES = 1024 * 1024
 #: Composed variables left out of a static spec: a baked PATH would freeze the
 #: installer's PATH for every kernel start (G2); pyarrow does not need it.
 STATIC_OMITTED = ("PATH",)
-#: The discovery overrides (keys of ``build_environment``'s overrides).
-OVERRIDE_KEYS = tuple(s.name for s in SETTINGS if s.name != "tracking_uri")
 #: Settings whose values are paths, made absolute at install time.
 PATH_KEYS = (*(s.name for s in SETTINGS if s.metavar in ("PATH", "DIR")), "keytab")
 
