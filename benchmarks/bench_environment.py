@@ -33,6 +33,15 @@ fresh processes each:
   (sourcing ``hadoop-config.sh``, ``hadoop-functions.sh``, ``hadoop-env.sh``) is
   *not* counted: the reference is a lower bound of what a user waits for, and
   the ratio is conservative.
+- **import + first setup() in a notebook**: the same two statements, timed the
+  same way, in the first cell of a fresh Jupyter kernel (a real ipykernel,
+  started through jupyter_client for every run, then shut down). This is where
+  ``setup()`` is meant to be called, and it is the wait a notebook user has:
+  the kernel has already imported what IPython needs (``dataclasses``,
+  ``inspect``, ``pathlib``, ``json``, ``re``, ``enum``...), so those are not
+  part of the cell's wait, while everything of ours and what only we import
+  (``defusedxml``, ``xml.etree``) is. The kernel's own start is not in it: it
+  is paid before the user types, and ``bench_kernel_start.py`` measures it.
 - **warm setup()** and **warm build_environment()**: the median of 200 further
   calls in the same process.
 
@@ -106,6 +115,53 @@ print(json.dumps({{
     "findings": [f.code for f in getattr(report, "findings", ())],
 }}))
 """
+
+
+# The same measure in the first cell of a fresh kernel. ``time`` is built in; OV holds the
+# overrides. The cell prints one JSON line; the kernel is shut down after it.
+CELL = """\
+import time
+t0 = time.perf_counter()
+import mlflow_client_env
+report = mlflow_client_env.setup(**OV)
+t1 = time.perf_counter()
+import json as _json, os as _os
+print(_json.dumps({"first": t1 - t0, "classpath": _os.environ.get("CLASSPATH", "")}))
+"""
+
+
+def run_in_fresh_kernel(settings: dict[str, str], env: dict[str, str], cwd: Path) -> float:
+    """Start a real ipykernel, run CELL as its first cell, shut it down; the cell's time."""
+    from jupyter_client.manager import KernelManager
+
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel(env=env, cwd=str(cwd), stderr=subprocess.DEVNULL)
+    try:
+        kc = km.client()
+        kc.start_channels()
+        try:
+            kc.wait_for_ready(timeout=120)
+            out: list[str] = []
+
+            def hook(msg: dict[str, object]) -> None:
+                content = msg["content"]
+                if msg["msg_type"] == "stream" and isinstance(content, dict):
+                    out.append(str(content["text"]))
+                elif msg["msg_type"] == "error" and isinstance(content, dict):
+                    raise SystemExit(
+                        "the notebook cell failed:\n" + "\n".join(content["traceback"])
+                    )
+
+            code = f"OV = {settings!r}\n" + CELL
+            kc.execute_interactive(code, timeout=120, output_hook=hook)
+        finally:
+            kc.stop_channels()
+    finally:
+        km.shutdown_kernel(now=True)
+    data = json.loads("".join(out).strip().splitlines()[-1])
+    if len([e for e in data["classpath"].split(":") if e]) < 100:
+        raise SystemExit(f"the notebook cell set no classpath: {data}")
+    return float(data["first"])
 
 
 def same_files(a: list[str], b: list[str]) -> bool:
@@ -197,11 +253,13 @@ def measure(tree: CdpTree, root: Path, java_home: Path, runs: int) -> int:
     run_timed(lib_argv, env, work)
     run_timed(cli_argv, env, work)
     run_timed(jvm_argv, jvm_env, work)
+    run_in_fresh_kernel(settings, env, work)
 
     children: list[dict[str, object]] = []
     cli: list[float] = []
     jvm: list[float] = []
     bare: list[float] = []
+    notebook: list[float] = []
     jvm_out = ""
     for _ in range(runs):
         children.append(json.loads(run_timed(lib_argv, env, work)[1]))
@@ -209,13 +267,14 @@ def measure(tree: CdpTree, root: Path, java_home: Path, runs: int) -> int:
         t, jvm_out = run_timed(jvm_argv, jvm_env, work)
         jvm.append(t)
         bare.append(run_timed(bare_argv, env, work)[0])
+        notebook.append(run_in_fresh_kernel(settings, env, work))
 
     def med(key: str) -> float:
         return statistics.median(float(str(c[key])) for c in children)
 
     first, imp = med("first"), med("import")
     warm_setup, warm_build = med("warm_setup"), med("warm_build")
-    jvm_med, cli_med, bare_med = (statistics.median(x) for x in (jvm, cli, bare))
+    jvm_med, cli_med, bare_med, nb_med = (statistics.median(x) for x in (jvm, cli, bare, notebook))
     last = children[-1]
     ours_cp = [e for e in str(last["classpath"]).split(":") if e]
     jvm_cp = [e for e in jvm_out.strip().split(":") if e]
@@ -225,9 +284,16 @@ def measure(tree: CdpTree, root: Path, java_home: Path, runs: int) -> int:
         return "PASS" if ok else "MISS"
 
     ratio = jvm_med / first
+    nb_ratio = jvm_med / nb_med
     rows = [
         (
-            "import + first setup() (fresh process)",
+            "import + first setup(), first cell of a fresh kernel",
+            nb_med * ms,
+            ">= 12x vs hadoop",
+            f"{nb_ratio:.1f}x faster  {verdict(nb_ratio >= 12)}",
+        ),
+        (
+            "import + first setup(), fresh `python -c`",
             first * ms,
             ">= 12x vs hadoop",
             f"{ratio:.1f}x faster  {verdict(ratio >= 12)}",
@@ -263,6 +329,7 @@ def measure(tree: CdpTree, root: Path, java_home: Path, runs: int) -> int:
         f".pyc present for {last['pyc']}/{last['ours']} package modules imported; "
         f"{last['modules']} modules in sys.modules after setup(); "
         f"ranges: first setup() {min(firsts) * ms:.1f}..{max(firsts) * ms:.1f} ms, "
+        f"in a kernel {min(notebook) * ms:.1f}..{max(notebook) * ms:.1f} ms, "
         f"hadoop classpath --glob {min(jvm) * ms:.0f}..{max(jvm) * ms:.0f} ms"
     )
     print(

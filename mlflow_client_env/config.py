@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from .errors import ConfigFileError
+from .errors import ConfigFileError, setting
 from .safeio import read_small_text
 
 SITE_CONFIG = "/etc/mlflow-client-env/config.toml"
@@ -150,7 +150,7 @@ def resolve_overrides(
         arg = arguments.get(key)
         var = ENV_VARS[key]
         if arg is not None and str(arg) != "":
-            values[key] = Setting(os.fspath(arg), f"argument {OPTIONS[key]}")
+            values[key] = Setting(os.fspath(arg), setting(key))  # --parcel / setup(parcel=...)
         elif env.get(var):
             values[key] = Setting(env[var], f"environment {var}")
         elif key in user:

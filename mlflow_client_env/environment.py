@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from . import pathlist
-from .errors import SecretError
+from .errors import SecretError, setting
 from .findings import Finding
 from .hadoop.conf import HadoopConf
 from .hadoop.install import HadoopInstall
@@ -142,6 +142,7 @@ def compose(
     findings: list[Finding] = [
         *(Finding("installation.warning", "warn", w) for w in hadoop.warnings),
         *(Finding("java.warning", "warn", w) for w in java.warnings),
+        *java.findings,  # java.home-passed-over: made where the Java was chosen
         *(Finding("kerberos.warning", "warn", w) for w in kerberos.warnings),
     ]
     jh = java.install
@@ -173,7 +174,8 @@ def compose(
                 "client-config.missing",
                 "error",
                 "no Hadoop client configuration found (HADOOP_CONF_DIR, /etc/hadoop/conf)",
-                fix="pass --hadoop-conf-dir, or deploy the client configuration to this host "
+                fix=f"point {setting('hadoop_conf_dir')} at a copy of it, or deploy the client "
+                "configuration to this host "
                 "(Cloudera Manager: add a Gateway role)",
             )
         )
@@ -246,7 +248,8 @@ def compose(
                 f"the client configuration {conf.conf_dir} has no core-site.xml, so "
                 "fs.defaultFS and the authentication mode are unknown; Kerberos is assumed",
                 fix="deploy the client configuration to this host (Cloudera Manager: Actions > "
-                "Deploy Client Configuration), or pass --hadoop-conf-dir to a complete copy",
+                f"Deploy Client Configuration), or point {setting('hadoop_conf_dir')} at a "
+                "complete copy",
             )
         )
     # Without a client configuration (or without its core-site.xml) we cannot know: assume

@@ -6,6 +6,38 @@ wrong, where, and what to do about it.
 
 from __future__ import annotations
 
+#: The front end whose words messages use for a setting, innermost last: "python" (the
+#: library: ``setup(parcel=...)``) unless a ``speaking("cli")`` block is running (the
+#: ``mlflow-client-env`` command, and the kernel launcher, whose settings are
+#: ``install-kernel``'s options: ``--parcel``). A plain list, not a ContextVar: the
+#: doctor's checks run in threads, which must speak as the command that started them.
+_FRONT_ENDS = ["python"]
+
+
+def setting(name: str) -> str:
+    """How the caller names the discovery setting ``name`` (declared in ``config.SETTINGS``):
+    ``setup(parcel=...)`` in Python, ``--parcel`` on the command line. Messages are made
+    where the problem is found, so they call this then; ``KeyError`` for an unknown name."""
+    from .config import SETTINGS_BY_NAME  # config imports this module
+
+    spec = SETTINGS_BY_NAME[name]
+    return spec.option if _FRONT_ENDS[-1] == "cli" else f"setup({spec.name}=...)"
+
+
+class speaking:
+    """``with speaking("cli"):`` messages made inside name settings as the command line does."""
+
+    def __init__(self, front_end: str) -> None:
+        if front_end not in ("python", "cli"):
+            raise ValueError(f"unknown front end {front_end!r}: 'python' or 'cli'")
+        self.front_end = front_end
+
+    def __enter__(self) -> None:
+        _FRONT_ENDS.append(self.front_end)
+
+    def __exit__(self, *exc: object) -> None:
+        _FRONT_ENDS.pop()
+
 
 class MlflowClientEnvError(Exception):
     """Base class. ``fix`` says what the user should do."""

@@ -15,7 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import JavaNotFoundError
+from .errors import JavaNotFoundError, setting
+from .findings import Finding
 from .pathlist import which
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost; mypy honours this)
@@ -72,12 +73,17 @@ class JavaInstall:
 
 @dataclass(frozen=True)
 class JavaChoice:
-    """The chosen Java, why it was chosen, and what was passed over."""
+    """The chosen Java, why it was chosen, and what was passed over.
+
+    ``findings``: made here, where the choice is made, and shown as they are by every front
+    end (``compose`` adds them to the environment's findings, the doctor's java check
+    reports them): ``java.home-passed-over`` when the user's JAVA_HOME was not used."""
 
     install: JavaInstall
     reason: str
     warnings: tuple[str, ...] = ()
     rejected: tuple[str, ...] = ()
+    findings: tuple[Finding, ...] = ()
 
 
 def parse_java_version(text: str) -> tuple[str, int] | None:
@@ -195,25 +201,54 @@ def _incompatible(inst: JavaInstall) -> str:
     )
 
 
+def _home_passed_over(value: str, inst: JavaInstall | None, chosen: JavaInstall) -> Finding:
+    """The user's JAVA_HOME (``inst``: what it holds, None without a libjvm.so) was not used."""
+    if inst is None:
+        version = read_release_version(normalise_java_home(value))
+        why = (
+            "has no libjvm.so under it "
+            + (f"(Java {version} by its release file)" if version else "(and no release file)")
+            + ", so pyarrow cannot load a JVM from it"
+        )
+        evidence: tuple[str, ...] = ()
+    else:
+        why = (
+            f"is Java {inst.version or inst.major}, which Hadoop up to 3.4 cannot run on "
+            "('getSubject is not supported' when libhdfs starts)"
+        )
+        evidence = inst.evidence
+    return Finding(
+        "java.home-passed-over",
+        "warn",
+        f"JAVA_HOME={value} {why}; using Java {chosen.version or '?'} at {chosen.home} instead",
+        (*evidence, *chosen.evidence),
+        f"point JAVA_HOME at {chosen.home} (or unset it), or choose the Java with "
+        + setting("java_home"),
+    )
+
+
 def select_java(
     java_home: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
     roots: Sequence[str | os.PathLike[str]] = DEFAULT_JAVA_ROOTS,
-    source: str = "--java-home",
+    source: str | None = None,
 ) -> JavaChoice:
     """Pick the JVM for libhdfs.
 
     An explicit ``java_home`` is used as given (with a warning when Hadoop cannot
     run on it). Otherwise the first Hadoop-compatible install wins, and any
-    earlier incompatible one (typically a system default Java 25) is reported.
+    earlier incompatible one (typically a system default Java 25) is reported; a
+    JAVA_HOME that is not used (Java 24+, or no libjvm.so) is a ``java.home-passed-over``
+    finding. ``source`` names where ``java_home`` came from (default: the caller's argument).
     """
     env = os.environ if env is None else env
+    source = source or setting("java_home")
     if java_home is not None:
         inst = inspect_java_home(java_home, source)
         if inst is None:
             layouts = ", ".join(rel for _, rel in _layouts())
             raise JavaNotFoundError(
-                f"{source}={java_home}: no libjvm.so under it (looked for {layouts})",
+                f"{source}: {java_home} has no libjvm.so under it (looked for {layouts})",
                 "point it at a JDK or JRE root, e.g. /usr/lib/jvm/java-17-openjdk-amd64 "
                 "(install one with 'apt-get install openjdk-17-jdk-headless')",
             )
@@ -225,20 +260,28 @@ def select_java(
             "no Java with a libjvm.so found (checked JAVA_HOME, java on PATH, "
             + ", ".join(map(str, roots))
             + ")",
-            "install a JDK (e.g. 'apt-get install openjdk-17-jdk-headless') "
-            "or pass --java-home / set JAVA_HOME",
+            "install a JDK (e.g. 'apt-get install openjdk-17-jdk-headless'), or choose one "
+            f"with {setting('java_home')} (or JAVA_HOME)",
         )
     compatible = [i for i in installs if i.hadoop_compatible]
+    chosen = compatible[0] if compatible else installs[0]
+    home = env.get("JAVA_HOME")
+    findings: tuple[Finding, ...] = ()
+    missing: tuple[str, ...] = ()  # a JAVA_HOME without libjvm.so is not among the installs
+    if home and chosen.source != "JAVA_HOME":  # JAVA_HOME is the first candidate
+        inst = installs[0] if installs[0].source == "JAVA_HOME" else None
+        findings = (_home_passed_over(home, inst, chosen),)
+        missing = () if inst else (f"JAVA_HOME={home} has no libjvm.so",)
     if not compatible:
-        first = installs[0]
         return JavaChoice(
-            first,
-            f"first Java found ({first.source})",
-            (_incompatible(first) + "; install Java 8, 11 or 17",),
+            chosen,
+            f"first Java found ({chosen.source})" + "".join(f"; passed over: {m}" for m in missing),
+            (_incompatible(chosen) + "; install Java 8, 11 or 17",),
+            findings=findings,
         )
-    chosen = compatible[0]
     passed = tuple(_incompatible(i) for i in installs[: installs.index(chosen)])
     reason = f"{chosen.source}"
-    if passed:
-        reason += " (the first Hadoop-compatible Java; passed over: " + "; ".join(passed) + ")"
-    return JavaChoice(chosen, reason, (), passed)
+    if passed or missing:
+        over = "; ".join((*missing, *passed))
+        reason += f" (the first Hadoop-compatible Java; passed over: {over})"
+    return JavaChoice(chosen, reason, (), passed, findings)

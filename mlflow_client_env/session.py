@@ -82,11 +82,11 @@ class SetupReport:
             out.append("  set: nothing (already up to date)")
         for v in self.not_applied:
             out.append(f"  not set: {v.name} (read at process start; use install-kernel)")
-        for f in self.findings:
+        for f in self.findings:  # they quote paths and variables (JAVA_HOME=...): redacted
             mark = {"error": "✗", "warn": "!"}.get(f.status, "✓")
-            out.append(f"  {mark} {f.summary}")
+            out.append(f"  {mark} {redact(f.summary)}")
             if f.fix:
-                out.append(f"      fix: {f.fix}")
+                out.append(f"      fix: {redact(f.fix)}")
         return "\n".join(out)
 
     __str__ = __repr__
@@ -111,11 +111,11 @@ class SetupReport:
             value = shown if len(shown) <= 160 else shown[:150] + f"… ({len(shown)} chars)"
             rows.append(
                 f"<tr><td><code>{e(v.name)}</code></td><td>{e(state)}</td>"
-                f"<td style='word-break:break-all'><code>{e(value)}</code></td><td>{e(v.reason)}</td></tr>"
+                f"<td style='word-break:break-all'><code>{e(value)}</code></td><td>{e(redact(v.reason))}</td></tr>"
             )
         items = "".join(
-            f"<li><b>{e(f.status)}</b>: {e(f.summary)}"
-            + (f"<br><i>fix:</i> {e(f.fix)}" if f.fix else "")
+            f"<li><b>{e(f.status)}</b>: {e(redact(f.summary))}"
+            + (f"<br><i>fix:</i> {e(redact(f.fix))}" if f.fix else "")
             + "</li>"
             for f in self.findings
         )

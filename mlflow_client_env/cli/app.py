@@ -25,6 +25,7 @@ from ..errors import (
     KeytabError,
     KinitError,
     MlflowClientEnvError,
+    speaking,
 )
 from . import doctor, env, explain, kerberos, kernels, output
 from .options import discovery_options
@@ -79,7 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
-        return func(args)
+        with speaking("cli"):  # messages name settings as options: --parcel, not setup(parcel=...)
+            return func(args)
     except (MlflowClientEnvError, KeyboardInterrupt) as exc:
         code = exit_code_for(exc)
         assert code is not None

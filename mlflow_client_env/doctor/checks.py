@@ -12,7 +12,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import JavaNotFoundError, MlflowClientEnvError
+from ..errors import JavaNotFoundError, MlflowClientEnvError, setting
 from ..findings import Finding
 from ..hadoop.classpath import lint
 from ..java import inspect_java_home, normalise_java_home
@@ -56,7 +56,8 @@ def check_installation(ctx: Context) -> list[Finding]:
                 "installation.no-jars",
                 "error",
                 f"no jar folders under {h.root}",
-                fix="point --parcel or --hadoop-home at a full Hadoop client",
+                fix=f"point {setting('parcel')} or {setting('hadoop_home')} at a full Hadoop "
+                "client",
             )
         )
     return out
@@ -64,8 +65,12 @@ def check_installation(ctx: Context) -> list[Finding]:
 
 def check_java(ctx: Context) -> Iterator[Finding]:
     out: list[Finding] = []
+    discovered = ctx.discovery()  # memoised: the installation check has usually run it
+    # java.home-passed-over, made where discovery chose another Java than this JAVA_HOME; it
+    # names that JAVA_HOME's version and the Java chosen, so it stands for the inherited-* ones
+    passed_over = () if isinstance(discovered, MlflowClientEnvError) else discovered.java.findings
     inherited = ctx.env.get("JAVA_HOME")
-    if inherited:
+    if inherited and not passed_over:
         root = normalise_java_home(inherited)
         inst = inspect_java_home(inherited, "JAVA_HOME")
         if inst is None:
@@ -97,9 +102,8 @@ def check_java(ctx: Context) -> Iterator[Finding]:
                     fix="use the JAVA_HOME from 'mlflow-client-env env'",
                 )
             )
-    yield from out
+    yield from (*out, *passed_over)
     out = []
-    discovered = ctx.discovery()
     if isinstance(discovered, JavaNotFoundError):  # no usable Java: this check's own error
         yield Finding("java.not-found", "error", discovered.problem, fix=discovered.fix)
         return
@@ -113,7 +117,7 @@ def check_java(ctx: Context) -> Iterator[Finding]:
                 f"Java {j.major} at {j.home}: Hadoop up to 3.4 fails on Java 24+ "
                 "with 'getSubject is not supported'",
                 j.evidence,
-                fix="install Java 8, 11 or 17 and pass --java-home",
+                fix=f"install Java 8, 11 or 17 and choose it with {setting('java_home')}",
             )
         )
     else:
@@ -136,8 +140,8 @@ def check_client_config(ctx: Context) -> list[Finding]:
                 "client-config.missing",
                 "error",
                 "no Hadoop client configuration (HADOOP_CONF_DIR, /etc/hadoop/conf)",
-                fix="pass --hadoop-conf-dir, or deploy the client configuration "
-                "(Cloudera Manager: add a Gateway role to this host)",
+                fix=f"point {setting('hadoop_conf_dir')} at a copy of it, or deploy the client "
+                "configuration (Cloudera Manager: add a Gateway role to this host)",
             )
         ]
     out = []

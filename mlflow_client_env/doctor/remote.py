@@ -17,11 +17,13 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from ..errors import MlflowClientEnvError
+from ..errors import MlflowClientEnvError, setting
 from ..findings import Finding
 from ..redact import redact, redact_then_truncate
+from ..safeio import read_small
 from .catalog import explain_text
 from .context import BudgetExhausted, Context, ForeignEnvironment
 
@@ -274,17 +276,94 @@ def server_info(ctx: Context) -> ServerInfo | None:
     return info
 
 
+#: MLflow 3.7 moved its default store from ./mlruns to sqlite:///mlflow.db. Only used when
+#: the installed MLflow's own constants cannot be read.
+SQLITE_DEFAULT_SINCE = (3, 7)
+
+
+def _string_constants(path: Path) -> dict[str, str]:
+    """The module-level ``NAME = "text"`` assignments of a Python file, read, never run."""
+    import ast
+
+    try:
+        tree = ast.parse(read_small(path, "reinstall MLflow") or b"")
+    except (MlflowClientEnvError, SyntaxError, ValueError):
+        return {}
+    return {
+        node.targets[0].id: node.value.value
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and len(node.targets) == 1
+        and isinstance(node.targets[0], ast.Name)
+        and isinstance(node.value, ast.Constant)
+        and isinstance(node.value.value, str)
+    }
+
+
+@dataclass(frozen=True)
+class DefaultStore:
+    """Where the installed MLflow logs when no tracking URI is set, and how we know."""
+
+    version: str | None  # None: MLflow is not installed (or has no metadata)
+    store: str | None  # e.g. sqlite:///mlflow.db (MLflow >= 3.7) or ./mlruns; None: unknown
+    evidence: str
+    #: MLflow >= 3.7 keeps using ./mlruns when that folder already holds runs
+    mlruns_fallback: bool = False
+
+
+def mlflow_default_store() -> DefaultStore:
+    """The installed MLflow's default store, from its own constants (``DEFAULT_TRACKING_URI``
+    in ``mlflow/store/tracking/__init__.py`` since 3.7, else
+    ``DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH``), read without importing MLflow (an import
+    costs a second and some 1,800 modules); its version decides when they cannot be read."""
+    import importlib.util
+
+    from .versions import installed_version, vtuple
+
+    version = installed_version("mlflow", "mlflow-skinny")
+    spec = importlib.util.find_spec("mlflow")  # a top-level package: found, not imported
+    if spec is not None and spec.submodule_search_locations:
+        path = Path(next(iter(spec.submodule_search_locations))) / "store/tracking/__init__.py"
+        consts = _string_constants(path)
+        if "DEFAULT_TRACKING_URI" in consts:
+            return DefaultStore(version, consts["DEFAULT_TRACKING_URI"], f"read from {path}", True)
+        if "DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH" in consts:
+            store = consts["DEFAULT_LOCAL_FILE_AND_ARTIFACT_PATH"]
+            return DefaultStore(version, store, f"read from {path}")
+    if version is None:
+        return DefaultStore(None, None, "MLflow is not installed in this Python")
+    newer = vtuple(version) >= SQLITE_DEFAULT_SINCE
+    return DefaultStore(
+        version,
+        "sqlite:///mlflow.db" if newer else "./mlruns",
+        f"MLflow {version}'s constants could not be read; by its version (sqlite since 3.7)",
+        newer,
+    )
+
+
+def _unset_finding() -> Finding:
+    d = mlflow_default_store()
+    if d.store is None:
+        where = "MLflow (not installed in this Python) would log to a local store"
+    else:
+        mlflow = f"MLflow {d.version}" if d.version else "MLflow"
+        where = f"{mlflow} would log to {d.store} in the current folder"
+        if d.mlruns_fallback:
+            where += " (./mlruns if that already holds runs)"
+    return Finding(
+        "tracking-server.unset",
+        "warn",
+        f"no MLFLOW_TRACKING_URI: {where}, on this machine, not on a tracking server",
+        (d.evidence,),
+        fix=f"pass {setting('tracking_uri')}, export MLFLOW_TRACKING_URI, or set tracking_uri in "
+        "the site config",
+    )
+
+
 def check_tracking_server(ctx: Context) -> list[Finding]:
     uri = _tracking_uri(ctx)
     if not uri:
-        return [
-            Finding(
-                "tracking-server.unset",
-                "warn",
-                "no MLFLOW_TRACKING_URI: MLflow would log to ./mlruns on this machine",
-                fix="pass --tracking-uri or set it in the site config",
-            )
-        ]
+        return [_unset_finding()]
     info = server_info(ctx)
     if info is None:
         return [

@@ -15,7 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ConfigFileError, HadoopNotFoundError, ParcelError
+from ..config import ENV_VARS
+from ..errors import ConfigFileError, HadoopNotFoundError, ParcelError, setting
 from ..pathlist import which
 from ..safeio import loads_json, read_small_text
 
@@ -84,14 +85,15 @@ def version_key(version: str) -> tuple[int, ...]:
 def read_parcel_json(parcel_dir: Path) -> dict[str, object]:
     meta = parcel_dir / "meta" / "parcel.json"
     damaged = (
-        "the parcel is damaged: re-distribute it from Cloudera Manager, or pass --parcel "
-        "to another parcel"
+        "the parcel is damaged: re-distribute it from Cloudera Manager, or choose another "
+        f"parcel with {setting('parcel')}"
     )
     text = read_small_text(meta, damaged)
     if text is None:
         raise ParcelError(
             f"{parcel_dir} is not a parcel: {meta} does not exist",
-            "point --parcel at a directory under the parcels root that has meta/parcel.json",
+            f"point {setting('parcel')} at a directory under the parcels root that has "
+            "meta/parcel.json",
         )
     data = loads_json(text, meta, damaged)
     if not isinstance(data, dict):
@@ -129,7 +131,8 @@ def find_parcel(parcels_root: Path, name: str = "CDH") -> tuple[Parcel, tuple[st
         others = ", ".join(p.name for p in versioned) or "none"
         raise ParcelError(
             f"the active-parcel link {link} points at {os.readlink(link)}, which does not exist",
-            f"activate a parcel in Cloudera Manager, or pass --parcel with one of: {others}",
+            f"activate a parcel in Cloudera Manager, or choose one with {setting('parcel')}: "
+            f"{others}",
         )
     if link.is_dir():
         return inspect_parcel(link), ()
@@ -143,7 +146,7 @@ def find_parcel(parcels_root: Path, name: str = "CDH") -> tuple[Parcel, tuple[st
         warnings = (
             f"no active {name} link in {parcels_root} and {len(parcels)} parcels are present "
             f"({', '.join(p.path.name for p in parcels)}); using the newest, {chosen.path.name}. "
-            "Pass --parcel to choose another.",
+            f"Choose another with {setting('parcel')}.",
         )
     return chosen, warnings
 
@@ -172,7 +175,7 @@ def parcel_install(parcel: Parcel, source: str, warnings: Sequence[str] = ()) ->
     if not home.is_dir():
         raise ParcelError(
             f"parcel {p} has no lib/hadoop folder, so it carries no Hadoop client",
-            "pass --parcel to the CDH parcel (not e.g. SPARK2 or KAFKA)",
+            f"point {setting('parcel')} at the CDH parcel (not e.g. SPARK2 or KAFKA)",
         )
     evidence = [f"{source}: {p}"]
     if parcel.resolved != p:
@@ -259,7 +262,7 @@ def classify_home(path: Path, source: str) -> HadoopInstall | None:
 def _require(inst: HadoopInstall | None, path: Path, source: str) -> HadoopInstall:
     if inst is None:
         raise HadoopNotFoundError(
-            f"{source}={path} is not a Hadoop installation (no meta/parcel.json, "
+            f"{source}: {path} is not a Hadoop installation (no meta/parcel.json, "
             "share/hadoop/common, or hadoop + hadoop-hdfs folders)",
             "point it at Hadoop's home, e.g. /opt/cloudera/parcels/CDH/lib/hadoop "
             "(a parcel) or the unpacked Apache tarball",
@@ -302,7 +305,8 @@ def discover_hadoop(
             raise ParcelError(
                 f"{source}: the parcel {p} does not exist"
                 + (" (it is a broken symlink)" if p.is_symlink() else ""),
-                "list the parcels with 'ls /opt/cloudera/parcels' and pass one of them",
+                "list the parcels with 'ls /opt/cloudera/parcels' and choose one with "
+                + setting("parcel"),
             )
         return parcel_install(inspect_parcel(p), source)
     if hints.hadoop_home:
@@ -348,6 +352,7 @@ def discover_hadoop(
         + ", ".join(checked)
         + ")"
         + ("; " + "; ".join(warnings) if warnings else ""),
-        "pass --parcel /opt/cloudera/parcels/CDH-<version>, --parcels-root DIR or "
-        "--hadoop-home DIR (or set them in ~/.config/mlflow-client-env/config.toml)",
+        f"name it with {setting('parcel')} (e.g. /opt/cloudera/parcels/CDH-<version>), "
+        f"{setting('parcels_root')} or {setting('hadoop_home')} (or set it once: "
+        f"{ENV_VARS['parcel']}, or ~/.config/mlflow-client-env/config.toml)",
     )

@@ -172,7 +172,8 @@ def message(problems: Sequence[str], notes: Sequence[str]) -> str:
     body = [f"- {redact(p)}" for p in (*problems, *notes)]  # shown in a notebook: no secret
     tail = (
         [
-            "Fix it, then restart the kernel (Kernel > Restart). Details: mlflow-client-env env --explain"
+            "Fix it (an --option named above is one of 'mlflow-client-env install-kernel'), "
+            "then restart the kernel (Kernel > Restart). Details: mlflow-client-env env --explain"
         ]
         if problems
         else []
@@ -187,7 +188,10 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         i = argv.index("--")
         argv, passthrough = argv[:i], argv[i + 1 :]
     args = _parser().parse_args(argv)
-    env, problems, notes = prepare(args, dict(os.environ))
+    from ..errors import speaking
+
+    with speaking("cli"):  # the kernel's settings are install-kernel's options: say --parcel
+        env, problems, notes = prepare(args, dict(os.environ))
     kernel_argv = [args.python, "-m", "ipykernel_launcher", "-f", args.connection_file]
     if problems or notes:
         text = message(problems, notes)

@@ -21,7 +21,7 @@ from ..findings import Finding
 from .profile import KerberosSetup, discover_kerberos
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # an instruction to carry_out, never compared
 class JavaCcachePlan:
     """What ``carry_out`` will do: ``kind`` is ``none`` (the discovered cache is a FILE
     cache), ``login`` (keytab login into ``path``) or ``copy`` (a FILE copy of a
