@@ -20,7 +20,7 @@ from .safeio import read_small_text
 SITE_CONFIG = "/etc/mlflow-client-env/config.toml"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # a declaration: identity is its equality
 class SettingSpec:
     """One discovery setting, declared once: everything else (argparse options, the kernel
     launcher's options, kernel settings, config-file keys, messages) is derived from it."""

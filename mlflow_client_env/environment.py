@@ -33,7 +33,7 @@ DEFAULT_HEAP = "-Xmx512m"
 LEGACY_LD_DIRS = ("lib64", "lib/hadoop/lib/native", "lib/impala/lib")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)  # its own __repr__ redacts
 class Variable:
     """One environment variable: its value, why, and when a process reads it.
 
@@ -80,7 +80,7 @@ class Environment:
         return tuple(v for v in self.variables if env.get(v.name) != v.value)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compose()'s inputs, never compared
 class Options:
     heap: str = DEFAULT_HEAP
     legacy_ld_library_path: bool = False

@@ -28,7 +28,7 @@ from .redact import redact, redact_value
 JVM_VARIABLES = ("CLASSPATH", "LIBHDFS_OPTS", "JAVA_HOME", "ARROW_LIBHDFS_DIR")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)  # its own __repr__ redacts
 class Change:
     name: str
     old: str | None
@@ -39,7 +39,7 @@ class Change:
         return f"Change(name={self.name!r}, old={old!r}, new={redact_value(self.name, self.new)!r})"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # one call's report, never compared
 class SetupReport:
     """What ``setup()`` found, set, and could not set, with the reasons."""
 

@@ -61,7 +61,7 @@ def test_two_parcels_without_link_picks_newest_and_warns(tmp_path: Path) -> None
     assert inst.root == newest
     assert inst.version == "3.1.1.7.1.7.0-551"
     (warning,) = inst.warnings
-    assert "2 parcels" in warning and newest.name in warning and "--parcel" in warning
+    assert "2 parcels" in warning and newest.name in warning and "setup(parcel=...)" in warning
 
 
 def test_broken_active_link_is_an_error_naming_link_and_choices(tmp_path: Path) -> None:
@@ -171,7 +171,7 @@ def test_nothing_found_lists_what_was_checked(tmp_path: Path) -> None:
             package_base=str(tmp_path / "u"),
             hdp_client=str(tmp_path / "h"),
         )
-    assert str(tmp_path / "p") in exc.value.problem and "--parcel" in exc.value.fix
+    assert str(tmp_path / "p") in exc.value.problem and "setup(parcel=...)" in exc.value.fix
 
 
 def test_awkward_paths_with_spaces_and_non_ascii(tmp_path: Path) -> None:

@@ -270,7 +270,7 @@ def _require(inst: HadoopInstall | None, path: Path, source: str) -> HadoopInsta
     return inst
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # discovery's inputs, never compared
 class HadoopHints:
     """Where discovery may look; each field None means 'not given'."""
 
