@@ -13,27 +13,17 @@ import json
 import os
 import subprocess
 import sys
-import venv
 from pathlib import Path
 
 import pytest
 
-from mlflow_client_env.userdirs import cache_dir
-
-PAIR = ("mlflow-skinny==2.15.1", "pyarrow==15.0.2", "numpy<2")
-ROOT = Path(__file__).resolve().parent.parent
+from tests.sandbox.venvs import LEGACY_PAIR, ROOT, pair_venv
 
 
 @pytest.fixture(scope="module")
 def old_python() -> Path:
-    home = cache_dir() / "venvs" / "mlflow2.15-pyarrow15"
-    python = home / "bin" / "python"
-    marker = home / ".complete"
-    if not marker.is_file():
-        venv.EnvBuilder(with_pip=True, clear=True).create(home)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", *PAIR], check=True, timeout=900)
-        marker.touch()
-    return python
+    """The legacy pair's venv, the same one the support matrix logs through (cached)."""
+    return pair_venv(LEGACY_PAIR).python
 
 
 def test_old_pair_really_uses_the_legacy_api(old_python: Path) -> None:
