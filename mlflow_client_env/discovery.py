@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .config import Overrides, Setting, resolve_overrides
-from .environment import Environment, Options, compose
+from .environment import Environment, Options, compose, without_hadoop
+from .errors import HadoopNotFoundError
 from .hadoop import classpath
 from .hadoop.conf import HadoopConf, discover_conf
 from .hadoop.install import HadoopHints, HadoopInstall, discover_hadoop
@@ -34,6 +35,13 @@ class Discovery:
 
 def _pair(s: Setting | None) -> tuple[str, str] | None:
     return s.pair() if s else None
+
+
+def choose_java(overrides: Overrides, env: Mapping[str, str]) -> JavaChoice:
+    """The JDK for libhdfs: the ``java_home`` setting, else the first compatible one found."""
+    if overrides.java_home:
+        return select_java(overrides.java_home.value, env, source=overrides.java_home.source)
+    return select_java(None, env)
 
 
 def discover(
@@ -59,11 +67,7 @@ def discover(
         env,
     )
     conf = discover_conf(_pair(overrides.hadoop_conf_dir), env, hadoop.default_conf_dir)
-    java = (
-        select_java(overrides.java_home.value, env, source=overrides.java_home.source)
-        if overrides.java_home
-        else select_java(None, env)
-    )
+    java = choose_java(overrides, env)
     if kerberos is None:
         kerberos = discover_kerberos(env)
     if exact_classpath:
@@ -94,18 +98,34 @@ def build_environment(
     exact_classpath_timeout: float | None = None,
     legacy_ld_library_path: bool = False,
     java_ccache: str | None = None,
+    ask_server: bool = False,
+    experiment: str | None = None,
     **more_overrides: str | os.PathLike[str] | None,
 ) -> Environment:
     """Discover everything and compose the environment (no side effects).
 
     Overrides (``parcel``, ``parcels_root``, ``hadoop_home``, ``hadoop_conf_dir``,
-    ``java_home``, ``tracking_uri``) come as a mapping or as keywords.
+    ``java_home``, ``tracking_uri``) come as a mapping or as keywords. With ``ask_server``,
+    when no Hadoop is found, one bounded GET asks the tracking server where ``experiment``'s
+    artifacts go: a server that stores them itself needs no Hadoop on this client
+    (``environment.without_hadoop``).
     """
     env = os.environ if env is None else env
     ov = resolve_overrides({**(overrides or {}), **more_overrides}, env)
-    d = discover(
-        ov, env, exact_classpath=exact_classpath, exact_classpath_timeout=exact_classpath_timeout
-    )
+    try:
+        d = discover(
+            ov,
+            env,
+            exact_classpath=exact_classpath,
+            exact_classpath_timeout=exact_classpath_timeout,
+        )
+    except HadoopNotFoundError as missing:
+        if not ask_server:
+            raise
+        from .tracking import confirm_no_hadoop_needed
+
+        location, uri = confirm_no_hadoop_needed(missing, ov, env, experiment)
+        return without_hadoop(missing.problem, uri, location, discover_kerberos(env))
     return environment_of(
         d, env, legacy_ld_library_path=legacy_ld_library_path, java_ccache=java_ccache
     )

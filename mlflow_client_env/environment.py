@@ -56,11 +56,18 @@ class Variable:
 
 @dataclass(frozen=True)
 class Environment:
+    """The composed variables and findings, and the facts they came from.
+
+    ``hadoop`` and ``java`` are None only for a client that needs no Hadoop: none was found
+    and the tracking server stores the experiment's artifacts itself (``--serve-artifacts``),
+    see :func:`without_hadoop`.
+    """
+
     variables: tuple[Variable, ...]
     findings: tuple[Finding, ...]
-    hadoop: HadoopInstall
+    hadoop: HadoopInstall | None
     conf: HadoopConf | None
-    java: JavaChoice
+    java: JavaChoice | None
     kerberos: KerberosSetup
 
     def as_dict(self) -> dict[str, str]:
@@ -329,3 +336,44 @@ def compose(
     add("LD_LIBRARY_PATH", ld_value, ld_reason, timing="start")
 
     return Environment(tuple(vars_), tuple(findings), hadoop, conf, java, kerberos)
+
+
+def without_hadoop(
+    missing: str,
+    tracking_uri: tuple[str, str],
+    location: str,
+    kerberos: KerberosSetup,
+    login_ccache: str | None = None,
+) -> Environment:
+    """The environment of a client that needs no Hadoop (pure).
+
+    No Hadoop was found (``missing`` says where discovery looked), and the tracking
+    server stores the experiment's artifacts itself at ``location`` (``mlflow server
+    --serve-artifacts``: ``mlflow-artifacts:/``, or any non-HDFS store the server
+    reaches): MLflow's client then uploads over HTTP, and the Hadoop layers (Java,
+    CLASSPATH, libhdfs) have nothing to do (catalog H4). The tracking URI is set, and
+    ``KRB5CCNAME`` only for the FILE cache of a keytab login asked for now
+    (``login_ccache``): the server may still want a ticket, and Python reads every cache
+    type itself, so no copy for Java is made.
+    """
+    uri, source = tracking_uri
+    refuse_credentials_in_uri(uri, source)
+    variables = [Variable("MLFLOW_TRACKING_URI", uri, f"from {source}")]
+    if login_ccache:
+        variables.append(
+            Variable("KRB5CCNAME", f"FILE:{login_ccache}", "the FILE cache of the keytab login")
+        )
+    finding = hadoop_not_needed(missing, uri, location)
+    return Environment(tuple(variables), (finding,), None, None, None, kerberos)
+
+
+def hadoop_not_needed(missing: str, uri: str, location: str) -> Finding:
+    """No Hadoop was found, and the server at ``uri`` keeps the artifacts at ``location``."""
+    return Finding(
+        "installation.not-needed",
+        "ok",
+        f"no Hadoop here, and none is needed: the tracking server stores this experiment's "
+        f"artifacts at {location}, so MLflow uploads them over HTTP and the Hadoop layers "
+        "(Java, CLASSPATH, libhdfs) are not used (H4)",
+        (missing, f"the tracking server {redact(uri)} reports the artifact location {location}"),
+    )

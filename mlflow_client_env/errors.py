@@ -66,6 +66,10 @@ class HadoopNotFoundError(MlflowClientEnvError):
     """No Hadoop installation could be found."""
 
 
+class TrackingServerError(MlflowClientEnvError):
+    """The tracking server could not be asked, or did not answer like MLflow's REST API."""
+
+
 class JavaNotFoundError(MlflowClientEnvError):
     """No usable Java (with a loadable ``libjvm.so``) could be found."""
 

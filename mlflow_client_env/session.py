@@ -16,8 +16,8 @@ from pathlib import Path
 
 from .config import resolve_overrides
 from .discovery import discover, environment_of
-from .environment import Environment, Variable, refuse_credentials_in_uri
-from .errors import MlflowClientEnvError
+from .environment import Environment, Variable, refuse_credentials_in_uri, without_hadoop
+from .errors import HadoopNotFoundError, MlflowClientEnvError
 from .findings import Finding, worst
 from .jvm import loaded_libjvm
 from .kerberos.java_cache import plan_java_ccache
@@ -56,14 +56,18 @@ class SetupReport:
 
     def _summary(self) -> list[str]:
         env = self.environment
-        h, j = env.hadoop, env.java.install
-        parcel = f" {h.parcel.name} {h.parcel.version}" if h.parcel else ""
-        lines = [
-            f"Hadoop: {h.kind}{parcel} (Hadoop {h.version or '?'}) at {h.root}",
-            f"Java:   {j.version or '?'} at {j.home}",
-            f"Conf:   {env.conf.conf_dir if env.conf else 'none found'}",
-            f"Ticket cache: {env.kerberos.ccache} ({env.kerberos.ccache_type})",
-        ]
+        h, java = env.hadoop, env.java
+        if h is None or java is None:  # proxied artifacts: the findings say why
+            lines = ["Hadoop: not needed (the tracking server stores the artifacts)"]
+        else:
+            j = java.install
+            parcel = f" {h.parcel.name} {h.parcel.version}" if h.parcel else ""
+            lines = [
+                f"Hadoop: {h.kind}{parcel} (Hadoop {h.version or '?'}) at {h.root}",
+                f"Java:   {j.version or '?'} at {j.home}",
+                f"Conf:   {env.conf.conf_dir if env.conf else 'none found'}",
+            ]
+        lines.append(f"Ticket cache: {env.kerberos.ccache} ({env.kerberos.ccache_type})")
         if "MLFLOW_TRACKING_URI" in env.as_dict():
             lines.append(f"Tracking URI: {redact(env['MLFLOW_TRACKING_URI'])}")
         if self.experiment:
@@ -164,15 +168,24 @@ def setup(
     ov = resolve_overrides({**overrides, "tracking_uri": tracking_uri}, os.environ)
     if ov.tracking_uri is not None:
         refuse_credentials_in_uri(*ov.tracking_uri.pair())
-    found = discover(
-        ov,
-        os.environ,
-        exact_classpath=exact_classpath,
-        exact_classpath_timeout=exact_classpath_timeout,
-        kerberos=kerberos,
-    )
-    java_ccache, kinit_findings = plan.carry_out()
-    env = environment_of(found, os.environ, java_ccache=java_ccache)
+    try:
+        found = discover(
+            ov,
+            os.environ,
+            exact_classpath=exact_classpath,
+            exact_classpath_timeout=exact_classpath_timeout,
+            kerberos=kerberos,
+        )
+    except HadoopNotFoundError as missing:  # fine when the server stores the artifacts (H4)
+        from .tracking import confirm_no_hadoop_needed
+
+        location, uri = confirm_no_hadoop_needed(missing, ov, os.environ, experiment)
+        login = plan if plan.kind == "login" else None  # no copy for Java: there is no Java
+        login_ccache, kinit_findings = login.carry_out() if login else (None, [])
+        env = without_hadoop(missing.problem, uri, location, kerberos, login_ccache)
+    else:
+        java_ccache, kinit_findings = plan.carry_out()
+        env = environment_of(found, os.environ, java_ccache=java_ccache)
     findings = [*kinit_findings, *env.findings]
     changed = env.changes(os.environ)
     applied = [

@@ -12,7 +12,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import JavaNotFoundError, MlflowClientEnvError, setting
+from ..errors import HadoopNotFoundError, JavaNotFoundError, MlflowClientEnvError, setting
 from ..findings import Finding
 from ..hadoop.classpath import lint
 from ..java import inspect_java_home, normalise_java_home
@@ -28,6 +28,13 @@ def check_installation(ctx: Context) -> list[Finding]:
     d = ctx.discovery()
     if isinstance(d, JavaNotFoundError):  # the java check owns it: one error, where it belongs
         raise Unmet("java discovery", d)
+    if isinstance(d, HadoopNotFoundError):
+        from ..environment import hadoop_not_needed
+        from .remote import proxied_location
+
+        location, uri = proxied_location(ctx), ctx.tracking_uri()
+        if location and uri:  # the server keeps the artifacts: nothing here needs Hadoop (H4)
+            return [hadoop_not_needed(d.problem, uri, location)]
     if isinstance(d, MlflowClientEnvError):
         return [Finding("installation.error", "error", d.problem, fix=d.fix)]
     h = d.hadoop
@@ -65,10 +72,10 @@ def check_installation(ctx: Context) -> list[Finding]:
 
 def check_java(ctx: Context) -> Iterator[Finding]:
     out: list[Finding] = []
-    discovered = ctx.discovery()  # memoised: the installation check has usually run it
+    chosen = ctx.java()  # memoised: the installation check has usually run discovery
     # java.home-passed-over, made where discovery chose another Java than this JAVA_HOME; it
     # names that JAVA_HOME's version and the Java chosen, so it stands for the inherited-* ones
-    passed_over = () if isinstance(discovered, MlflowClientEnvError) else discovered.java.findings
+    passed_over = () if isinstance(chosen, MlflowClientEnvError) else chosen.findings
     inherited = ctx.env.get("JAVA_HOME")
     if inherited and not passed_over:
         root = normalise_java_home(inherited)
@@ -104,11 +111,12 @@ def check_java(ctx: Context) -> Iterator[Finding]:
             )
     yield from (*out, *passed_over)
     out = []
-    if isinstance(discovered, JavaNotFoundError):  # no usable Java: this check's own error
-        yield Finding("java.not-found", "error", discovered.problem, fix=discovered.fix)
+    if isinstance(chosen, JavaNotFoundError):  # no usable Java: this check's own error
+        yield Finding("java.not-found", "error", chosen.problem, fix=chosen.fix)
         return
-    d = ctx.found()
-    j = d.java.install
+    if isinstance(chosen, MlflowClientEnvError):
+        raise Unmet("discovery", chosen)
+    j = chosen.install
     if not j.hadoop_compatible:
         out.append(
             Finding(
@@ -126,7 +134,7 @@ def check_java(ctx: Context) -> Iterator[Finding]:
                 "java.ok",
                 "ok",
                 f"Java {j.version or '?'} ({j.layout}) at {j.home}, libjvm.so found",
-                (*j.evidence, d.java.reason),
+                (*j.evidence, chosen.reason),
             )
         )
     yield from out
@@ -237,8 +245,9 @@ def check_native(ctx: Context) -> list[Finding]:
     from . import native
 
     env = ctx.composed()
-    libhdfs = env.hadoop.libhdfs
-    java = env.java.install
+    found = ctx.found()  # composed() succeeded, so discovery did
+    libhdfs = found.hadoop.libhdfs
+    java = found.java.install
     proposed = env["LD_LIBRARY_PATH"]
     out: list[Finding] = []
     if libhdfs is None:

@@ -28,9 +28,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..discovery import Discovery, discover, environment_of
+from ..discovery import Discovery, choose_java, discover, environment_of
 from ..environment import Environment
-from ..errors import MlflowClientEnvError
+from ..errors import HadoopNotFoundError, MlflowClientEnvError
+from ..java import JavaChoice
 
 DEFAULT_BUDGET = 120.0
 
@@ -59,6 +60,11 @@ class Unmet(Exception):  # internal: the runner turns it into <check>.skipped
         self.what = what
         self.cause = cause
         super().__init__(f"{what} failed: {cause.problem}")
+
+
+class NotNeeded(MlflowClientEnvError):  # internal: an Unmet cause, never raised to users
+    """No Hadoop was found and none is needed (the server keeps the artifacts): a check of
+    the Hadoop chain has nothing to judge, not even the inherited variables."""
 
 
 class _Raised:
@@ -185,18 +191,63 @@ class Context:
         result: Environment | MlflowClientEnvError = self._once("environment", make)
         return result
 
+    def tracking_uri(self) -> str | None:
+        """The tracking URI a client set up by us would use: the composed one, else the
+        setting's (argument, environment, config files), which holds without Hadoop too."""
+        env = self.environment()
+        if not isinstance(env, MlflowClientEnvError) and env.get("MLFLOW_TRACKING_URI"):
+            return env["MLFLOW_TRACKING_URI"]
+        from ..config import resolve_overrides
+
+        try:
+            setting = resolve_overrides(dict(self.overrides), self.env).tracking_uri
+        except MlflowClientEnvError:  # a broken config file: the installation check says so
+            setting = None
+        return setting.value if setting else self.env.get("MLFLOW_TRACKING_URI")
+
+    def java(self) -> JavaChoice | MlflowClientEnvError:
+        """The Java discovery chose; chosen on its own when no Hadoop was found, because Java
+        is checked either way (a client with proxied artifacts may still run HDFS tools)."""
+        d = self.discovery()
+        if not isinstance(d, MlflowClientEnvError):
+            return d.java
+        if not isinstance(d, HadoopNotFoundError):
+            return d
+
+        def make() -> JavaChoice:
+            from ..config import resolve_overrides
+
+            return choose_java(resolve_overrides(dict(self.overrides), self.env), self.env)
+
+        result: JavaChoice | MlflowClientEnvError = self._once("java", make)
+        return result
+
     def found(self) -> Discovery:
         """The discovery, for a check that needs it; :class:`Unmet` when it failed."""
         d = self.discovery()
         if isinstance(d, MlflowClientEnvError):
-            raise Unmet("discovery", d)
+            raise Unmet("discovery", self._not_needed(d) or d)
         return d
+
+    def _not_needed(self, missing: MlflowClientEnvError) -> MlflowClientEnvError | None:
+        """Why a Hadoop check has nothing to do, when no Hadoop was found and the tracking
+        server keeps the artifacts itself (then a skip is the right verdict, not an error)."""
+        if not isinstance(missing, HadoopNotFoundError):
+            return None
+        from .remote import proxied_location
+
+        location = proxied_location(self)
+        if location is None:
+            return None
+        return NotNeeded(
+            f"no Hadoop is needed: the tracking server stores the artifacts at {location}", ""
+        )
 
     def composed(self) -> Environment:
         """The composed environment, for a check that needs it; :class:`Unmet` otherwise."""
         env = self.environment()
         if isinstance(env, MlflowClientEnvError):
-            raise Unmet("discovery", env)
+            raise Unmet("discovery", self._not_needed(env) or env)
         return env
 
     def memo(self, key: str, make: Any) -> Any:

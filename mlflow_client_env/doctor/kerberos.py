@@ -75,7 +75,7 @@ def check_kerberos(ctx: Context) -> Iterator[Finding]:
     env = ctx.composed()
     py_conf = k.krb5_conf
     inherited_opts = ctx.env.get("LIBHDFS_OPTS", "")
-    java_home = env.java.install.home
+    java_home = ctx.found().java.install.home
     inherited_java, why_inherited = java_krb5_conf(inherited_opts, java_home)
     ours_java, why_ours = java_krb5_conf(env["LIBHDFS_OPTS"], java_home)
     if py_conf and inherited_java.resolve() != py_conf.resolve():

@@ -82,12 +82,12 @@ def check_live_process(ctx: Context) -> Iterator[Finding]:
     env = ctx.composed()
     ours = env.as_dict()
     jvm = libs.get("libjvm.so")
-    if jvm and os.path.realpath(jvm) != os.path.realpath(env.java.install.libjvm):
+    if jvm and os.path.realpath(jvm) != os.path.realpath(ctx.found().java.install.libjvm):
         out.append(
             Finding(
                 "live-process.other-jvm",
                 "warn",
-                f"it runs the JVM {jvm}, not {env.java.install.libjvm}",
+                f"it runs the JVM {jvm}, not {ctx.found().java.install.libjvm}",
                 fix="restart the kernel after fixing JAVA_HOME",
             )
         )

@@ -11,8 +11,6 @@ import json
 import re
 import subprocess
 import sys
-import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -24,6 +22,14 @@ from ..errors import MlflowClientEnvError, setting
 from ..findings import Finding
 from ..redact import redact, redact_then_truncate
 from ..safeio import read_small
+from ..tracking import (
+    Answer,
+    BadCredentials,
+    authorization,
+    bounded_get,
+    needs_hadoop,
+    without_userinfo,
+)
 from .catalog import explain_text
 from .context import BudgetExhausted, Context, ForeignEnvironment
 
@@ -47,113 +53,6 @@ class ServerInfo:
     notes: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Answer:
-    url: str  # the URL that answered, after redirects
-    status: int
-    content_type: str
-    body: bytes
-    notes: tuple[str, ...] = ()
-    redirects: int = 0
-
-
-class BadCredentials(Exception):  # internal, becomes a finding
-    """A configured credential cannot go into an HTTP header (control character, non-ASCII)."""
-
-
-def _tracking_uri(ctx: Context) -> str | None:
-    env = ctx.environment()
-    if not isinstance(env, MlflowClientEnvError) and env.get("MLFLOW_TRACKING_URI"):
-        return env["MLFLOW_TRACKING_URI"]
-    return ctx.env.get("MLFLOW_TRACKING_URI")
-
-
-def origin(url: str) -> tuple[str, str, int]:
-    """(scheme, host, port): credentials go only to the origin they were configured for."""
-    u = urllib.parse.urlsplit(url)
-    scheme = u.scheme.lower()
-    port = u.port or {"http": 80, "https": 443}.get(scheme, 0)
-    return scheme, (u.hostname or "").lower(), port
-
-
-def without_userinfo(url: str) -> tuple[str, str | None, str | None]:
-    """``url`` without ``user:password@``, and the user and password it carried."""
-    u = urllib.parse.urlsplit(url)
-    if "@" not in u.netloc:
-        return url, None, None
-    host = u.netloc.rsplit("@", 1)[1]
-    clean = urllib.parse.urlunsplit((u.scheme, host, u.path, u.query, u.fragment))
-    user = urllib.parse.unquote(u.username) if u.username is not None else None
-    password = urllib.parse.unquote(u.password) if u.password is not None else None
-    return clean, user, password
-
-
-def _header_safe(value: str, what: str) -> str:
-    if not value.isascii() or not value.isprintable():
-        raise BadCredentials(
-            f"{what} holds a control character (a newline?) or a non-ASCII character, "
-            "so it cannot be sent in an HTTP header; it was not sent"
-        )
-    return value
-
-
-def authorization(ctx: Context, user: str | None, password: str | None) -> str | None:
-    """The Authorization header MLflow's client would send, from the environment or the URI."""
-    import base64
-
-    token = ctx.env.get("MLFLOW_TRACKING_TOKEN")
-    if token:
-        return "Bearer " + _header_safe(token, "MLFLOW_TRACKING_TOKEN")
-    name = ctx.env.get("MLFLOW_TRACKING_USERNAME") or user
-    if name:
-        secret = ctx.env.get("MLFLOW_TRACKING_PASSWORD") or password or ""
-        pair = _header_safe(f"{name}:{secret}", "MLFLOW_TRACKING_USERNAME/PASSWORD")
-        return "Basic " + base64.b64encode(pair.encode()).decode()
-    return None
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """Redirects are followed by :func:`_request` itself, which decides about credentials."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-def _request(
-    url: str, auth: str | None, auth_origin: tuple[str, str, int], deadline: float
-) -> Answer:
-    """GET ``url``, following redirects by hand; ``auth`` only ever goes to ``auth_origin``."""
-    opener = urllib.request.build_opener(_NoRedirect)
-    notes: list[str] = []
-    for hops in range(MAX_REDIRECTS + 1):
-        req = urllib.request.Request(url, headers={"Accept": "application/json, text/plain"})
-        if auth and origin(url) == auth_origin:
-            req.add_header("Authorization", auth)
-        left = max(deadline - time.monotonic(), 0.01)
-        try:
-            with opener.open(req, timeout=left) as resp:
-                ctype = resp.headers.get("Content-Type", "")
-                body = resp.read(MAX_BODY)
-                return Answer(url, int(resp.status), ctype, body, tuple(notes), hops)
-        except urllib.error.HTTPError as exc:
-            location = exc.headers.get("Location") if exc.headers else None
-            if exc.code in (301, 302, 303, 307, 308) and location:
-                target = urllib.parse.urljoin(url, location)
-                if not target.startswith(("http://", "https://")):
-                    raise urllib.error.URLError(f"redirect to a non-HTTP URL {target}") from None
-                if auth and origin(target) != auth_origin:
-                    notes.append(
-                        f"redirected from {url} to another origin, {target}: "
-                        "the credentials were not sent there"
-                    )
-                url = target
-                continue
-            ctype = exc.headers.get("Content-Type", "") if exc.headers else ""
-            body = exc.read(MAX_BODY) if exc.fp is not None else b""
-            return Answer(url, exc.code, ctype, body, tuple(notes), hops)
-    raise urllib.error.URLError(f"more than {MAX_REDIRECTS} redirects, last to {url}")
-
-
 def _get(url: str, ctx: Context) -> Answer:
     """One bounded GET: at most HTTP_TIMEOUT and never past the run's budget.
 
@@ -165,30 +64,16 @@ def _get(url: str, ctx: Context) -> Answer:
     seconds, by_budget = ctx.step_timeout(step, HTTP_TIMEOUT)
     auth = None
     if ctx.foreign_reason() is None:  # another user's credentials are not used
-        auth = authorization(ctx, user, password)
-    deadline = time.monotonic() + seconds
-    box: list[Answer | BaseException] = []
-
-    def target() -> None:
-        try:
-            box.append(_request(clean, auth, origin(clean), deadline))
-        except BaseException as exc:  # handed to the caller
-            box.append(exc)
-
-    thread = threading.Thread(target=target, name="doctor-http", daemon=True)
-    thread.start()
-    thread.join(seconds + 0.5)
-    result: Answer | BaseException = (
-        box[0] if box else TimeoutError(f"no answer within {seconds:.1f} s")
-    )
-    if isinstance(result, Answer):
-        return result
-    timed_out = isinstance(result, TimeoutError) or isinstance(
-        getattr(result, "reason", None), TimeoutError
-    )
-    if timed_out and by_budget:
-        raise BudgetExhausted(step, ctx.timeout)
-    raise result
+        auth = authorization(ctx.env, user, password)
+    try:
+        return bounded_get(clean, auth, seconds)
+    except (TimeoutError, urllib.error.URLError) as exc:
+        timed_out = isinstance(exc, TimeoutError) or isinstance(
+            getattr(exc, "reason", None), TimeoutError
+        )
+        if timed_out and by_budget:
+            raise BudgetExhausted(step, ctx.timeout) from None
+        raise
 
 
 _VERSION = re.compile(r"^[0-9][\w.+-]{0,40}$")
@@ -223,7 +108,7 @@ def _not_api(uri: str, ans: Answer, what: str) -> tuple[str, str]:
 
 
 def server_info(ctx: Context) -> ServerInfo | None:
-    uri = _tracking_uri(ctx)
+    uri = ctx.tracking_uri()
     if not uri or not uri.startswith(("http://", "https://")):
         return None
 
@@ -360,8 +245,16 @@ def _unset_finding() -> Finding:
     )
 
 
+def proxied_location(ctx: Context) -> str | None:
+    """The experiment's artifact location when the tracking server keeps the artifacts
+    itself (not HDFS), so this client needs no Hadoop; None when it does or is unknown."""
+    info = server_info(ctx)
+    location = info.artifact_location if info else None
+    return location if location and not needs_hadoop(location) else None
+
+
 def check_tracking_server(ctx: Context) -> list[Finding]:
-    uri = _tracking_uri(ctx)
+    uri = ctx.tracking_uri()
     if not uri:
         return [_unset_finding()]
     info = server_info(ctx)
@@ -431,7 +324,7 @@ def check_tracking_server(ctx: Context) -> list[Finding]:
         ]
     loc = info.artifact_location or ""
     scheme = loc.split(":", 1)[0]
-    if scheme in ("hdfs", "viewfs"):
+    if needs_hadoop(loc):
         note = "the client writes artifacts to HDFS itself: the Hadoop chain below must work"
     elif scheme == "mlflow-artifacts":
         note = (

@@ -316,7 +316,7 @@ def discover_hadoop(
         value, source = hints.parcels_root
         found = find_parcel(Path(value))
         if found is None:
-            raise ParcelError(
+            raise HadoopNotFoundError(  # nothing there: not found, not broken
                 f"{source}: no CDH parcel in {value} (no CDH link, no CDH-* directories)",
                 "point it at the folder that holds the parcels, e.g. /opt/cloudera/parcels",
             )

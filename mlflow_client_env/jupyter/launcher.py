@@ -102,7 +102,7 @@ def prepare(args: Any, environ: dict[str, str]) -> tuple[dict[str, str], list[st
     env.pop(MESSAGE_VAR, None)  # never inherit a stale message
     problems: list[str] = []
     notes: list[str] = []
-    from ..errors import MlflowClientEnvError
+    from ..errors import HadoopNotFoundError, MlflowClientEnvError
 
     try:
         from ..config import SETTINGS, resolve_overrides
@@ -114,16 +114,25 @@ def prepare(args: Any, environ: dict[str, str]) -> tuple[dict[str, str], list[st
         # the Kerberos facts are read once, for both
         kerberos = discover_kerberos(env)
         plan = plan_java_ccache(env, args.keytab, args.principal, kerberos)
-        overrides = {spec.name: getattr(args, spec.name) for spec in SETTINGS}
-        found = discover(
-            resolve_overrides(overrides, env),
-            env,
-            exact_classpath=args.exact_classpath,
-            kerberos=kerberos,
+        overrides = resolve_overrides(
+            {spec.name: getattr(args, spec.name) for spec in SETTINGS}, env
         )
-        java_ccache, login_findings = plan.carry_out()
+        try:
+            found = discover(
+                overrides, env, exact_classpath=args.exact_classpath, kerberos=kerberos
+            )
+        except HadoopNotFoundError as missing:  # fine when the server stores the artifacts
+            from ..environment import without_hadoop
+            from ..tracking import confirm_no_hadoop_needed
+
+            location, uri = confirm_no_hadoop_needed(missing, overrides, env, args.experiment)
+            login = plan if plan.kind == "login" else None  # no copy: there is no Java
+            java_ccache, login_findings = login.carry_out() if login else (None, [])
+            resolved = without_hadoop(missing.problem, uri, location, kerberos, java_ccache)
+        else:
+            java_ccache, login_findings = plan.carry_out()
+            resolved = environment_of(found, env, java_ccache=java_ccache)
         notes += [f.summary + (f"\n  fix: {f.fix}" if f.fix else "") for f in login_findings]
-        resolved = environment_of(found, env, java_ccache=java_ccache)
     except MlflowClientEnvError as exc:
         problems.append(f"{exc.problem}\n  fix: {exc.fix}")
     except Exception as exc:  # a bug must not kill the kernel either
@@ -136,7 +145,7 @@ def prepare(args: Any, environ: dict[str, str]) -> tuple[dict[str, str], list[st
         for f in resolved.findings:
             line = f.summary + (f"\n  fix: {f.fix}" if f.fix else "")
             (problems if f.status == "error" else notes).append(line)
-        if java_ccache is None:
+        if java_ccache is None and resolved.hadoop is not None:  # Java's ticket, for HDFS
             notes += ticket_notes(resolved)
     # What the user gave at install time is exported whatever failed above (an argument beats
     # the inherited environment, as in compose()): without it MLflow would silently log to a

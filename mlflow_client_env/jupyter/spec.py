@@ -278,7 +278,7 @@ def static_env(environment: Environment) -> dict[str, str]:
     for v in environment.variables:
         if v.name in STATIC_OMITTED:
             continue
-        if v.name == "LD_LIBRARY_PATH":
+        if v.name == "LD_LIBRARY_PATH" and environment.java is not None:
             out[v.name] = str(environment.java.install.server_dir)
         else:
             out[v.name] = v.value
@@ -292,8 +292,9 @@ def fingerprint(values: Mapping[str, str]) -> str:
 
 def default_display_name(mode: Mode, environment: Environment | None) -> str:
     py = f"Python {sys.version_info.major}.{sys.version_info.minor}"
-    if mode == "static" and environment is not None and environment.hadoop.parcel is not None:
-        p = environment.hadoop.parcel
+    hadoop = environment.hadoop if environment is not None else None
+    if mode == "static" and hadoop is not None and hadoop.parcel is not None:
+        p = hadoop.parcel
         return f"MLflow ({py}, {p.name} {p.version}, static)"
     return f"MLflow ({py})" + (", static" if mode == "static" else "")
 
@@ -334,13 +335,18 @@ def kernel_dict(
         if settings.experiment:
             env["MLFLOW_EXPERIMENT_NAME"] = settings.experiment
         argv = ipykernel_argv(python)
-        parcel = environment.hadoop.parcel
+        hadoop = environment.hadoop
+        parcel = hadoop.parcel if hadoop else None
+        if parcel:
+            baked_hadoop = f"{parcel.name} {parcel.version}"
+        else:
+            baked_hadoop = str(hadoop.root) if hadoop else "none (not needed: proxied artifacts)"
         ours.update(
             baked_at=when,
             baked=sorted(baked),
             omitted=list(STATIC_OMITTED),
             fingerprint=fingerprint(baked),
-            hadoop=f"{parcel.name} {parcel.version}" if parcel else str(environment.hadoop.root),
+            hadoop=baked_hadoop,
         )
     env.update(extra_env)  # the user's explicit values win
     spec: dict[str, Any] = {
@@ -518,4 +524,10 @@ def resolve(
     from ..discovery import build_environment
 
     base = {**(os.environ if env is None else env), **extra_env}
-    return build_environment(base, settings.overrides(), exact_classpath=settings.exact_classpath)
+    return build_environment(
+        base,
+        settings.overrides(),
+        exact_classpath=settings.exact_classpath,
+        ask_server=True,  # no Hadoop is fine when the server stores the artifacts (H4)
+        experiment=settings.experiment,
+    )

@@ -1,0 +1,281 @@
+"""Talking to the MLflow tracking server: one bounded GET, with MLflow's credentials.
+
+Used by the doctor's tracking check and by ``setup()``, ``env`` and the kernel launcher
+when no Hadoop is found: a server started with ``--serve-artifacts`` stores artifacts
+itself (``mlflow-artifacts:/``), and then the client needs no Hadoop at all (catalog H4).
+
+The rules, the same for every caller: credentials (``MLFLOW_TRACKING_TOKEN``,
+``MLFLOW_TRACKING_USERNAME``/``PASSWORD``, or the URI's userinfo) go only to the origin
+they were configured for, redirects are followed by hand so that rule holds on every hop,
+bodies are capped, and every request has a hard deadline (a thread joined at it), so a
+server that trickles bytes cannot hang the caller.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .errors import HadoopNotFoundError, TrackingServerError
+from .redact import redact, redact_then_truncate
+
+if TYPE_CHECKING:
+    from .config import Overrides
+
+MAX_BODY = 1 << 20
+MAX_REDIRECTS = 5
+#: How long setup(), env and the kernel launcher wait for the server, when they ask it.
+ASK_TIMEOUT = 10.0
+#: Artifact URI schemes that make the client write to HDFS itself (through pyarrow/libhdfs).
+HADOOP_SCHEMES = ("hdfs", "viewfs")
+
+
+@dataclass(frozen=True)
+class Answer:
+    url: str  # the URL that answered, after redirects
+    status: int
+    content_type: str
+    body: bytes
+    notes: tuple[str, ...] = ()
+    redirects: int = 0
+
+
+class BadCredentials(Exception):  # internal: the doctor makes it a finding, setup() an error
+    """A configured credential cannot go into an HTTP header (control character, non-ASCII)."""
+
+
+def origin(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port): credentials go only to the origin they were configured for."""
+    u = urllib.parse.urlsplit(url)
+    scheme = u.scheme.lower()
+    port = u.port or {"http": 80, "https": 443}.get(scheme, 0)
+    return scheme, (u.hostname or "").lower(), port
+
+
+def without_userinfo(url: str) -> tuple[str, str | None, str | None]:
+    """``url`` without ``user:password@``, and the user and password it carried."""
+    u = urllib.parse.urlsplit(url)
+    if "@" not in u.netloc:
+        return url, None, None
+    host = u.netloc.rsplit("@", 1)[1]
+    clean = urllib.parse.urlunsplit((u.scheme, host, u.path, u.query, u.fragment))
+    user = urllib.parse.unquote(u.username) if u.username is not None else None
+    password = urllib.parse.unquote(u.password) if u.password is not None else None
+    return clean, user, password
+
+
+def _header_safe(value: str, what: str) -> str:
+    if not value.isascii() or not value.isprintable():
+        raise BadCredentials(
+            f"{what} holds a control character (a newline?) or a non-ASCII character, "
+            "so it cannot be sent in an HTTP header; it was not sent"
+        )
+    return value
+
+
+def authorization(env: Mapping[str, str], user: str | None, password: str | None) -> str | None:
+    """The Authorization header MLflow's client would send, from the environment or the URI."""
+    import base64
+
+    token = env.get("MLFLOW_TRACKING_TOKEN")
+    if token:
+        return "Bearer " + _header_safe(token, "MLFLOW_TRACKING_TOKEN")
+    name = env.get("MLFLOW_TRACKING_USERNAME") or user
+    if name:
+        secret = env.get("MLFLOW_TRACKING_PASSWORD") or password or ""
+        pair = _header_safe(f"{name}:{secret}", "MLFLOW_TRACKING_USERNAME/PASSWORD")
+        return "Basic " + base64.b64encode(pair.encode()).decode()
+    return None
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Redirects are followed by :func:`_request` itself, which decides about credentials."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def request(
+    url: str, auth: str | None, auth_origin: tuple[str, str, int], deadline: float
+) -> Answer:
+    """GET ``url``, following redirects by hand; ``auth`` only ever goes to ``auth_origin``."""
+    opener = urllib.request.build_opener(_NoRedirect)
+    notes: list[str] = []
+    for hops in range(MAX_REDIRECTS + 1):
+        req = urllib.request.Request(url, headers={"Accept": "application/json, text/plain"})
+        if auth and origin(url) == auth_origin:
+            req.add_header("Authorization", auth)
+        left = max(deadline - time.monotonic(), 0.01)
+        try:
+            with opener.open(req, timeout=left) as resp:
+                ctype = resp.headers.get("Content-Type", "")
+                body = resp.read(MAX_BODY)
+                return Answer(url, int(resp.status), ctype, body, tuple(notes), hops)
+        except urllib.error.HTTPError as exc:
+            location = exc.headers.get("Location") if exc.headers else None
+            if exc.code in (301, 302, 303, 307, 308) and location:
+                target = urllib.parse.urljoin(url, location)
+                if not target.startswith(("http://", "https://")):
+                    raise urllib.error.URLError(f"redirect to a non-HTTP URL {target}") from None
+                if auth and origin(target) != auth_origin:
+                    notes.append(
+                        f"redirected from {url} to another origin, {target}: "
+                        "the credentials were not sent there"
+                    )
+                url = target
+                continue
+            ctype = exc.headers.get("Content-Type", "") if exc.headers else ""
+            body = exc.read(MAX_BODY) if exc.fp is not None else b""
+            return Answer(url, exc.code, ctype, body, tuple(notes), hops)
+    raise urllib.error.URLError(f"more than {MAX_REDIRECTS} redirects, last to {url}")
+
+
+def bounded_get(url: str, auth: str | None, seconds: float) -> Answer:
+    """GET ``url`` (without userinfo), ``auth`` only to its origin; at most ``seconds``.
+
+    Raises ``TimeoutError``, ``urllib.error.URLError``, ``OSError``,
+    ``http.client.HTTPException`` or ``ValueError``; an HTTP error status is an ``Answer``.
+    """
+    deadline = time.monotonic() + seconds
+    box: list[Answer | BaseException] = []
+
+    def target() -> None:
+        try:
+            box.append(request(url, auth, origin(url), deadline))
+        except BaseException as exc:  # handed to the caller
+            box.append(exc)
+
+    thread = threading.Thread(target=target, name="mlflow-client-env-http", daemon=True)
+    thread.start()
+    thread.join(seconds + 0.5)
+    result: Answer | BaseException = (
+        box[0] if box else TimeoutError(f"no answer within {seconds:.1f} s")
+    )
+    if isinstance(result, Answer):
+        return result
+    raise result
+
+
+def needs_hadoop(location: str) -> bool:
+    """Whether a client writes artifacts at ``location`` through Hadoop itself."""
+    return location.split(":", 1)[0].lower() in HADOOP_SCHEMES
+
+
+def experiment_query(experiment: str | None, env: Mapping[str, str]) -> tuple[str, str]:
+    """(REST path and query, what to call the experiment) for the experiment MLflow will use:
+    the one given, else ``MLFLOW_EXPERIMENT_NAME``/``MLFLOW_EXPERIMENT_ID``, else Default."""
+    name = experiment or env.get("MLFLOW_EXPERIMENT_NAME")
+    if name:
+        q = urllib.parse.urlencode({"experiment_name": name})
+        return f"/api/2.0/mlflow/experiments/get-by-name?{q}", repr(name)
+    exp_id = env.get("MLFLOW_EXPERIMENT_ID") or "0"
+    q = urllib.parse.urlencode({"experiment_id": exp_id})
+    label = "Default (id 0)" if exp_id == "0" else f"id {exp_id}"
+    return f"/api/2.0/mlflow/experiments/get?{q}", label
+
+
+def artifact_location(
+    uri: str, experiment: str | None, env: Mapping[str, str], seconds: float = ASK_TIMEOUT
+) -> str:
+    """The experiment's artifact location, as the tracking server at ``uri`` reports it.
+
+    Raises ``TrackingServerError`` (what went wrong, redacted) when the server cannot say:
+    not an HTTP(S) URI, unreachable, an error status, or not the MLflow REST API.
+    """
+    if not uri.startswith(("http://", "https://")):
+        raise TrackingServerError(
+            f"the tracking URI {redact(uri)} is not a server that can be asked",
+            "set the tracking URI to the MLflow server (http:// or https://)",
+        )
+    clean, user, password = without_userinfo(uri)
+    path, label = experiment_query(experiment, env)
+    url = clean.rstrip("/") + path
+    fix = "check the tracking URI and that the server runs; 'mlflow-client-env doctor' says more"
+    try:
+        auth = authorization(env, user, password)
+        ans = bounded_get(url, auth, seconds)
+        if ans.status == 404 and "get-by-name" in path:
+            # not created yet: setup(experiment=...) creates it under the server's default
+            # artifact root, which the Default experiment's location shows
+            path, label = experiment_query(None, {})
+            ans = bounded_get(clean.rstrip("/") + path, auth, seconds)
+    except BadCredentials as exc:
+        raise TrackingServerError(
+            str(exc), "set the credential to the value itself, on one line"
+        ) from None
+    except (
+        TimeoutError,
+        urllib.error.URLError,
+        OSError,
+        http.client.HTTPException,
+        ValueError,
+    ) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise TrackingServerError(
+            f"the tracking server {redact(clean)} could not be asked about experiment {label} "
+            f"({type(exc).__name__}: {redact(str(reason))})",
+            fix,
+        ) from None
+    if ans.status != 200:
+        body = redact_then_truncate(ans.body.decode(errors="replace"), 200)
+        raise TrackingServerError(
+            f"the tracking server {redact(clean)} answered HTTP {ans.status} about experiment "
+            f"{label}: {body}",
+            fix,
+        )
+    try:
+        data = json.loads(ans.body)
+    except (ValueError, RecursionError):
+        data = None
+    exp = data.get("experiment") if isinstance(data, dict) else None
+    location = exp.get("artifact_location") if isinstance(exp, dict) else None
+    if not isinstance(location, str) or not location:
+        raise TrackingServerError(
+            f"{redact(clean)} did not answer with an experiment's artifact location: "
+            "not the MLflow REST API?",
+            fix,
+        )
+    return location
+
+
+def confirm_no_hadoop_needed(
+    missing: HadoopNotFoundError,
+    overrides: Overrides,
+    env: Mapping[str, str],
+    experiment: str | None,
+) -> tuple[str, tuple[str, str]]:
+    """After discovery found no Hadoop: the experiment's artifact location and the tracking
+    URI (value, source) when the server stores the artifacts itself, else ``missing`` again,
+    with what the server said.
+
+    The one network step of ``setup()``, ``env``, ``install-kernel`` and the kernel
+    launcher, taken only when no Hadoop is found and a tracking server is configured;
+    ``environment.without_hadoop`` composes the result.
+    """
+    if overrides.tracking_uri is None:
+        raise missing
+    uri, source = overrides.tracking_uri.pair()
+    try:
+        location = artifact_location(uri, experiment, env)
+    except TrackingServerError as exc:
+        raise HadoopNotFoundError(
+            missing.problem,
+            f"{missing.fix}. No Hadoop is needed when the tracking server stores the artifacts "
+            f"itself (mlflow server --serve-artifacts), but that could not be checked: "
+            f"{exc.problem}",
+        ) from None
+    if needs_hadoop(location):
+        raise HadoopNotFoundError(
+            f"{missing.problem}; the experiment's artifacts are at {location}, which MLflow's "
+            "client writes through Hadoop (pyarrow, libhdfs)",
+            missing.fix,
+        ) from None
+    return location, (uri, source)
