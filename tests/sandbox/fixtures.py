@@ -23,6 +23,7 @@ import pytest
 
 from mlflow_client_env.errors import MlflowClientEnvError
 from mlflow_client_env_sandbox import Assets, Kdc, Sandbox, build_parcel_tree, prepare_assets
+from mlflow_client_env_sandbox.kcm import KcmServer
 from mlflow_client_env_sandbox.parcel import ParcelTree
 
 from .helpers import ClientEnv
@@ -74,6 +75,22 @@ def kdc(sandbox: Sandbox) -> Kdc:
         return sandbox.ensure_kdc()
     except MlflowClientEnvError as exc:
         _fail(exc, "KDC start")
+
+
+@pytest.fixture(scope="session")
+def kcm(kdc: Kdc, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KcmServer]:
+    """A real sssd_kcm (KCM credential caches) in a private mount namespace, for the KDC's
+    realm: ``krb5_conf``/``env`` (``KRB5_CONFIG`` with ``default_ccache_name = KCM:`` and
+    ``kcm_socket``), ``socket_path``, ``log``, ``stop()``/``start()``. Stopped at session end."""
+    server = KcmServer(tmp_path_factory.mktemp("kcm"), client_krb5_conf_from=kdc.krb5_conf)
+    try:
+        server.start()
+    except MlflowClientEnvError as exc:
+        _fail(exc, "KCM server (sssd_kcm) start")
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 class HdfsControl:
@@ -247,5 +264,5 @@ def hdfs_cat(hdfs: HdfsControl, path: str, ccache: Path) -> str:
 
 __all__: Sequence[str] = (
     "Cluster", "HdfsControl", "MlflowControl", "client_env", "cluster", "hdfs", "hdfs_cat",
-    "kdc", "mlflow_server", "parcel_tree", "sandbox", "sandbox_assets",
+    "kcm", "kdc", "mlflow_server", "parcel_tree", "sandbox", "sandbox_assets",
 )  # fmt: skip
