@@ -22,7 +22,12 @@ from .findings import Finding, worst
 from .jvm import loaded_libjvm
 from .kerberos.java_cache import plan_java_ccache
 from .kerberos.profile import discover_kerberos
+from .kerberos.readiness import ticket_line, ticket_readiness
 from .redact import redact, redact_value
+
+TYPE_CHECKING = False  # typing is not imported at run time (import cost; mypy honours this)
+if TYPE_CHECKING:
+    from .kerberos.ticket import TicketStatus
 
 #: Variables the JVM inside libhdfs reads once, when it is created.
 JVM_VARIABLES = ("CLASSPATH", "LIBHDFS_OPTS", "JAVA_HOME", "ARROW_LIBHDFS_DIR")
@@ -49,6 +54,9 @@ class SetupReport:
     findings: tuple[Finding, ...]
     jvm_loaded: Path | None
     experiment: str | None
+    #: The ticket Java and Python will use (None: the client is not Kerberized). Its state
+    #: is also among ``findings`` (``kerberos.<state>``, as the doctor reports it).
+    ticket: TicketStatus | None = None
 
     @property
     def status(self) -> str:
@@ -68,6 +76,10 @@ class SetupReport:
                 f"Conf:   {env.conf.conf_dir if env.conf else 'none found'}",
             ]
         lines.append(f"Ticket cache: {env.kerberos.ccache} ({env.kerberos.ccache_type})")
+        t = self.ticket
+        if t is not None:  # a Kerberized client: who, and for how long
+            copy = t.ccache_file is not None and t.ccache_file != env.kerberos.ccache_path
+            lines.append(f"Ticket: {ticket_line(t)}" + (f", in {t.ccache}" if copy else ""))
         if "MLFLOW_TRACKING_URI" in env.as_dict():
             lines.append(f"Tracking URI: {redact(env['MLFLOW_TRACKING_URI'])}")
         if self.experiment:
@@ -148,7 +160,9 @@ def setup(
     Keyword overrides mirror the CLI: ``parcel``, ``parcels_root``, ``hadoop_home``,
     ``hadoop_conf_dir``, ``java_home``. With ``keytab`` and ``principal`` it logs
     in first (into a FILE cache, 0600); a KEYRING/KCM ticket is copied to a
-    private FILE cache, because Java reads only FILE caches. Raises a subclass of
+    private FILE cache, because Java reads only FILE caches. With a Kerberized client
+    configuration the report says whose ticket that cache holds and for how long (an
+    ``error`` finding when there is none or it expired). Raises a subclass of
     ``MlflowClientEnvError`` (with the path at fault and the fix) on bad input.
     Calling it again changes nothing.
     """
@@ -186,7 +200,9 @@ def setup(
     else:
         java_ccache, kinit_findings = plan.carry_out()
         env = environment_of(found, os.environ, java_ccache=java_ccache)
-    findings = [*kinit_findings, *env.findings]
+    # after the login or the copy: the ticket of the cache Java and Python will use
+    ticket, ticket_findings = ticket_readiness(env)
+    findings = [*kinit_findings, *env.findings, *ticket_findings]
     changed = env.changes(os.environ)
     applied = [
         Change(v.name, os.environ.get(v.name), v.value) for v in changed if v.timing == "lazy"
@@ -219,4 +235,4 @@ def setup(
         import mlflow
 
         mlflow.set_experiment(experiment)
-    return SetupReport(env, tuple(applied), not_applied, tuple(findings), jvm, experiment)
+    return SetupReport(env, tuple(applied), not_applied, tuple(findings), jvm, experiment, ticket)

@@ -29,13 +29,15 @@ def test_eval_in_bash_with_awkward_paths(tmp_path: Path, clean_env: dict[str, st
     assert home == str(e.parcels / "CDH" / "lib" / "hadoop")
 
 
-def test_json_and_explain(edge: Edge, clean_env: dict[str, str]) -> None:
-    out = cli("env", "--json", *edge.cli_args(), env=clean_env)
-    assert out.returncode == 0, out.stderr
+def test_json_and_explain(edge: Edge, clean_env: dict[str, str], tmp_path: Path) -> None:
+    env = {**clean_env, "KRB5CCNAME": f"FILE:{tmp_path / 'no-ticket'}"}  # no kinit yet
+    out = cli("env", "--json", *edge.cli_args(), env=env)
+    assert out.returncode == 1, out.stderr  # a Kerberized client without a ticket: an error
+    assert "error: ticket missing" in out.stderr
     data = json.loads(out.stdout)
     assert data["ARROW_LIBHDFS_DIR"] == str(edge.parcels / "CDH" / "lib64")
     assert all(isinstance(v, str) for v in data.values())
-    out = cli("env", "--explain", *edge.cli_args(), env=clean_env)
+    out = cli("env", "--explain", *edge.cli_args(), env=env)
     assert "# CLASSPATH: conf dir first" in out.stdout
     assert "export JAVA_HOME=" in out.stdout
 

@@ -159,8 +159,9 @@ def test_exact_classpath_accepts_real_output_after_warnings(
     _fake_hadoop(
         edge, "echo 'WARNING: HADOOP_PREFIX is deprecated'; echo '/etc/hadoop/conf:/x/a.jar'"
     )
-    out = cli("env", "--json", *edge.cli_args(), "--exact-classpath", env=clean_env)
-    assert out.returncode == 0, out.stderr
+    env = {**clean_env, "KRB5CCNAME": f"FILE:{edge.root / 'no-ticket'}"}  # no kinit here
+    out = cli("env", "--json", *edge.cli_args(), "--exact-classpath", env=env)
+    assert out.returncode == 1 and "error: ticket missing" in out.stderr, out.stderr
     assert json.loads(out.stdout)["CLASSPATH"].endswith("/x/a.jar")
 
 
@@ -249,10 +250,11 @@ def test_dotenv_round_trips_through_python_dotenv(
     from dotenv import dotenv_values
 
     e = build_edge(tmp_path / 'it\'s a "q" \\ back $HOME $(x) `y` Données')
-    out = cli("env", "--format", "dotenv", "--explain", *e.cli_args(), env=clean_env)
-    assert out.returncode == 0, out.stderr
+    env = {**clean_env, "KRB5CCNAME": f"FILE:{tmp_path / 'no-ticket'}"}  # no kinit here
+    out = cli("env", "--format", "dotenv", "--explain", *e.cli_args(), env=env)
+    assert out.returncode == 1 and "error: ticket missing" in out.stderr, out.stderr
     parsed = dotenv_values(stream=io.StringIO(out.stdout))
-    expected = json.loads(cli("env", "--json", *e.cli_args(), env=clean_env).stdout)
+    expected = json.loads(cli("env", "--json", *e.cli_args(), env=env).stdout)
     assert dict(parsed) == expected
 
 
@@ -264,8 +266,9 @@ def test_dotenv_refuses_what_it_cannot_write(
     out = cli("env", "--format", "dotenv", *e.cli_args(), env=clean_env)
     assert_typed(out, "a .env file cannot hold faithfully", "--format shell")
     assert out.stdout == ""
-    shell = cli("env", "--format", "shell", *e.cli_args(), env=clean_env)  # still fine for eval
-    assert shell.returncode == 0, shell.stderr
+    env = {**clean_env, "KRB5CCNAME": f"FILE:{tmp_path / 'no-ticket'}"}  # no kinit here
+    shell = cli("env", "--format", "shell", *e.cli_args(), env=env)  # still fine for eval
+    assert shell.returncode == 1 and "error: ticket missing" in shell.stderr, shell.stderr
 
 
 def test_dotenv_error_is_typed_in_python(tmp_path: Path, clean_env: dict[str, str]) -> None:

@@ -118,8 +118,10 @@ def test_launcher_kernel_has_environment_at_process_start(
     jupyter: Jupyter, edge: Edge, monkeypatch: pytest.MonkeyPatch, kdc: Kdc
 ) -> None:
     ccache = edge.root / "krb5cc_test"
-    kdc.kinit("alice", ccache, lifetime="1h")  # a real, valid ticket: no note expected
+    # a real, valid ticket of the realm krb5.conf names (over an hour left): no note expected
+    kdc.kinit("alice", ccache, lifetime="10h")
     monkeypatch.setenv("KRB5CCNAME", f"FILE:{ccache}")
+    monkeypatch.setenv("KRB5_CONFIG", str(kdc.krb5_conf))
     path = install_kernel(
         jupyter,
         edge,

@@ -26,6 +26,7 @@ MLFLOW_CLIENT_ENV_PARCELS_ROOT), ~/.config/mlflow-client-env/config.toml and
 def cmd_env(args: argparse.Namespace) -> int:
     from .. import formats
     from ..discovery import build_environment
+    from ..kerberos.readiness import ticket_readiness
 
     env = build_environment(
         None,
@@ -37,12 +38,15 @@ def cmd_env(args: argparse.Namespace) -> int:
     )
     fmt = "json" if args.json else args.format
     sys.stdout.write(formats.FORMATS[fmt](env, explain=args.explain))
-    output.findings(env.findings)
+    # a Kerberized client's ticket, as setup() reports it (no ticket or an expired one: exit 1)
+    _, ticket_findings = ticket_readiness(env)
+    findings = [*env.findings, *ticket_findings]
+    output.findings(findings)
     if env.hadoop is None:  # proxied artifacts: say why so little is set (installation.not-needed)
         for f in env.findings:
             if f.status == "ok":
                 output.say("note", f.summary)
-    return 1 if any(f.status == "error" for f in env.findings) else 0
+    return 1 if any(f.status == "error" for f in findings) else 0
 
 
 def add_commands(sub: Any, discovery: argparse.ArgumentParser) -> None:

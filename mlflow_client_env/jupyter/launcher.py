@@ -55,42 +55,35 @@ def _parser() -> Any:
 
 
 def ticket_notes(resolved: Any) -> list[str]:
-    """A cheap ticket check at kernel start: is there a FILE cache, readable, not expired?
+    """A cheap ticket check at kernel start: is the FILE cache Java will read there,
+    readable, for the cluster's realm, and not expired or expiring?
 
-    The cache is read with ``struct`` (``ticket.read_file_ccache``), not gssapi,
-    which would cost kernel start time. Only notes, not errors: Java reads the
-    cache at the first HDFS access, so a 'kinit' in a terminal after the kernel
-    started is enough (no restart).
+    The same check as ``setup()`` and ``env`` (``kerberos.readiness.ticket_readiness``),
+    with ``gssapi=False``: a FILE cache is read with ``struct``; gssapi, which would cost
+    kernel start time, is never imported (a KEYRING/KCM cache without a Java copy is
+    reported already, as ``kerberos.cache-not-java-readable``). Only notes, not errors:
+    Java reads the cache at the first HDFS access, so a 'kinit' in a terminal after the
+    kernel started is enough (no restart).
     """
-    krb = resolved.kerberos
-    kerberized = resolved.conf is None or resolved.conf.kerberos
-    path = krb.ccache_path
-    if not (kerberized and krb.ccache_type == "FILE" and path is not None):
-        return []
-    fix = "\n  fix: run 'kinit' in a terminal before logging artifacts (no kernel restart needed)"
-    if not path.exists():
-        return [
-            f"no Kerberos ticket: the credential cache {krb.ccache} does not exist, so HDFS "
-            f"will refuse the client (GSS initiate failed){fix}"
-        ]
-    import time
+    from ..kerberos.readiness import ticket_readiness
 
-    from ..errors import CcacheFormatError
-    from ..kerberos.ticket import read_file_ccache
-
-    try:
-        tgt = read_file_ccache(path).tgt()
-    except (OSError, CcacheFormatError) as exc:
-        return [f"the credential cache {krb.ccache} cannot be read ({exc}){fix}"]
-    if tgt is None:
-        return [f"no ticket-granting ticket in {krb.ccache}{fix}"]
-    if tgt.endtime <= time.time():
-        ended = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(tgt.endtime))
-        return [
-            f"the Kerberos ticket in {krb.ccache} expired at {ended}, so HDFS will refuse "
-            f"the client (GSS initiate failed){fix}"
-        ]
-    return []
+    st, findings = ticket_readiness(resolved, gssapi=False)
+    fix = "run 'kinit' in a terminal before logging artifacts (no kernel restart needed)"
+    refused = "so HDFS will refuse the client (GSS initiate failed)"
+    notes = []
+    for f in findings:
+        if f.status == "ok":
+            continue
+        if st is not None and st.state == "missing":
+            notes.append(f"no Kerberos ticket: {st.message}, {refused}\n  fix: {fix}")
+        elif st is not None and st.state == "expired" and st.expires_at is not None:
+            ended = st.expires_at.strftime("%Y-%m-%d %H:%M:%S UTC")
+            notes.append(
+                f"the Kerberos ticket in {st.ccache} expired at {ended}, {refused}\n  fix: {fix}"
+            )
+        else:
+            notes.append(f.summary + (f"\n  fix: {f.fix}" if f.fix else ""))
+    return notes
 
 
 def prepare(args: Any, environ: dict[str, str]) -> tuple[dict[str, str], list[str], list[str]]:

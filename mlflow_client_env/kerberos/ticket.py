@@ -32,6 +32,10 @@ from ..safeio import file_kind
 from ..userdirs import private_dir
 from .profile import ccache_path, ccache_type, discover_kerberos, parse_ccache_name
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing it here (mypy honours this)
+if TYPE_CHECKING:
+    from ..findings import Finding, Status
+
 State = Literal["valid", "expiring", "expired", "missing", "unreadable", "corrupt", "foreign_realm"]
 STATES: tuple[State, ...] = (
     "valid",
@@ -681,3 +685,141 @@ def format_status(st: TicketStatus) -> str:
     if st.fix:
         lines.append(f"  fix: {st.fix}")
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- cheap FILE status
+#: What to do about an expired ticket (the same advice as ``ticket_status`` gives).
+EXPIRED_FIX = (
+    KINIT_FIX + ", or keep it fresh: 'mlflow-client-env run -- CMD' / "
+    "mlflow_client_env.keep_ticket_fresh()"
+)
+#: A FILE cache that belongs to someone else (the same advice as for gssapi's KRB5_FCC_PERM).
+PERMISSION_FIX = (
+    "the cache belongs to another user: log in as yourself with kinit "
+    "(or point KRB5CCNAME at your own cache)"
+)
+
+
+def _status_maker(ccache: str, ctype: str, source: str, realms_t: tuple[str, ...]) -> StatusMaker:
+    """A ``TicketStatus`` builder for one cache (the times come from the parsed TGT)."""
+
+    def status(
+        state: State,
+        message: str,
+        fix: str | None,
+        principal: str | None = None,
+        parsed: FileCcache | None = None,
+        seconds_left: int | None = None,
+    ) -> TicketStatus:
+        tgt = parsed.tgt() if parsed else None
+        return TicketStatus(
+            principal=principal,
+            realm=_realm_of_principal(principal),
+            ccache=ccache,
+            ccache_type=ctype,
+            java_readable=ctype == "FILE",
+            starts_at=_utc(tgt.starttime or tgt.authtime) if tgt else None,
+            expires_at=_utc(tgt.endtime) if tgt else None,
+            seconds_left=seconds_left,
+            renew_until=_utc(tgt.renew_till) if tgt else None,
+            state=state,
+            message=message,
+            fix=fix,
+            ccache_source=source,
+            cluster_realms=realms_t,
+        )
+
+    return status
+
+
+#: The last FILE cache parsed by ``file_ticket_status``: (origin, bytes, parse).
+_last_parse: tuple[str, bytes, FileCcache] | None = None
+
+
+def _parse_unless_unchanged(data: bytes, origin: str) -> FileCcache:
+    """``parse_file_ccache``, reusing the last parse when the bytes are the same: the file
+    is still read every time (a renewed ticket is never missed), only the parse (about
+    25 µs for a TGT and a service ticket) is saved on a warm ``setup()``."""
+    global _last_parse
+    last = _last_parse
+    if last is not None and last[0] == origin and last[1] == data:
+        return last[2]
+    parsed = parse_file_ccache(data, origin)
+    _last_parse = (origin, data, parsed)
+    return parsed
+
+
+def file_ticket_status(
+    ccache: str,
+    *,
+    realms: Sequence[str] = (),
+    threshold: float = DEFAULT_THRESHOLD,
+    now: float | None = None,
+    source: str = "argument",
+) -> TicketStatus:
+    """The state of the FILE cache ``ccache`` from the file alone: ``struct``, never gssapi.
+
+    For ``setup()`` and the kernel launcher, which must stay fast (one bounded read and a
+    parse: tens of microseconds). The states, messages and fixes are ``ticket_status``'s;
+    a file that cannot be opened is ``missing`` (no such file) or ``unreadable`` (anything
+    else, as libkrb5 says). ``realms``: the cluster's realms (none: any realm will do).
+    Never contacts the KDC. Raises ``ValueError`` when ``ccache`` is not a FILE cache name.
+    """
+    path = ccache_path(ccache)
+    if path is None:
+        raise ValueError(f"{ccache!r} is not the name of a FILE credential cache")
+    realms_t = tuple(realms)
+    status = _status_maker(ccache, "FILE", source, realms_t)
+    try:
+        parsed = _parse_unless_unchanged(read_regular_file(path), str(path))
+    except CcacheUnreadableError as exc:
+        return status("unreadable", exc.problem, exc.fix)
+    except CcacheFormatError as exc:
+        return status("corrupt", exc.problem, exc.fix)
+    except FileNotFoundError:
+        return status("missing", f"no credential cache {ccache} (no such file)", KINIT_FIX)
+    except PermissionError:
+        return status(
+            "unreadable", f"no permission to read the credential cache {ccache}", PERMISSION_FIX
+        )
+    except OSError as exc:
+        return status(
+            "unreadable",
+            f"cannot read the credential cache {ccache}: {exc.strerror or exc}",
+            KINIT_FIX,
+        )
+    principal = parsed.principal
+    tgt = parsed.tgt()
+    if tgt is None:
+        return status("missing", f"no ticket-granting ticket in {ccache}", KINIT_FIX, principal)
+    now = datetime.now(timezone.utc).timestamp() if now is None else now
+    left = int(tgt.endtime - now)
+    if left <= 0:
+        return status(
+            "expired",
+            f"the ticket of {principal} in {ccache} has expired",
+            EXPIRED_FIX,
+            principal,
+            parsed,
+            0,
+        )
+    return _judge(status, principal, parsed, left, "FILE", realms_t, threshold)
+
+
+def status_finding(st: TicketStatus) -> Finding:
+    """A ticket's state as a finding: the doctor's ``kerberos`` check form (``kerberos.<state>``;
+    ``ok`` when valid, ``warn`` when expiring, ``error`` otherwise), so the same ticket gets the
+    same code and status in ``setup()``, ``env``, the kernel launcher and the doctor."""
+    from ..findings import Finding
+
+    status: Status = "ok" if st.state == "valid" else "warn" if st.state == "expiring" else "error"
+    evidence = [f"cache: {st.ccache} ({st.ccache_type}, from {st.ccache_source})"]
+    if st.expires_at:
+        evidence.append(f"expires {st.expires_at.isoformat()} ({st.seconds_left} s left)")
+    if st.renew_until:
+        evidence.append(f"renewable until {st.renew_until.isoformat()}")
+    if st.cluster_realms:
+        evidence.append("cluster realm(s): " + ", ".join(st.cluster_realms))
+    return Finding(
+        f"kerberos.{st.state}", status, f"ticket {st.state}: {st.message}", tuple(evidence), st.fix
+    )
