@@ -283,15 +283,28 @@ def compose(
     )
 
     if kerberized:
+        # KRB5CCNAME names the cache libkrb5 itself uses (kerberos.ccache: libkrb5's answer,
+        # or MIT's rules applied to the files where it cannot be asked), or the private FILE
+        # cache made for Java (a copy, or a keytab login), which Python then reads too.
         cc_file = options.java_ccache or (
             str(kerberos.ccache_path) if kerberos.java_readable and kerberos.ccache_path else None
         )
         if cc_file:
-            why = (
-                f"a FILE copy of your {kerberos.ccache_type} cache, for Java"
-                if options.java_ccache
-                else f"from {kerberos.ccache_source}"
-            )
+            if not options.java_ccache:
+                why = f"the cache libkrb5 uses ({kerberos.ccache_source})"
+            elif kerberos.java_readable and str(kerberos.ccache_path) == cc_file:
+                why = "the cache libkrb5 uses, where the keytab login put the ticket"
+            elif kerberos.java_readable:
+                why = (
+                    f"the private FILE cache of the keytab login, instead of {kerberos.ccache} "
+                    "which libkrb5 would use"
+                )
+            else:
+                why = (
+                    f"a private FILE cache made for Java: a copy of the ticket in your "
+                    f"{kerberos.ccache_type} cache {kerberos.ccache} (the one libkrb5 uses), "
+                    "or a keytab login's"
+                )
             add(
                 "KRB5CCNAME",
                 f"FILE:{cc_file}",

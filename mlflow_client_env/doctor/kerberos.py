@@ -1,7 +1,10 @@
 """The Kerberos check: the ticket, the cache Java will read, the krb5.conf Java will read.
 
-Python (MIT krb5) and the JVM can disagree on both the cache (catalog D3) and
-krb5.conf (D5); this check compares them as a new process would see them.
+Python (MIT krb5) and the JVM can disagree on the cache (catalog D3), the krb5.conf
+file and how it is read (D5): the cache and realm on libkrb5's side are libkrb5's own
+answers (``discover_kerberos``), Java's side is predicted with the JDK's rules
+(``java_view``: no ``KRB5_CONFIG``, no ``default_ccache_name``, ``include`` lines only
+before the first section). This check compares them as a new process would see them.
 """
 
 from __future__ import annotations
@@ -9,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import MlflowClientEnvError
 from ..findings import Finding
-from ..kerberos.profile import cache_not_java_readable, read_krb5_conf
+from ..kerberos.profile import cache_not_java_readable, java_disagreement, java_view
 from .context import Context
 
 
@@ -24,14 +26,6 @@ def java_krb5_conf(libhdfs_opts: str, java_home: Path) -> tuple[Path, str]:
         if (java_home / rel).is_file():
             return java_home / rel, f"the JDK's own {rel}"
     return Path("/etc/krb5.conf"), "Java's default"
-
-
-def _realm(path: Path) -> str | None:
-    try:
-        values = read_krb5_conf(path).get("libdefaults", {}).get("default_realm", [])
-    except MlflowClientEnvError:
-        return None
-    return next((v for v in values if isinstance(v, str)), None)
 
 
 def ticket_finding(ctx: Context, conf_dir: Path | None) -> Finding:
@@ -75,9 +69,13 @@ def check_kerberos(ctx: Context) -> Iterator[Finding]:
     env = ctx.composed()
     py_conf = k.krb5_conf
     inherited_opts = ctx.env.get("LIBHDFS_OPTS", "")
-    java_home = ctx.found().java.install.home
-    inherited_java, why_inherited = java_krb5_conf(inherited_opts, java_home)
-    ours_java, why_ours = java_krb5_conf(env["LIBHDFS_OPTS"], java_home)
+    install = ctx.found().java.install
+    inherited_java, why_inherited = java_krb5_conf(inherited_opts, install.home)
+    ours_java, why_ours = java_krb5_conf(env["LIBHDFS_OPTS"], install.home)
+    inherited = java_view(inherited_java, why_inherited, install.major, ctx.env, inherited_opts)
+    ours = java_view(
+        ours_java, why_ours, install.major, {**ctx.env, **env.as_dict()}, env["LIBHDFS_OPTS"]
+    )
     if py_conf and inherited_java.resolve() != py_conf.resolve():
         out.append(
             Finding(
@@ -85,7 +83,10 @@ def check_kerberos(ctx: Context) -> Iterator[Finding]:
                 "warn",
                 f"this process's JVM would read {inherited_java} ({why_inherited}) while Python reads "
                 f"{py_conf} ({k.krb5_conf_source}) (catalog D5)",
-                (f"Java realm: {_realm(inherited_java)}", f"Python realm: {k.default_realm}"),
+                (
+                    f"Java realm: {inherited.realm or inherited.problem or 'none'}",
+                    f"Python realm: {k.default_realm} (libkrb5)",
+                ),
                 fix="add -Djava.security.krb5.conf to LIBHDFS_OPTS (setup() and 'env' do)",
             )
         )
@@ -97,4 +98,5 @@ def check_kerberos(ctx: Context) -> Iterator[Finding]:
                 f"Java and Python both read {py_conf} ({why_ours})",
             )
         )
+    out.append(java_disagreement(k, ours, inherited))
     yield from out
