@@ -82,6 +82,7 @@ from cdp_tree import (  # noqa: E402
     default_java_home,
     find_libhdfs,
     hadoop_classpath_glob,
+    write_ticket_cache,
 )
 
 WARM_CALLS = 200
@@ -229,6 +230,7 @@ def measure(tree: CdpTree, root: Path, java_home: Path, runs: int) -> int:
         if not k.startswith(("CLASSPATH", "LIBHDFS", "HADOOP", "KRB5", "MLFLOW", "JAVA_HOME"))
         and k not in ("PYTHONDONTWRITEBYTECODE", "ARROW_LIBHDFS_DIR", "PYTHONPATH")
     }
+    write_ticket_cache(root / "krb5cc_bench")  # a valid TGT, as on a working edge node
     env.update(
         XDG_CONFIG_HOME=str(root / "xdg-config"),
         MLFLOW_CLIENT_ENV_CACHE=str(root / "cache"),

@@ -380,3 +380,34 @@ def hadoop_classpath_glob(tree: CdpTree, java_home: Path) -> tuple[list[str], di
         "--glob",
     ]
     return argv, {"CLASSPATH": ":".join(cp), "HADOOP_CONF_DIR": str(tree.conf_dir)}
+
+
+def write_ticket_cache(path: Path, user: str = "alice", hours: float = 10.0) -> None:
+    """A well-formed MIT FILE credential cache (version 4) holding a TGT for
+    ``user@REALM`` valid for ``hours``, so ``setup()`` finds a ticket as on a real edge node.
+
+    Its key is zeros: nothing here talks to a KDC. What ``setup()`` reads from a FILE
+    cache is the principal and the TGT's times (``kerberos.ticket.parse_file_ccache``),
+    the same bytes ``kinit`` would write there.
+    """
+    import struct
+    import time
+
+    def counted(b: bytes) -> bytes:
+        return struct.pack(">I", len(b)) + b
+
+    def principal(realm: str, *parts: str) -> bytes:
+        out = struct.pack(">II", 1, len(parts)) + counted(realm.encode())
+        return out + b"".join(counted(p.encode()) for p in parts)
+
+    now = int(time.time())
+    client = principal(REALM, user)
+    cred = client + principal(REALM, "krbtgt", REALM)
+    cred += struct.pack(">H", 18) + counted(bytes(32))  # aes256 key type, an all-zero key
+    cred += struct.pack(">IIII", now, now, now + int(hours * 3600), now + 7 * 86400)
+    cred += struct.pack(">BI", 0, 0x40E10000)  # is_skey; forwardable|renewable|initial|pre-auth
+    cred += struct.pack(">II", 0, 0) + counted(b"") + counted(b"")  # addresses, authdata, tickets
+    header = struct.pack(">BBH", 5, 4, 12) + struct.pack(">HHII", 1, 8, 0, 0)  # KDC offset tag
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(header + client + cred)

@@ -39,6 +39,7 @@ from cdp_tree import (  # noqa: E402
     default_jars_dir,
     default_java_home,
     find_libhdfs,
+    write_ticket_cache,
 )
 
 
@@ -146,6 +147,7 @@ def main() -> int:
             if not k.startswith(("CLASSPATH", "LIBHDFS", "HADOOP", "KRB5", "MLFLOW", "JAVA_HOME"))
             and k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPATH")
         }
+        write_ticket_cache(root / "krb5cc")  # a valid TGT, as on a working edge node
         env.update(
             XDG_CONFIG_HOME=str(root / "xdg"),
             MLFLOW_CLIENT_ENV_CACHE=str(root / "cache"),

@@ -11,15 +11,12 @@ gssapi is imported inside the functions so ``import mlflow_client_env`` stays fa
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import struct
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal, Protocol
 
 from ..errors import (
     CcacheFormatError,
@@ -33,10 +30,27 @@ from ..userdirs import private_dir
 from .profile import ccache_path, ccache_type, discover_kerberos, parse_ccache_name
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing it here (mypy honours this)
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # typing costs ~3 ms of a cold setup(), which reads FILE caches from here
+    from typing import Any, Literal, Protocol
+
     from ..findings import Finding, Status
 
-State = Literal["valid", "expiring", "expired", "missing", "unreadable", "corrupt", "foreign_realm"]
+    State = Literal[
+        "valid", "expiring", "expired", "missing", "unreadable", "corrupt", "foreign_realm"
+    ]
+
+    class StatusMaker(Protocol):
+        def __call__(
+            self,
+            state: State,
+            message: str,
+            fix: str | None,
+            principal: str | None = None,
+            parsed: FileCcache | None = None,
+            seconds_left: int | None = None,
+        ) -> TicketStatus: ...
+
+
 STATES: tuple[State, ...] = (
     "valid",
     "expiring",
@@ -324,6 +338,9 @@ def read_any_ccache(ccache: str) -> FileCcache | None:
     try:
         if path is not None:
             return read_file_ccache(path)
+        import shutil
+        import tempfile
+
         tmpdir = tempfile.mkdtemp(prefix="ccache-", dir=private_dir(create=True))
         try:
             target = Path(tmpdir) / "cc"
@@ -597,18 +614,6 @@ def ticket_status(
     if parsed is None and path is None:
         parsed = read_any_ccache(ccache)  # KEYRING/KCM/DIR: times through a private copy
     return _judge(status, principal, parsed, lifetime, ctype, realms_t, threshold)
-
-
-class StatusMaker(Protocol):
-    def __call__(
-        self,
-        state: State,
-        message: str,
-        fix: str | None,
-        principal: str | None = None,
-        parsed: FileCcache | None = None,
-        seconds_left: int | None = None,
-    ) -> TicketStatus: ...
 
 
 def _judge(
