@@ -356,6 +356,70 @@ def read_any_ccache(ccache: str) -> FileCcache | None:
         raise
 
 
+#: Where libkrb5 talks to the KCM server (sssd-kcm) unless krb5.conf says ``kcm_socket``.
+KCM_DEFAULT_SOCKET = "/var/run/.heim_org.h5l.kcm-socket"
+#: A KCM NOOP request: length 4, protocol version 2.0, opcode 0 (what klist's library sends
+#: first is a real request; any server answers NOOP at once).
+KCM_NOOP = struct.pack(">IBBH", 4, 2, 0, 0)
+KCM_TIMEOUT = 5.0
+
+
+def kcm_socket(env: Mapping[str, str] | None = None) -> str:
+    """The KCM socket libkrb5 uses: the first ``kcm_socket`` of the krb5.conf files it
+    reads (includes too, in order), else the default."""
+    from ..safeio import read_small_text
+    from .profile import parse_profile
+
+    k = discover_kerberos(env, check_ccache=False)
+    for f in k.conf_files:
+        try:
+            text = read_small_text(f, "check krb5.conf")
+            value = parse_profile(text or "", str(f)).get("libdefaults", {}).get("kcm_socket")
+        except (MlflowClientEnvError, OSError):
+            continue
+        if value:
+            return str(value[0])
+    return KCM_DEFAULT_SOCKET
+
+
+def kcm_problem(
+    env: Mapping[str, str] | None = None, timeout: float = KCM_TIMEOUT
+) -> tuple[str, str] | None:
+    """(problem, fix) when the KCM server does not answer a NOOP within ``timeout``; None
+    when it answers, or when the socket cannot be judged (then libkrb5 says why).
+
+    Why: libkrb5 has no timeout on the KCM socket, so a server that accepts connections
+    and never answers (hung, stopped with SIGSTOP, deadlocked) blocks ``klist``, gssapi
+    and with them ``ticket``, ``setup()`` and the kernel launcher forever.
+    """
+    import socket
+
+    path = kcm_socket(env)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect(path)
+            sock.sendall(KCM_NOOP)
+            if sock.recv(4):
+                return None
+            reason = "closes the connection without an answer"
+        except (FileNotFoundError, ConnectionRefusedError):
+            return (
+                f"the KCM credential cache server is not running (nothing listens on {path})",
+                "start it: 'systemctl start sssd-kcm.socket' as root, or ask your admins; "
+                "or use a FILE cache: KRB5CCNAME=FILE:/tmp/krb5cc_$(id -u) kinit",
+            )
+        except TimeoutError:
+            reason = f"accepts connections but does not answer within {timeout:g} s"
+        except OSError:
+            return None
+    return (
+        f"the KCM credential cache server on {path} {reason}: it hangs",
+        "restart it: 'systemctl restart sssd-kcm' as root, or ask your admins; or use a "
+        "FILE cache: KRB5CCNAME=FILE:/tmp/krb5cc_$(id -u) kinit",
+    )
+
+
 def copy_credentials(source: str, target: str) -> None:
     """Copy the credentials of cache ``source`` into cache ``target`` (gss_store_cred_into)."""
     gssapi = require_gssapi(f"copying the ticket of {source}")
@@ -564,6 +628,10 @@ def ticket_status(
         return status("corrupt", exc.problem, exc.fix)
     except OSError:
         parsed = None  # missing or not ours: gssapi names the reason below
+    if ctype == "KCM":  # libkrb5 waits forever for a KCM server that hangs: ask it first
+        problem = kcm_problem(env)
+        if problem is not None:
+            return status("unreadable", *problem)
 
     def expired(principal: str | None) -> TicketStatus:
         return status(
