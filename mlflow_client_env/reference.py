@@ -313,11 +313,16 @@ _ENTRIES: tuple[Entry, ...] = (
         "D2",
         "without Kerberos credentials the client fell back to a SIMPLE login, which was refused",
         "`org.apache.hadoop.security.AccessControlException: Client cannot authenticate "
-        "via:[TOKEN, KERBEROS]`, usually after a log line ending in `(auth:SIMPLE)`.",
-        "Hadoop's login code found no Kerberos credentials (for any of the reasons of D1), fell "
-        "back to a SIMPLE login, and the secure NameNode turned it away.",
-        "kinit, and make sure core-site.xml with hadoop.security.authentication=kerberos is on "
-        "CLASSPATH",
+        "via:[TOKEN, KERBEROS]`, sometimes after a log line ending in `(auth:SIMPLE)`.",
+        "The client is set up for Kerberos, but the Hadoop user it connects as has no Kerberos "
+        "credentials, so the secure NameNode turns it away. Besides the reasons of D1, a user "
+        "name given without a ticket cache does this even when a valid ticket exists: "
+        "pyarrow's `HadoopFileSystem(user=...)` without `kerb_ticket`, or MLflow's "
+        "`MLFLOW_KERBEROS_USER` without `MLFLOW_KERBEROS_TICKET_CACHE`, makes Hadoop build a "
+        "SIMPLE 'remote user' that never reads the ticket (reproduced on the sandbox).",
+        "kinit; pass the ticket cache along with the user name (MLFLOW_KERBEROS_TICKET_CACHE, "
+        "which mlflow-client-env env sets), or drop the user name; and keep core-site.xml with "
+        "hadoop.security.authentication=kerberos on CLASSPATH",
         ("https://github.com/crs4/pydoop/issues/111",),
     ),
     Entry(
@@ -336,13 +341,17 @@ _ENTRIES: tuple[Entry, ...] = (
     Entry(
         "D4",
         "a kinit/libkrb5 (e.g. conda's krb5) without KEYRING/KCM support shadows the system's",
-        "`kinit: Unknown credential cache type while resolving ccache`, typically inside an "
-        "activated conda environment.",
-        "conda's `krb5` package brings its own kinit, klist and libkrb5, built without the "
-        "KEYRING and KCM cache types and without the site's defaults. Activating the "
-        "environment puts them ahead of `/usr/bin`, so the system's default cache name is one "
-        "they cannot parse.",
-        "use /usr/bin/kinit, or drop conda's krb5 from the environment; keep FILE caches",
+        "`kinit: Unknown credential cache type while resolving ccache` (MIT builds, typically "
+        "inside an activated conda environment), or Heimdal's `kinit: resolving credentials "
+        "cache: unknown ccache type KEYRING:...`.",
+        "A kinit found on PATH before the system's brings its own Kerberos library: conda's "
+        "`krb5` package (MIT, built without the KEYRING and KCM cache types and without the "
+        "site's defaults) or a Heimdal kinit, which has no KEYRING type and speaks another KCM "
+        "protocol than sssd. The system's default cache name is then one it cannot resolve, "
+        "and a ticket it writes may land where nothing else looks. The doctor names the kinit "
+        "on PATH, the libkrb5 it loads and the cache it resolves.",
+        "use /usr/bin/kinit (or put /usr/bin first on PATH), or drop conda's krb5 from the "
+        "environment; keep FILE caches",
         ("https://github.com/ContinuumIO/anaconda-issues/issues/10772",),
     ),
     Entry(
@@ -361,22 +370,42 @@ _ENTRIES: tuple[Entry, ...] = (
         "the Kerberos ticket expired",
         "`Ticket expired` (for example `kerberos.GSSError: (... ('Ticket expired', "
         "-1765328352))` over WebHDFS/SPNEGO), or `GSS initiate failed` from Java hours into a "
-        "job that started fine.",
+        "job that started fine. On the libhdfs path the JVM's stderr first says `Exception "
+        "encountered while running the renewal command. Aborting renew thread. "
+        "ExitCodeException exitCode=1: kinit: KDC can't fulfill requested option while renewing "
+        "credentials` (a ticket that is not renewable) or `kinit: Ticket expired while "
+        "renewing credentials` (its renewable life is over).",
         "A ticket lives for the realm's ticket lifetime (often 10 to 24 hours). A training run "
         "that outlasts it fails unless someone renews it, and past the renewable lifetime even "
-        "`kinit -R` cannot.",
-        "kinit again; for long runs use 'mlflow-client-env run' or keep_ticket_fresh()",
+        "`kinit -R` cannot. A running JVM adds a trap: Hadoop (2.7.3 tested) keeps the ticket it "
+        "read when the filesystem connected, so a HadoopFileSystem made with a ticket cache "
+        "(as MLflow makes it) fails at that ticket's expiry even when the cache was renewed.",
+        "kinit again; for long runs use 'mlflow-client-env run' or keep_ticket_fresh() with a "
+        "renewable ticket or a keytab, started before the first HDFS access (it gives the JVM "
+        "the options to take renewed tickets); otherwise make a new HadoopFileSystem after "
+        "a renewal",
         ("https://github.com/mtth/hdfs/issues/49",),
     ),
     Entry(
         "D7",
-        "this Java cannot use the AES-256 tickets the KDC issues",
-        "`Encryption type AES256 CTS mode with HMAC SHA1-96 is not supported/enabled`.",
-        "Java 8 releases before 8u161 ship a limited crypto policy without AES-256 unless the "
-        "unlimited-strength JCE policy files are installed, while the KDC hands out AES-256 "
-        "tickets.",
-        "move to Java 8u161 or later, where unlimited-strength crypto is the default, or add the "
-        "unlimited JCE policy to this Java",
+        "Java refuses the encryption type of the tickets, or asks the KDC for one it lacks",
+        "`Encryption type AES256 CTS mode with HMAC SHA1-96 is not supported/enabled`, or "
+        "`GSS initiate failed [Caused by GSSException: No valid credentials provided "
+        "(Mechanism level: KDC has no support for encryption type (14) - BAD_ENCRYPTION_TYPE)]` "
+        "from the JVM. When the refused type is the one of the TGT in the cache, Java says "
+        "only `Failed to find any Kerberos tgt` (D1's text): compare `klist -e` with what this "
+        "Java allows.",
+        "Java and the KDC must share an encryption type, and Java decides with its own settings, "
+        "not libkrb5's: its crypto policy (Java 8 before 8u161 has no AES-256 without the "
+        "unlimited JCE policy; `crypto.policy=limited` does the same today), the krb5.conf it "
+        "reads (`default_tgs_enctypes`/`permitted_enctypes`, e.g. a FIPS or FUTURE system "
+        "crypto policy allowing only the SHA-2 AES types while the KDC has SHA-1 keys), and, "
+        "from Java 17, des3 and rc4 disabled unless `allow_weak_crypto = true`. A TGT of a type "
+        "Java refuses is skipped silently; a service-ticket request for types the KDC lacks is "
+        "refused by the KDC.",
+        "give Java's krb5.conf (-Djava.security.krb5.conf in LIBHDFS_OPTS) enctypes the KDC has "
+        "(see klist -e), and use Java 8u161 or later with the unlimited crypto policy; ask the "
+        "KDC admins for AES keys where tickets are rc4/des3",
         ("https://github.com/palantir/hadoop-crypto/issues/107",),
     ),
     Entry(

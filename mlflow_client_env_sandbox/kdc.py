@@ -191,3 +191,74 @@ class Kdc:
             fix=f"is the KDC running? see {self.base / 'kdc.log'}",
             error=SandboxKinitError,
         )
+
+
+# ------------------------------------------------------------------ a kinit that is not MIT's
+#: Heimdal's kinit stands in for a kinit that is not the system's (catalog D4): like
+#: conda's, it comes with its own libkrb5, and it has no KEYRING cache type. The Debian
+#: package heimdal-clients is never installed: its postinst points /usr/bin/kinit (and
+#: klist, kdestroy, ...) at Heimdal's through update-alternatives, replacing MIT's tools
+#: for everyone. Only its two programs are taken from the .deb (``apt-get download``,
+#: cached); the libraries they load come from the Heimdal library packages, which
+#: scripts/bootstrap installs and which touch nothing in /usr/bin.
+HEIMDAL_CLIENTS = "heimdal-clients"
+HEIMDAL_FIX = (
+    "apt-get install libkrb5-26-heimdal libkafs0-heimdal libheimntlm0-heimdal libsl0-heimdal "
+    "(scripts/bootstrap does); fetching heimdal-clients needs Debian's package index "
+    "(apt-get update)"
+)
+
+
+def _heimdal_deb(cache: Path) -> Path:
+    """The heimdal-clients .deb in ``cache`` (fetched once with ``apt-get download``)."""
+    import tempfile
+
+    debs = sorted(cache.glob(f"{HEIMDAL_CLIENTS}_*.deb"))
+    if debs:
+        return debs[-1]
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+        proc = subprocess.run(
+            ["apt-get", "download", HEIMDAL_CLIENTS],
+            cwd=tmp, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        got = sorted(Path(tmp).glob(f"{HEIMDAL_CLIENTS}_*.deb"))
+        if proc.returncode != 0 or not got:
+            raise ToolMissingError(
+                f"cannot fetch {HEIMDAL_CLIENTS}: {proc.stderr.strip()[-500:]}", HEIMDAL_FIX
+            )
+        os.replace(got[0], cache / got[0].name)  # whole, or not at all
+    return cache / got[0].name
+
+
+def heimdal_kinit_prefix(dest: Path, cache: Path | None = None) -> Path:
+    """A conda-like prefix: ``dest/bin/kinit`` and ``dest/bin/klist`` are Heimdal's.
+
+    Returns ``dest/bin`` (put it first on PATH). Raises ToolMissingError when the
+    programs cannot be fetched or do not run (their libraries missing).
+    """
+    import tempfile
+
+    from .assets import cache_dir
+
+    deb = _heimdal_deb(cache or cache_dir() / "debs")
+    bindir = dest / "bin"
+    bindir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest) as tmp:
+        run_checked(
+            ["dpkg-deb", "-x", str(deb), tmp],
+            env=dict(os.environ), what=f"unpacking {deb.name}", fix=HEIMDAL_FIX,
+        )  # fmt: skip
+        shutil.copy2(Path(tmp) / "usr/bin/kinit.heimdal", bindir / "kinit")
+        shutil.copy2(Path(tmp) / "usr/bin/heimtools", bindir / "heimtools")
+    (bindir / "klist").symlink_to("heimtools")
+    proc = subprocess.run(
+        [str(bindir / "kinit"), "--version"],
+        capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    if proc.returncode != 0 or "Heimdal" not in proc.stdout + proc.stderr:
+        raise ToolMissingError(
+            f"Heimdal's kinit does not run: {(proc.stderr or proc.stdout).strip()[-500:]}",
+            HEIMDAL_FIX,
+        )
+    return bindir

@@ -55,11 +55,28 @@ _PATTERNS: tuple[tuple[str, str, str], ...] = (
     ("C3", r"requires pyarrow\S*, but you have pyarrow \S+ which is incompatible", ""),
     ("C4", r"HDFS Write failed", ""),
     ("java-too-new", r"getSubject is not supported", ""),
-    ("D4", r"Unknown credential cache type", ""),
+    # MIT (conda's krb5) says "Unknown credential cache type"; Heimdal's kinit says
+    # "resolving credentials cache: unknown ccache type KEYRING:..."
+    ("D4", r"Unknown credential cache type|resolving credentials cache: unknown ccache type", ""),
     ("D7", r"Encryption type .* is not supported/enabled", ""),
+    (
+        "D7",
+        # Java asked the KDC for service tickets of types it has no keys for (Java's own
+        # default_tgs_enctypes, e.g. a FIPS/FUTURE crypto policy); seen on the sandbox
+        r"KDC has no support for encryption type",
+        "the KDC has no key of the types Java asked for",
+    ),
     ("D8", r"No Kerberos credentials available", ""),
     ("java-module-exports", r"does not export sun\.security\.krb5", ""),
     ("D5", r"Cannot locate default realm|Can't get Kerberos realm|No rules applied to", ""),
+    (
+        "D6",
+        # Hadoop's own renewal thread (kinit -R at 80% of the lifetime) gave up: the ticket
+        # will expire during the job; its "GSS initiate failed" comes later in the same stderr
+        r"Aborting renew thread|KDC can't fulfill requested option while renewing"
+        r"|cannot renew the ticket in",
+        "the ticket could not be renewed (not renewable, or no renewer)",
+    ),
     ("D6", r"Ticket expired|TGT has expired|KrbException: .*expired", ""),
     (
         "kdc-unreachable",
@@ -112,7 +129,9 @@ _PATTERNS: tuple[tuple[str, str, str], ...] = (
     ),
     ("permission-denied", r"Permission denied|AccessControlException", ""),
     ("namenode-unreachable", r"Connection refused|ConnectException", ""),
-    ("libhdfs-failed", r"HDFS [a-z ]*failed", ""),
+    # pyarrow's own texts: "HDFS create directory failed", "Opening HDFS file '/p' failed",
+    # "HDFS CloseFile failed"; the reason is on stderr
+    ("libhdfs-failed", r"HDFS [A-Za-z ]*failed|Opening HDFS file .* failed", ""),
 )
 _COMPILED = tuple((code, re.compile(pattern), hint) for code, pattern, hint in _PATTERNS)
 

@@ -140,6 +140,15 @@ def check_java(ctx: Context) -> Iterator[Finding]:
     yield from out
 
 
+#: Keys a client configuration has only when the cluster's servers use Kerberos.
+KERBEROS_SERVER_KEYS = (
+    "dfs.namenode.kerberos.principal",
+    "dfs.datanode.kerberos.principal",
+    "dfs.secondary.namenode.kerberos.principal",
+    "yarn.resourcemanager.principal",
+)
+
+
 def check_client_config(ctx: Context) -> list[Finding]:
     conf = ctx.found().conf
     if conf is None:
@@ -176,6 +185,21 @@ def check_client_config(ctx: Context) -> list[Finding]:
                 )
             )
     auth = conf.authentication
+    secure = [k for k in KERBEROS_SERVER_KEYS if conf.get(k)]
+    if not conf.kerberos and secure:
+        out.append(
+            Finding(
+                "client-config.simple-against-kerberos",
+                "error",
+                f"{conf.conf_dir} says hadoop.security.authentication={auth}, but names the "
+                f"Kerberos principals of the cluster's servers ({', '.join(secure)}): the client "
+                "will offer SIMPLE authentication, which a Kerberized NameNode refuses "
+                "(catalog B5; libhdfs reports only 'Permission denied' for most calls)",
+                conf.evidence,
+                fix="re-deploy the client configuration, or set "
+                "hadoop.security.authentication=kerberos in its core-site.xml",
+            )
+        )
     out.append(
         Finding(
             "client-config.ok",

@@ -14,10 +14,47 @@ cannot be started raises ``CommandStartError`` and the CLI reports it.
 
 gssapi cannot renew, so renewal without a keytab runs ``kinit -R`` on a copy
 of the cache.
+
+**A JVM that is already running.** Renewing the cache is not enough for a libhdfs
+JVM that lives for hours (tested with Hadoop 2.7.3's UGI on Java 17, one
+``pyarrow.fs.HadoopFileSystem`` written to across several ticket lifetimes):
+
+- With ``kerb_ticket`` (what MLflow passes from ``MLFLOW_KERBEROS_TICKET_CACHE``) the
+  filesystem's login holds the TGT it read when it connected. Hadoop never reads that
+  cache again for it: no renewal thread, no relogin. Once that TGT expires, every new
+  NameNode connection fails with ``GSS initiate failed ... Failed to find any Kerberos
+  tgt``, however fresh the cache is.
+- Without ``kerb_ticket`` the JVM's login user does re-read the cache, but 2.7.3 allows
+  one relogin per 600 s (a constant there; ``hadoop.kerberos.min.seconds.before.relogin``
+  only exists in later Hadoop releases), and its own renewal thread (``kinit -R`` at 80%
+  of the lifetime) gives up on the first failure.
+- A new ``HadoopFileSystem`` reads the cache again. MLflow makes one for every artifact
+  call, so MLflow itself is fine as long as the cache is renewed.
+
+What makes the same filesystem keep working: two JVM options in ``LIBHDFS_OPTS``
+(``jvm_renewal_options``): ``-Djavax.security.auth.useSubjectCredsOnly=false`` and a JAAS
+file whose ``com.sun.security.jgss.krb5.initiate`` entry reads the renewed FILE cache
+with ``doNotPrompt=true``. Once the TGT held by the login has expired, Java's GSS logs in
+again from that cache instead of failing. Without the JAAS entry, Java's default for this
+login prompts for a user name on stdin, which can hang a process run from a terminal.
+``keep_ticket_fresh()`` adds both options to this process's ``LIBHDFS_OPTS`` when the
+process is set up for libhdfs (call it after ``setup()``), and ``run`` adds them to the
+command's. Limits:
+
+- the options act only if they are set before the JVM starts (the first HDFS access in the
+  process). When a JVM already runs without them, ``keep_ticket_fresh`` logs a warning
+  (``TicketRenewer.jvm``): make a new ``HadoopFileSystem`` after the ticket is renewed, or
+  restart the kernel;
+- Java reads FILE caches only, so a KEYRING or KCM cache being renewed does not help the JVM
+  (renew its FILE copy instead);
+- after the first TGT expires, each new NameNode connection reads the cache file and may ask
+  the KDC for a service ticket. Open connections are not re-authenticated;
+- a ticket that cannot be renewed, and no keytab, still ends the job (catalog D6).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shutil
@@ -25,12 +62,15 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Literal
 
 from ..errors import CommandStartError, KinitError, MlflowClientEnvError
+from ..jvm import loaded_libjvm
+from ..userdirs import private_cache_dir
 from .login import (
     cache_lock,
     check_login_inputs,
@@ -51,6 +91,130 @@ RENEW_FRACTION = 2 / 3
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
+#: Lets Java's GSS log in again (from the JAAS entry below) when the login's TGT has expired.
+SUBJECT_CREDS_OPTION = "-Djavax.security.auth.useSubjectCredsOnly=false"
+SUBJECT_CREDS_KEY = "-Djavax.security.auth.useSubjectCredsOnly="
+JAAS_KEY = "-Djava.security.auth.login.config="
+#: The JAAS login Java's GSS uses then: the renewed FILE cache, never a prompt on stdin.
+JAAS_TEMPLATE = """com.sun.security.jgss.krb5.initiate {{
+  com.sun.security.auth.module.Krb5LoginModule required
+  useTicketCache=true
+  ticketCache="{cache}"
+  doNotPrompt=true
+  useKeyTab=false
+  renewTGT=false;
+}};
+"""
+JvmState = Literal[
+    "prepared", "already", "started", "not-file", "user-jaas", "off", "unavailable", "no-libhdfs"
+]
+#: Variables that say a process is set up for libhdfs (by setup(), 'env' or by hand).
+LIBHDFS_VARIABLES = ("LIBHDFS_OPTS", "CLASSPATH", "ARROW_LIBHDFS_DIR")
+
+
+@dataclass(frozen=True)
+class JvmRenewal:
+    """Whether a libhdfs JVM will take the renewed ticket from the cache (see the module doc).
+
+    ``state``: "prepared" (the options were added to LIBHDFS_OPTS before any JVM started),
+    "already" (they were there), "started" (a JVM runs without them: reconnect after a
+    renewal), "not-file" (Java cannot read this cache type), "user-jaas" (LIBHDFS_OPTS has a
+    JAAS file of its own, left alone), "off" (useSubjectCredsOnly set otherwise, or not asked),
+    "unavailable" (the options cannot be written, ``message`` says why), "no-libhdfs" (this
+    process is not set up for libhdfs yet: nothing was changed).
+    """
+
+    state: JvmState
+    message: str
+    options: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.state in ("prepared", "already")
+
+
+def jaas_file(cache: Path, env: Mapping[str, str] | None = None) -> Path:
+    """The JAAS file (in the user's private cache folder) that reads ``cache``; written once."""
+    text = JAAS_TEMPLATE.format(cache=cache)
+    digest = hashlib.sha256(str(cache).encode()).hexdigest()[:16]
+    path = private_cache_dir(env) / f"jgss-initiate-{digest}.jaas"
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return path
+    except (OSError, UnicodeDecodeError):
+        pass
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+    try:
+        write_private_file(tmp, text.encode())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def jvm_renewal_options(cache: Path, env: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The JVM options that let a running libhdfs JVM take a renewed ticket from ``cache``."""
+    return (SUBJECT_CREDS_OPTION, f"{JAAS_KEY}{jaas_file(cache, env)}")
+
+
+def prepare_jvm(
+    ccache: str, env: MutableMapping[str, str], *, in_process: bool = False
+) -> JvmRenewal:
+    """Add ``jvm_renewal_options`` to ``env['LIBHDFS_OPTS']`` (user options are kept).
+
+    ``in_process``: ``env`` is this process's environment, whose JVM (if libhdfs already
+    started one) read LIBHDFS_OPTS when it started and will not read it again.
+    """
+    path = ccache_path(ccache)
+    if path is None:
+        return JvmRenewal(
+            "not-file",
+            f"{ccache} is not a FILE cache, which is all Java reads: the JVM does not see "
+            "its renewals (renew the FILE copy made for Java instead)",
+        )
+    tokens = env.get("LIBHDFS_OPTS", "").split()
+    creds = [t for t in tokens if t.startswith(SUBJECT_CREDS_KEY)]
+    jaas = [t for t in tokens if t.startswith(JAAS_KEY)]
+    if creds and creds[-1] != SUBJECT_CREDS_OPTION:
+        return JvmRenewal("off", f"LIBHDFS_OPTS sets {creds[-1]}; left as it is")
+    if jaas and not creds:
+        return JvmRenewal(
+            "user-jaas",
+            f"LIBHDFS_OPTS names a JAAS file of its own ({jaas[-1]}); to let the JVM take "
+            f"renewed tickets, give it a com.sun.security.jgss.krb5.initiate entry reading "
+            f"{path} with doNotPrompt=true, and add {SUBJECT_CREDS_OPTION}",
+        )
+    if creds and jaas:
+        return JvmRenewal("already", "LIBHDFS_OPTS lets the JVM take renewed tickets")
+    if in_process and loaded_libjvm() is not None:
+        return JvmRenewal(
+            "started",
+            "a JVM already runs in this process without the options that let it take a "
+            "renewed ticket: a HadoopFileSystem made before now fails once its ticket "
+            "expires, renewed or not. Make a new HadoopFileSystem after each renewal (MLflow "
+            "does, for every call), or call keep_ticket_fresh() before the first HDFS access",
+        )
+    if any(c in str(path) for c in ' "\\') or not path.is_absolute():
+        return JvmRenewal(
+            "unavailable",
+            f"the cache path {path} cannot be written into LIBHDFS_OPTS and a JAAS file "
+            "(spaces, quotes or backslashes, or not absolute)",
+        )
+    try:
+        options = jvm_renewal_options(path, env)
+    except (OSError, MlflowClientEnvError) as exc:
+        why = exc.problem if isinstance(exc, MlflowClientEnvError) else str(exc)
+        return JvmRenewal("unavailable", f"cannot write the JAAS file: {why}")
+    if " " in options[1]:
+        return JvmRenewal(
+            "unavailable", f"the JAAS file path {options[1]} has a space (LIBHDFS_OPTS splits)"
+        )
+    env["LIBHDFS_OPTS"] = " ".join([*tokens, *options])
+    return JvmRenewal(
+        "prepared", "LIBHDFS_OPTS lets the JVM take renewed tickets from " + str(path), options
+    )
+
+
 def find_kinit(env: Mapping[str, str] | None = None) -> str | None:
     """The MIT ``kinit`` on PATH (a conda one may lack KEYRING support, catalog D4)."""
     env = os.environ if env is None else env
@@ -64,8 +228,9 @@ class TicketRenewer:
 
     Attributes for callers: ``status`` ("starting", "ok", "retrying" while the KDC
     cannot be reached, "stale" when the ticket can no longer be renewed and there is
-    no keytab, "stopped"), ``last_error``, ``last_ticket``, and the counters
-    ``renewals``, ``relogins``, ``failures``.
+    no keytab, "stopped"), ``last_error``, ``last_ticket``, the counters
+    ``renewals``, ``relogins``, ``failures``, and ``jvm`` (a :class:`JvmRenewal`: whether
+    this process's libhdfs JVM takes the renewed ticket; None when not asked).
     """
 
     def __init__(
@@ -99,6 +264,7 @@ class TicketRenewer:
         self.renewals = 0
         self.relogins = 0
         self.failures = 0
+        self.jvm: JvmRenewal | None = None
         self._consecutive_failures = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -292,6 +458,7 @@ def keep_ticket_fresh(
     max_backoff: float = 60.0,
     env: Mapping[str, str] | None = None,
     login: bool = True,
+    jvm: bool = True,
 ) -> TicketRenewer:
     """Keep the ticket in ``ccache`` valid from a background thread; returns the running
     renewer (``.stop()``, ``.status``, ``.last_error``).
@@ -302,6 +469,12 @@ def keep_ticket_fresh(
     it logs in first (when ``login``) and again whenever renewal is no longer possible;
     without, it renews with ``kinit -R`` until the renewable window ends. ``ccache``
     defaults to the user's cache (for keytab logins: a FILE cache Java can read).
+
+    With ``jvm`` (and no ``env``: this process's environment), when the process is set up
+    for libhdfs (call it after ``setup()``), it also adds to ``LIBHDFS_OPTS`` the JVM
+    options that let a libhdfs JVM, once started, take the renewed ticket from the cache
+    (see the module doc; ``.jvm`` says what happened, and a warning is logged when a JVM
+    already runs without them).
     """
     if keytab is not None:
         ccache = check_login_inputs(keytab, principal, ccache, env=env).ccache
@@ -316,6 +489,19 @@ def keep_ticket_fresh(
         max_backoff=max_backoff,
         env=env,
     )
+    if jvm and env is None:
+        if any(v in os.environ for v in LIBHDFS_VARIABLES):
+            renewer.jvm = prepare_jvm(ccache, os.environ, in_process=True)
+        else:
+            renewer.jvm = JvmRenewal(
+                "no-libhdfs",
+                "this process is not set up for libhdfs (no LIBHDFS_OPTS, CLASSPATH or "
+                "ARROW_LIBHDFS_DIR): call keep_ticket_fresh() after setup() to let its JVM "
+                "take renewed tickets",
+            )
+        level = logging.INFO if renewer.jvm.state == "no-libhdfs" else logging.WARNING
+        if not renewer.jvm.ok:
+            log.log(level, "ticket renewer: %s", renewer.jvm.message)
     if keytab is not None and principal is not None and login:
         st = ticket_status(ccache, env=env, threshold=0, realms=())
         if not st.ok or st.principal != _qualified(principal, st.realm):
@@ -343,7 +529,9 @@ def run_command(
 
     SIGINT, SIGTERM and SIGHUP are forwarded to the command. The command gets
     ``KRB5CCNAME`` (and, for FILE caches, ``MLFLOW_KERBEROS_TICKET_CACHE``) of the
-    renewed cache. Raises KinitError when there is no ticket to keep (and no keytab).
+    renewed cache, and ``LIBHDFS_OPTS`` with the options that let its libhdfs JVM take
+    the renewed ticket (``prepare_jvm``). Raises KinitError when there is no ticket to
+    keep (and no keytab).
     """
     if not argv:
         raise KinitError("no command given", "mlflow-client-env run -- CMD ARGS...")
@@ -360,6 +548,9 @@ def run_command(
     path = ccache_path(renewer.ccache)
     if path is not None:
         child_env["MLFLOW_KERBEROS_TICKET_CACHE"] = str(path)
+    renewer.jvm = prepare_jvm(renewer.ccache, child_env)
+    if not renewer.jvm.ok:
+        log.warning("ticket renewer: %s", renewer.jvm.message)
     try:
         try:
             proc = subprocess.Popen(list(argv), env=child_env)
