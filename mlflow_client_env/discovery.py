@@ -124,8 +124,8 @@ def build_environment(
             raise
         from .tracking import confirm_no_hadoop_needed
 
-        location, uri = confirm_no_hadoop_needed(missing, ov, env, experiment)
-        return without_hadoop(missing.problem, uri, location, discover_kerberos(env))
+        store, uri = confirm_no_hadoop_needed(missing, ov, env, experiment)
+        return without_hadoop(missing.problem, uri, store, discover_kerberos(env))
     return environment_of(
         d, env, legacy_ld_library_path=legacy_ld_library_path, java_ccache=java_ccache
     )

@@ -24,6 +24,8 @@ TYPE_CHECKING = False  # typing is not imported at run time (import cost; mypy h
 if TYPE_CHECKING:
     from typing import Literal
 
+    from .tracking import ArtifactStore
+
     Timing = Literal["lazy", "start"]
 
 ADD_EXPORTS = "--add-exports=java.security.jgss/sun.security.krb5=ALL-UNNAMED"
@@ -354,20 +356,20 @@ def compose(
 def without_hadoop(
     missing: str,
     tracking_uri: tuple[str, str],
-    location: str,
+    store: ArtifactStore,
     kerberos: KerberosSetup,
     login_ccache: str | None = None,
 ) -> Environment:
     """The environment of a client that needs no Hadoop (pure).
 
     No Hadoop was found (``missing`` says where discovery looked), and the tracking
-    server stores the experiment's artifacts itself at ``location`` (``mlflow server
-    --serve-artifacts``: ``mlflow-artifacts:/``, or any non-HDFS store the server
-    reaches): MLflow's client then uploads over HTTP, and the Hadoop layers (Java,
-    CLASSPATH, libhdfs) have nothing to do (catalog H4). The tracking URI is set, and
-    ``KRB5CCNAME`` only for the FILE cache of a keytab login asked for now
-    (``login_ccache``): the server may still want a ticket, and Python reads every cache
-    type itself, so no copy for Java is made.
+    server keeps the experiment's artifacts where this client does not write through
+    Hadoop (``store``): ``mlflow-artifacts:/`` when the server proxies them
+    (``mlflow server --serve-artifacts``), or another store the client writes to itself.
+    The Hadoop layers (Java, CLASSPATH, libhdfs) then have nothing to do (catalog H4).
+    The tracking URI is set, and ``KRB5CCNAME`` only for the FILE cache of a keytab login
+    asked for now (``login_ccache``): the server may still want a ticket, and Python
+    reads every cache type itself, so no copy for Java is made.
     """
     uri, source = tracking_uri
     refuse_credentials_in_uri(uri, source)
@@ -376,17 +378,34 @@ def without_hadoop(
         variables.append(
             Variable("KRB5CCNAME", f"FILE:{login_ccache}", "the FILE cache of the keytab login")
         )
-    finding = hadoop_not_needed(missing, uri, location)
+    finding = hadoop_not_needed(missing, uri, store.location, store.experiment, store.note)
     return Environment(tuple(variables), (finding,), None, None, None, kerberos)
 
 
-def hadoop_not_needed(missing: str, uri: str, location: str) -> Finding:
-    """No Hadoop was found, and the server at ``uri`` keeps the artifacts at ``location``."""
+def hadoop_not_needed(
+    missing: str,
+    uri: str,
+    location: str,
+    experiment: str = "this experiment",
+    note: str | None = None,
+) -> Finding:
+    """No Hadoop was found, and the server at ``uri`` keeps ``experiment``'s artifacts at
+    ``location``, which this client does not write through Hadoop."""
+    if location.startswith("mlflow-artifacts:"):
+        how = "the tracking server stores them itself, so MLflow uploads them over HTTP"
+    else:
+        scheme = location.split(":", 1)[0] if ":" in location else "a local path"
+        how = f"MLflow writes them there itself ({scheme}), not through Hadoop"
+    name = experiment if experiment.startswith(("'", '"')) else f"{experiment}"
     return Finding(
         "installation.not-needed",
         "ok",
-        f"no Hadoop here, and none is needed: the tracking server stores this experiment's "
-        f"artifacts at {location}, so MLflow uploads them over HTTP and the Hadoop layers "
-        "(Java, CLASSPATH, libhdfs) are not used (H4)",
-        (missing, f"the tracking server {redact(uri)} reports the artifact location {location}"),
+        f"no Hadoop here, and none is needed: experiment {name}'s artifacts go to "
+        f"{location}; {how}, and the Hadoop layers (Java, CLASSPATH, libhdfs) are not used "
+        "(H4)",
+        (
+            missing,
+            f"the tracking server {redact(uri)} reports the artifact location {location}",
+            *((note,) if note else ()),
+        ),
     )

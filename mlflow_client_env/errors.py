@@ -14,14 +14,21 @@ from __future__ import annotations
 _FRONT_ENDS = ["python"]
 
 
+#: ``setup()`` keywords that are options of the commands too, besides ``config.SETTINGS``;
+#: their option is derived the same way (``exact_classpath_timeout`` ->
+#: ``--exact-classpath-timeout``).
+SETUP_KEYWORDS = ("keytab", "principal", "experiment", "exact_classpath", "exact_classpath_timeout")
+
+
 def setting(name: str) -> str:
-    """How the caller names the discovery setting ``name`` (declared in ``config.SETTINGS``):
+    """How the caller names the setting ``name`` (``config.SETTINGS`` or ``SETUP_KEYWORDS``):
     ``setup(parcel=...)`` in Python, ``--parcel`` on the command line. Messages are made
     where the problem is found, so they call this then; ``KeyError`` for an unknown name."""
     from .config import SETTINGS_BY_NAME  # config imports this module
 
-    spec = SETTINGS_BY_NAME[name]
-    return spec.option if _FRONT_ENDS[-1] == "cli" else f"setup({spec.name}=...)"
+    if name not in SETTINGS_BY_NAME and name not in SETUP_KEYWORDS:
+        raise KeyError(name)
+    return "--" + name.replace("_", "-") if _FRONT_ENDS[-1] == "cli" else f"setup({name}=...)"
 
 
 class speaking:
@@ -68,6 +75,11 @@ class HadoopNotFoundError(MlflowClientEnvError):
 
 class TrackingServerError(MlflowClientEnvError):
     """The tracking server could not be asked, or did not answer like MLflow's REST API."""
+
+
+class HadoopAbsentError(HadoopNotFoundError):
+    """Discovery looked everywhere it should and found no Hadoop at all (as opposed to a
+    path given that is not one): fine for a client whose server stores the artifacts."""
 
 
 class JavaNotFoundError(MlflowClientEnvError):

@@ -193,10 +193,10 @@ def setup(
     except HadoopNotFoundError as missing:  # fine when the server stores the artifacts (H4)
         from .tracking import confirm_no_hadoop_needed
 
-        location, uri = confirm_no_hadoop_needed(missing, ov, os.environ, experiment)
+        store, uri = confirm_no_hadoop_needed(missing, ov, os.environ, experiment)
         login = plan if plan.kind == "login" else None  # no copy for Java: there is no Java
         login_ccache, kinit_findings = login.carry_out() if login else (None, [])
-        env = without_hadoop(missing.problem, uri, location, kerberos, login_ccache)
+        env = without_hadoop(missing.problem, uri, store, kerberos, login_ccache)
     else:
         java_ccache, kinit_findings = plan.carry_out()
         env = environment_of(found, os.environ, java_ccache=java_ccache)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import threading
 import time
 import urllib.error
@@ -22,12 +23,21 @@ import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import HadoopNotFoundError, TrackingServerError
+from .errors import (
+    HadoopAbsentError,
+    HadoopNotFoundError,
+    MlflowClientEnvError,
+    TrackingServerError,
+)
 from .redact import redact, redact_then_truncate
+from .safeio import read_small_text
 
 if TYPE_CHECKING:
+    import ssl
+
     from .config import Overrides
 
 MAX_BODY = 1 << 20
@@ -81,19 +91,69 @@ def _header_safe(value: str, what: str) -> str:
     return value
 
 
+def credentials_file(env: Mapping[str, str]) -> dict[str, str]:
+    """The ``[mlflow]`` section of ``~/.mlflow/credentials``, which MLflow's client reads
+    when the ``MLFLOW_TRACKING_*`` variables are not set (empty when absent or unreadable)."""
+    import configparser
+
+    home = env.get("HOME") or os.path.expanduser("~")
+    try:
+        text = read_small_text(Path(home) / ".mlflow" / "credentials", "fix the file")
+        parser = configparser.ConfigParser(interpolation=None)
+        parser.read_string(text or "")
+    except (MlflowClientEnvError, OSError, configparser.Error):
+        return {}
+    return dict(parser["mlflow"]) if parser.has_section("mlflow") else {}
+
+
 def authorization(env: Mapping[str, str], user: str | None, password: str | None) -> str | None:
-    """The Authorization header MLflow's client would send, from the environment or the URI."""
+    """The Authorization header MLflow's client would send: like its REST client, Basic when
+    a user name and a password are known, else Bearer with a token; each from the
+    environment, else ``~/.mlflow/credentials``, else (user and password) the URI."""
     import base64
 
-    token = env.get("MLFLOW_TRACKING_TOKEN")
+    saved = credentials_file(env)
+    name = env.get("MLFLOW_TRACKING_USERNAME") or saved.get("mlflow_tracking_username") or user
+    secret = (
+        env.get("MLFLOW_TRACKING_PASSWORD") or saved.get("mlflow_tracking_password") or password
+    )
+    if name and secret:
+        pair = _header_safe(f"{name}:{secret}", "the tracking user name and password")
+        return "Basic " + base64.b64encode(pair.encode()).decode()
+    token = env.get("MLFLOW_TRACKING_TOKEN") or saved.get("mlflow_tracking_token")
     if token:
         return "Bearer " + _header_safe(token, "MLFLOW_TRACKING_TOKEN")
-    name = env.get("MLFLOW_TRACKING_USERNAME") or user
-    if name:
-        secret = env.get("MLFLOW_TRACKING_PASSWORD") or password or ""
-        pair = _header_safe(f"{name}:{secret}", "MLFLOW_TRACKING_USERNAME/PASSWORD")
-        return "Basic " + base64.b64encode(pair.encode()).decode()
     return None
+
+
+def tls_context(env: Mapping[str, str]) -> ssl.SSLContext:
+    """The TLS settings MLflow's client uses: ``MLFLOW_TRACKING_INSECURE_TLS``,
+    ``MLFLOW_TRACKING_SERVER_CERT_PATH`` (else requests' ``REQUESTS_CA_BUNDLE`` /
+    ``CURL_CA_BUNDLE``) and ``MLFLOW_TRACKING_CLIENT_CERT_PATH``.
+
+    Raises ``TrackingServerError`` for a certificate file that cannot be loaded."""
+    import ssl
+
+    try:
+        if env.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() == "true":
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        else:
+            ca = (
+                env.get("MLFLOW_TRACKING_SERVER_CERT_PATH")
+                or env.get("REQUESTS_CA_BUNDLE")
+                or env.get("CURL_CA_BUNDLE")
+            )
+            ctx = ssl.create_default_context(cafile=ca or None)
+        if env.get("MLFLOW_TRACKING_CLIENT_CERT_PATH"):
+            ctx.load_cert_chain(env["MLFLOW_TRACKING_CLIENT_CERT_PATH"])
+    except (OSError, ssl.SSLError) as exc:
+        raise TrackingServerError(
+            f"a TLS certificate file for the tracking server cannot be loaded: {exc}",
+            "check MLFLOW_TRACKING_SERVER_CERT_PATH / MLFLOW_TRACKING_CLIENT_CERT_PATH",
+        ) from None
+    return ctx
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -104,10 +164,17 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 def request(
-    url: str, auth: str | None, auth_origin: tuple[str, str, int], deadline: float
+    url: str,
+    auth: str | None,
+    auth_origin: tuple[str, str, int],
+    deadline: float,
+    tls: ssl.SSLContext | None = None,
 ) -> Answer:
     """GET ``url``, following redirects by hand; ``auth`` only ever goes to ``auth_origin``."""
-    opener = urllib.request.build_opener(_NoRedirect)
+    handlers: list[Any] = [_NoRedirect]
+    if tls is not None:
+        handlers.append(urllib.request.HTTPSHandler(context=tls))
+    opener = urllib.request.build_opener(*handlers)
     notes: list[str] = []
     for hops in range(MAX_REDIRECTS + 1):
         req = urllib.request.Request(url, headers={"Accept": "application/json, text/plain"})
@@ -138,7 +205,9 @@ def request(
     raise urllib.error.URLError(f"more than {MAX_REDIRECTS} redirects, last to {url}")
 
 
-def bounded_get(url: str, auth: str | None, seconds: float) -> Answer:
+def bounded_get(
+    url: str, auth: str | None, seconds: float, tls: ssl.SSLContext | None = None
+) -> Answer:
     """GET ``url`` (without userinfo), ``auth`` only to its origin; at most ``seconds``.
 
     Raises ``TimeoutError``, ``urllib.error.URLError``, ``OSError``,
@@ -149,7 +218,7 @@ def bounded_get(url: str, auth: str | None, seconds: float) -> Answer:
 
     def target() -> None:
         try:
-            box.append(request(url, auth, origin(url), deadline))
+            box.append(request(url, auth, origin(url), deadline, tls))
         except BaseException as exc:  # handed to the caller
             box.append(exc)
 
@@ -182,10 +251,45 @@ def experiment_query(experiment: str | None, env: Mapping[str, str]) -> tuple[st
     return f"/api/2.0/mlflow/experiments/get?{q}", label
 
 
-def artifact_location(
+@dataclass(frozen=True)
+class ArtifactStore:
+    """Where the tracking server keeps one experiment's artifacts."""
+
+    location: str
+    experiment: str  # how messages name it: "'name'", "Default (id 0)", "id 3"
+    note: str | None = None  # e.g. "not created yet: ..."
+
+
+#: Answers of this process, for ``ASK_TTL`` seconds: a notebook calls setup() again, and
+#: list-kernels resolves every kernel against the same server.
+_ASKED: dict[tuple[str, str | None, tuple[str, ...]], tuple[float, ArtifactStore]] = {}
+ASK_TTL = 300.0
+#: An artifact location longer than this, or with control characters, is not one.
+MAX_LOCATION = 2048
+TLS_VARIABLES = (
+    "MLFLOW_TRACKING_INSECURE_TLS",
+    "MLFLOW_TRACKING_SERVER_CERT_PATH",
+    "MLFLOW_TRACKING_CLIENT_CERT_PATH",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+)
+
+
+def api_url(base: str, path_and_query: str) -> str:
+    """``base`` (scheme, host, path prefix) with a REST path and query; the base's own query
+    and fragment are dropped (they are no part of MLflow's API URLs)."""
+    u = urllib.parse.urlsplit(base)
+    path, _, query = path_and_query.partition("?")
+    return urllib.parse.urlunsplit((u.scheme, u.netloc, u.path.rstrip("/") + path, query, ""))
+
+
+def artifact_store(
     uri: str, experiment: str | None, env: Mapping[str, str], seconds: float = ASK_TIMEOUT
-) -> str:
-    """The experiment's artifact location, as the tracking server at ``uri`` reports it.
+) -> ArtifactStore:
+    """Where the tracking server at ``uri`` keeps the artifacts of the experiment MLflow will
+    use (``experiment``, else ``MLFLOW_EXPERIMENT_NAME``/``_ID``, else Default). An
+    experiment that does not exist yet is created under the server's default artifact
+    root, so then the Default experiment's location answers.
 
     Raises ``TrackingServerError`` (what went wrong, redacted) when the server cannot say:
     not an HTTP(S) URI, unreachable, an error status, or not the MLflow REST API.
@@ -197,16 +301,22 @@ def artifact_location(
         )
     clean, user, password = without_userinfo(uri)
     path, label = experiment_query(experiment, env)
-    url = clean.rstrip("/") + path
+    key = (api_url(clean, path), user, tuple(env.get(v, "") for v in TLS_VARIABLES))
+    hit = _ASKED.get(key)
+    if hit and time.monotonic() - hit[0] < ASK_TTL:
+        return hit[1]
     fix = "check the tracking URI and that the server runs; 'mlflow-client-env doctor' says more"
+    note = None
     try:
         auth = authorization(env, user, password)
-        ans = bounded_get(url, auth, seconds)
+        tls = tls_context(env) if clean.startswith("https://") else None
+        ans = bounded_get(api_url(clean, path), auth, seconds, tls)
         if ans.status == 404 and "get-by-name" in path:
-            # not created yet: setup(experiment=...) creates it under the server's default
-            # artifact root, which the Default experiment's location shows
+            note = (
+                f"experiment {label} does not exist yet; MLflow creates it under the default root"
+            )
             path, label = experiment_query(None, {})
-            ans = bounded_get(clean.rstrip("/") + path, auth, seconds)
+            ans = bounded_get(api_url(clean, path), auth, seconds, tls)
     except BadCredentials as exc:
         raise TrackingServerError(
             str(exc), "set the credential to the value itself, on one line"
@@ -228,7 +338,7 @@ def artifact_location(
         body = redact_then_truncate(ans.body.decode(errors="replace"), 200)
         raise TrackingServerError(
             f"the tracking server {redact(clean)} answered HTTP {ans.status} about experiment "
-            f"{label}: {body}",
+            f"{label}: {body!r}",
             fix,
         )
     try:
@@ -237,13 +347,20 @@ def artifact_location(
         data = None
     exp = data.get("experiment") if isinstance(data, dict) else None
     location = exp.get("artifact_location") if isinstance(exp, dict) else None
-    if not isinstance(location, str) or not location:
+    if (
+        not isinstance(location, str)
+        or not location
+        or len(location) > MAX_LOCATION
+        or not location.isprintable()
+    ):
         raise TrackingServerError(
             f"{redact(clean)} did not answer with an experiment's artifact location: "
             "not the MLflow REST API?",
             fix,
         )
-    return location
+    store = ArtifactStore(location, label, note)
+    _ASKED[key] = (time.monotonic(), store)
+    return store
 
 
 def confirm_no_hadoop_needed(
@@ -251,20 +368,25 @@ def confirm_no_hadoop_needed(
     overrides: Overrides,
     env: Mapping[str, str],
     experiment: str | None,
-) -> tuple[str, tuple[str, str]]:
-    """After discovery found no Hadoop: the experiment's artifact location and the tracking
-    URI (value, source) when the server stores the artifacts itself, else ``missing`` again,
-    with what the server said.
+) -> tuple[ArtifactStore, tuple[str, str]]:
+    """After discovery found no Hadoop: where the server keeps the experiment's artifacts and
+    the tracking URI (value, source), when that needs no Hadoop here; else ``missing``
+    again, with what the server said.
 
-    The one network step of ``setup()``, ``env``, ``install-kernel`` and the kernel
-    launcher, taken only when no Hadoop is found and a tracking server is configured;
-    ``environment.without_hadoop`` composes the result.
+    Only when discovery looked everywhere and found nothing (``HadoopAbsentError``): a path
+    the user gave that is not a Hadoop installation stays an error. The one network step
+    of ``setup()``, ``env``, ``install-kernel`` and the kernel launcher, taken only then
+    and only with a tracking server configured; ``environment.without_hadoop`` composes
+    the result.
     """
-    if overrides.tracking_uri is None:
+    from .environment import refuse_credentials_in_uri
+
+    if overrides.tracking_uri is None or not isinstance(missing, HadoopAbsentError):
         raise missing
     uri, source = overrides.tracking_uri.pair()
+    refuse_credentials_in_uri(uri, source)  # before anything is sent anywhere
     try:
-        location = artifact_location(uri, experiment, env)
+        store = artifact_store(uri, experiment, env)
     except TrackingServerError as exc:
         raise HadoopNotFoundError(
             missing.problem,
@@ -272,10 +394,10 @@ def confirm_no_hadoop_needed(
             f"itself (mlflow server --serve-artifacts), but that could not be checked: "
             f"{exc.problem}",
         ) from None
-    if needs_hadoop(location):
+    if needs_hadoop(store.location):
         raise HadoopNotFoundError(
-            f"{missing.problem}; the experiment's artifacts are at {location}, which MLflow's "
-            "client writes through Hadoop (pyarrow, libhdfs)",
+            f"{missing.problem}; experiment {store.experiment}'s artifacts are at "
+            f"{store.location}, which MLflow's client writes through Hadoop (pyarrow, libhdfs)",
             missing.fix,
         ) from None
-    return location, (uri, source)
+    return store, (uri, source)

@@ -22,6 +22,8 @@ from collections.abc import Callable, Sequence
 from ..errors import (
     CacheTargetError,
     CommandStartError,
+    HadoopNotFoundError,
+    JavaNotFoundError,
     KeytabError,
     KinitError,
     MlflowClientEnvError,
@@ -39,6 +41,8 @@ EXIT_CODES: dict[type[BaseException], int] = {
     KeytabError: 2,
     CacheTargetError: 2,  # a cache path that is not ours to write: bad input, not a failed login
     KinitError: 1,
+    HadoopNotFoundError: 1,  # nothing wrong with the input: there is no Hadoop (doctor: 1 too)
+    JavaNotFoundError: 1,
     MlflowClientEnvError: 2,
 }
 

@@ -25,9 +25,12 @@ from ..safeio import read_small
 from ..tracking import (
     Answer,
     BadCredentials,
+    api_url,
     authorization,
     bounded_get,
+    experiment_query,
     needs_hadoop,
+    tls_context,
     without_userinfo,
 )
 from .catalog import explain_text
@@ -65,8 +68,10 @@ def _get(url: str, ctx: Context) -> Answer:
     auth = None
     if ctx.foreign_reason() is None:  # another user's credentials are not used
         auth = authorization(ctx.env, user, password)
+    own = ctx.foreign_reason() is None  # another user's TLS files are not used either
+    tls = tls_context(ctx.env if own else {}) if clean.startswith("https://") else None
     try:
-        return bounded_get(clean, auth, seconds)
+        return bounded_get(clean, auth, seconds, tls)
     except (TimeoutError, urllib.error.URLError) as exc:
         timed_out = isinstance(exc, TimeoutError) or isinstance(
             getattr(exc, "reason", None), TimeoutError
@@ -113,30 +118,33 @@ def server_info(ctx: Context) -> ServerInfo | None:
         return None
 
     def make() -> ServerInfo:
-        base = uri.rstrip("/")
-        experiment = ctx.experiment or ctx.env.get("MLFLOW_EXPERIMENT_NAME") or ""
+        path, label = experiment_query(ctx.experiment, ctx.env)  # as setup() and env ask
+        experiment = ctx.experiment or ctx.env.get("MLFLOW_EXPERIMENT_NAME") or label
         notes: list[str] = []
         if ctx.foreign_reason() is not None and (
             ctx.env.get("MLFLOW_TRACKING_TOKEN") or ctx.env.get("MLFLOW_TRACKING_USERNAME")
         ):
             notes.append("the process's tracking credentials were not used (another user's)")
         try:
-            ans = _get(f"{base}/version", ctx)
+            ans = _get(api_url(uri, "/version"), ctx)
             notes += ans.notes
             text = ans.body.decode(errors="replace").strip()
             version = text if ans.status == 200 and _VERSION.match(text) else None
             if ans.status == 200 and version is None:
                 problem, message = _not_api(uri, ans, "/version")
                 return ServerInfo(uri, None, experiment, None, message, problem, tuple(notes))
-            if experiment:
-                q = urllib.parse.urlencode({"experiment_name": experiment})
-                ans = _get(f"{base}/api/2.0/mlflow/experiments/get-by-name?{q}", ctx)
-            else:
-                experiment = "Default (id 0)"
-                ans = _get(f"{base}/api/2.0/mlflow/experiments/get?experiment_id=0", ctx)
+            ans = _get(api_url(uri, path), ctx)
+            if ans.status == 404 and "get-by-name" in path:
+                notes.append(
+                    f"experiment {experiment!r} does not exist yet: MLflow creates it under the "
+                    "server's default artifact root, which the Default experiment shows"
+                )
+                ans = _get(api_url(uri, experiment_query(None, {})[0]), ctx)
             notes += ans.notes
         except BadCredentials as exc:
             return ServerInfo(uri, None, experiment, None, str(exc), "credentials", tuple(notes))
+        except MlflowClientEnvError as exc:  # a TLS certificate file that cannot be loaded
+            return ServerInfo(uri, None, experiment, None, exc.problem, "credentials", tuple(notes))
         except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
             error = f"{type(exc).__name__}: {reason}"
@@ -352,7 +360,11 @@ def _probe_target(ctx: Context) -> tuple[str | None, str]:
         if loc.startswith(("hdfs:", "viewfs:")):
             return loc, "the experiment's artifact location"
         return None, f"artifacts are stored at {loc}, not on HDFS"
-    return None, "no artifact location known (no tracking server; pass --probe-path hdfs://...)"
+    if info is None:
+        return None, "no artifact location known (no tracking server; pass --probe-path hdfs://...)"
+    return None, (
+        "no artifact location known (the tracking server did not say; pass --probe-path hdfs://...)"
+    )
 
 
 def check_hdfs(ctx: Context) -> list[Finding]:

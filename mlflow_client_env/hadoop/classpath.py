@@ -16,7 +16,7 @@ import stat
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ..errors import ClasspathError, MlflowClientEnvError
+from ..errors import ClasspathError, MlflowClientEnvError, setting
 from ..findings import Finding
 from ..redact import redact_then_truncate
 from ..safeio import read_small_text
@@ -330,7 +330,7 @@ def exact_classpath(
     except subprocess.TimeoutExpired:
         raise ClasspathError(
             f"{command} did not finish within {timeout:g} s",
-            "raise the limit (--exact-classpath-timeout SECONDS), or " + fallback,
+            f"raise the limit ({setting('exact_classpath_timeout')}), or " + fallback,
         ) from None
     except OSError as exc:
         raise ClasspathError(f"{command} cannot run: {exc.strerror}", fallback) from None

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
-from ..errors import ConfigFileError
+from ..errors import ConfigFileError, setting
 from ..safeio import read_small
 
 DEFAULT_CONF_DIR = "/etc/hadoop/conf"
@@ -59,7 +59,7 @@ def parse_site_xml(path: Path) -> dict[str, str]:
 
     redeploy = (
         "re-deploy the client configuration from Cloudera Manager (Actions > Deploy "
-        "Client Configuration), or pass --hadoop-conf-dir to a good copy"
+        f"Client Configuration), or point {setting('hadoop_conf_dir')} at a good copy"
     )
     data = read_small(path, redeploy)
     if data is None:

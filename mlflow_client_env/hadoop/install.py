@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import ENV_VARS
-from ..errors import ConfigFileError, HadoopNotFoundError, ParcelError, setting
+from ..errors import ConfigFileError, HadoopAbsentError, HadoopNotFoundError, ParcelError, setting
 from ..pathlist import which
 from ..safeio import loads_json, read_small_text
 
@@ -316,7 +316,7 @@ def discover_hadoop(
         value, source = hints.parcels_root
         found = find_parcel(Path(value))
         if found is None:
-            raise HadoopNotFoundError(  # nothing there: not found, not broken
+            raise HadoopAbsentError(  # nothing there: not found, not broken
                 f"{source}: no CDH parcel in {value} (no CDH link, no CDH-* directories)",
                 "point it at the folder that holds the parcels, e.g. /opt/cloudera/parcels",
             )
@@ -347,7 +347,7 @@ def discover_hadoop(
             if inst:
                 return inst
         checked.append(str(candidate))
-    raise HadoopNotFoundError(
+    raise HadoopAbsentError(
         "no Hadoop installation found (checked: "
         + ", ".join(checked)
         + ")"

@@ -118,10 +118,10 @@ def prepare(args: Any, environ: dict[str, str]) -> tuple[dict[str, str], list[st
             from ..environment import without_hadoop
             from ..tracking import confirm_no_hadoop_needed
 
-            location, uri = confirm_no_hadoop_needed(missing, overrides, env, args.experiment)
+            store, uri = confirm_no_hadoop_needed(missing, overrides, env, args.experiment)
             login = plan if plan.kind == "login" else None  # no copy: there is no Java
             java_ccache, login_findings = login.carry_out() if login else (None, [])
-            resolved = without_hadoop(missing.problem, uri, location, kerberos, java_ccache)
+            resolved = without_hadoop(missing.problem, uri, store, kerberos, java_ccache)
         else:
             java_ccache, login_findings = plan.carry_out()
             resolved = environment_of(found, env, java_ccache=java_ccache)

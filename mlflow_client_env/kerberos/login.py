@@ -41,6 +41,7 @@ from ..errors import (
     KinitError,
     MlflowClientEnvError,
     PrincipalError,
+    setting,
 )
 from ..userdirs import lock_dir, private_base
 from .profile import KerberosSetup, ccache_type, discover_kerberos, parse_ccache_name
@@ -266,7 +267,7 @@ def keytab_login_asked(keytab: object | None, principal: object | None) -> bool:
     if (keytab is None or keytab == "") != (principal is None or principal == ""):
         raise KeytabError(
             "a keytab login needs both the keytab and the principal",
-            "give both (keytab= and principal=, or --keytab K --principal P), or neither",
+            f"give both ({setting('keytab')} and {setting('principal')}), or neither",
         )
     return keytab is not None and keytab != ""
 
@@ -277,7 +278,7 @@ def check_keytab(keytab: str | os.PathLike[str]) -> list[str]:
     never blocks."""
     path = Path(keytab)
     missing_fix = (
-        "pass the keytab file (e.g. --keytab ~/alice.keytab); create one with ktutil or ask "
+        f"pass the keytab file with {setting('keytab')}; create one with ktutil or ask "
         "your Kerberos admin"
     )
     if "\0" in str(path) or "\n" in str(path):
@@ -341,7 +342,7 @@ def check_login_inputs(
     if not keytab_login_asked(keytab, principal):
         raise KeytabError(
             "a keytab login needs both the keytab and the principal",
-            "give both (keytab= and principal=, or --keytab K --principal P)",
+            f"give both ({setting('keytab')} and {setting('principal')})",
         )
     assert keytab is not None and principal is not None
     name = validate_principal(principal)

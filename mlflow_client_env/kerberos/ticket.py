@@ -628,10 +628,6 @@ def ticket_status(
         return status("corrupt", exc.problem, exc.fix)
     except OSError:
         parsed = None  # missing or not ours: gssapi names the reason below
-    if ctype == "KCM":  # libkrb5 waits forever for a KCM server that hangs: ask it first
-        problem = kcm_problem(env)
-        if problem is not None:
-            return status("unreadable", *problem)
 
     def expired(principal: str | None) -> TicketStatus:
         return status(
@@ -665,6 +661,10 @@ def ticket_status(
     from gssapi.raw.exceptions import ExpiredCredentialsError
     from gssapi.raw.misc import GSSError
 
+    if ctype == "KCM":  # libkrb5 waits forever for a KCM server that hangs: ask it first
+        problem = kcm_problem(env)
+        if problem is not None:
+            return status("unreadable", *problem)
     # Python's view, through gssapi (env decides krb5.conf for the library, via KRB5_CONFIG).
     try:
         creds = gssapi.Credentials(usage="initiate", store={"ccache": ccache})
