@@ -11,7 +11,6 @@ instead of becoming ``FILE:.``. Principal names are checked against libkrb5's ow
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import json
 import os
 import subprocess
