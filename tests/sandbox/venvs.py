@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -109,10 +110,12 @@ def cached_venv(
             )  # fmt: skip
         if check is not None:
             steps.append([str(python), "-c", check])
+        # the venv's own packages only: nothing of this process's PYTHONPATH leaks in
+        clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
         for argv in steps:
             try:
                 proc = subprocess.run(
-                    argv, capture_output=True, text=True, timeout=timeout, cwd=home
+                    argv, capture_output=True, text=True, timeout=timeout, cwd=home, env=clean
                 )
             except subprocess.TimeoutExpired as exc:
                 raise VenvBuildError(f"{argv[1:4]} timed out after {timeout} s in {home}") from exc
