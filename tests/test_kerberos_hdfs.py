@@ -142,6 +142,33 @@ def test_keyring_ticket_is_copied_for_java(
         subprocess.run(["kdestroy", "-c", keyring], env={**base_env(), **env}, capture_output=True)
 
 
+def test_dir_ticket_is_copied_for_java(
+    cluster: Cluster, client_env: ClientEnv, hdfs_file: str, tmp_path: Path
+) -> None:
+    """A DIR collection (what 'kinit' with KRB5CCNAME=DIR: makes): Java reads only FILE
+    caches, so setup() copies the primary ticket to a private FILE cache and libhdfs reads."""
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    collection = tmp_path / "ccdir"
+    collection.mkdir(mode=0o700)
+    env = {**client_env.env, "KRB5CCNAME": f"DIR:{collection}", "XDG_RUNTIME_DIR": str(runtime)}
+    keytab = cluster.kdc.add_principal("alice")
+    kinit = subprocess.run(
+        ["kinit", "-kt", str(keytab), f"alice@{cluster.sandbox.realm}"],
+        env={**base_env(), **env},
+        capture_output=True,
+        text=True,
+    )
+    assert kinit.returncode == 0, kinit.stderr
+    assert any(p.name.startswith("tkt") for p in collection.iterdir())  # a real collection
+    out = _run(SETUP_THEN_READ, env, hdfs_file, "{}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert "kerberos.copied-for-java" in got["codes"]
+    assert got["KRB5CCNAME"].startswith(f"FILE:{runtime}")
+    assert got["data"] == DATA
+
+
 @pytest.fixture(scope="module")
 def ten_second_principal(cluster: Cluster) -> tuple[str, Path]:
     """A principal whose tickets live 10 s (renewable for an hour)."""
