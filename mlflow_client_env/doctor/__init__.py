@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from ..errors import UnknownCheckError
 from ..findings import SEVERITY, Finding
 from . import checks, remote
-from .context import BudgetExhausted, Context, NotNeeded, Unmet
+from .context import BudgetExhausted, Context, Unmet
 from .secrets import known_secrets, scrub_finding
 
 TYPE_CHECKING = False
@@ -166,8 +166,7 @@ def _run_one(name: str, check: Check, ctx: Context) -> tuple[list[Finding], str 
             skipped = Finding(
                 f"{name}.skipped", "skip", f"skipped: {cause.problem}", fix=cause.fix or None
             )
-            # the Hadoop chain is not used at all: its lint of inherited variables is noise
-            box.append([skipped] if isinstance(cause, NotNeeded) else [*found, skipped])
+            box.append([*found, skipped])
         except BaseException as exc:
             box.append(exc)
 

@@ -12,7 +12,13 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import HadoopNotFoundError, JavaNotFoundError, MlflowClientEnvError, setting
+from ..errors import (
+    HadoopAbsentError,
+    HadoopNotFoundError,
+    JavaNotFoundError,
+    MlflowClientEnvError,
+    setting,
+)
 from ..findings import Finding
 from ..hadoop.classpath import lint
 from ..java import inspect_java_home, normalise_java_home
@@ -21,7 +27,11 @@ from .versions import check_installed
 
 
 def check_versions(ctx: Context) -> list[Finding]:
-    return check_installed()
+    def not_needed() -> str | None:
+        why = ctx.not_needed()
+        return why.problem if why else None
+
+    return check_installed(not_needed)
 
 
 def check_installation(ctx: Context) -> list[Finding]:
@@ -30,11 +40,15 @@ def check_installation(ctx: Context) -> list[Finding]:
         raise Unmet("java discovery", d)
     if isinstance(d, HadoopNotFoundError):
         from ..environment import hadoop_not_needed
+        from ..tracking import experiment_query
         from .remote import proxied_location
 
         location, uri = proxied_location(ctx), ctx.tracking_uri()
-        if location and uri:  # the server keeps the artifacts: nothing here needs Hadoop (H4)
-            return [hadoop_not_needed(d.problem, uri, location)]
+        if location and uri and isinstance(d, HadoopAbsentError):  # nothing needs Hadoop (H4)
+            label = experiment_query(ctx.experiment, ctx.env)[1]  # as env and setup() name it
+            return [hadoop_not_needed(d.problem, uri, location, label)]
+        problem, fix = _hadoop_missing(ctx, d)
+        return [Finding("installation.error", "error", problem, fix=fix)]
     if isinstance(d, MlflowClientEnvError):
         return [Finding("installation.error", "error", d.problem, fix=d.fix)]
     h = d.hadoop
@@ -68,6 +82,54 @@ def check_installation(ctx: Context) -> list[Finding]:
             )
         )
     return out
+
+
+def _hadoop_missing(ctx: Context, missing: HadoopNotFoundError) -> tuple[str, str]:
+    """The installation error for no Hadoop, with why the tracking server does not make it
+    unnecessary and that one with ``--serve-artifacts`` would (its clients need none)."""
+    from ..redact import redact
+    from ..tracking import experiment_query, needs_hadoop
+    from .remote import server_info
+
+    serving = "mlflow server --serve-artifacts"
+    if not isinstance(missing, HadoopAbsentError):  # a path given is not Hadoop
+        return missing.problem, (
+            f"{missing.fix}; or, when the tracking server stores the artifacts itself "
+            f"({serving}), leave the Hadoop settings unset: its clients need no Hadoop"
+        )
+    info = server_info(ctx)
+    if info is not None and info.artifact_location and needs_hadoop(info.artifact_location):
+        label = experiment_query(ctx.experiment, ctx.env)[1]  # as env and setup() name it
+        return (
+            f"{missing.problem}; experiment {label}'s artifacts are at {info.artifact_location}, "
+            "which MLflow's client writes through Hadoop",
+            f"{missing.fix}; or have the tracking server store the artifacts itself "
+            f"({serving}, artifacts at mlflow-artifacts:/): its clients need no Hadoop",
+        )
+    if info is not None and info.error:
+        return missing.problem, (
+            f"{missing.fix}. No Hadoop is needed when the tracking server stores the artifacts "
+            f"itself ({serving}), but that could not be checked: {redact(info.error)}"
+        )
+    return missing.problem, (
+        f"{missing.fix}; or use a tracking server that stores the artifacts itself "
+        f"({serving}) and set its URI ({setting('tracking_uri')}): its clients need no Hadoop"
+    )
+
+
+def _not_needed_here(ctx: Context, finding: Finding) -> Finding:
+    """``finding``, an error about Java, as a warning when this client needs no Hadoop (then
+    nothing here runs Java: setup() and env succeed without it)."""
+    why = ctx.not_needed() if finding.status == "error" else None
+    if why is None:
+        return finding
+    return Finding(
+        finding.code,
+        "warn",
+        f"{finding.summary}; this client needs no Hadoop, so no Java: {why.problem}",
+        finding.evidence,
+        f"only if this client will use HDFS: {finding.fix}" if finding.fix else None,
+    )
 
 
 def check_java(ctx: Context) -> Iterator[Finding]:
@@ -112,20 +174,25 @@ def check_java(ctx: Context) -> Iterator[Finding]:
     yield from (*out, *passed_over)
     out = []
     if isinstance(chosen, JavaNotFoundError):  # no usable Java: this check's own error
-        yield Finding("java.not-found", "error", chosen.problem, fix=chosen.fix)
+        yield _not_needed_here(
+            ctx, Finding("java.not-found", "error", chosen.problem, fix=chosen.fix)
+        )
         return
     if isinstance(chosen, MlflowClientEnvError):
         raise Unmet("discovery", chosen)
     j = chosen.install
     if not j.hadoop_compatible:
         out.append(
-            Finding(
-                "java.incompatible",
-                "error",
-                f"Java {j.major} at {j.home}: Hadoop up to 3.4 fails on Java 24+ "
-                "with 'getSubject is not supported'",
-                j.evidence,
-                fix=f"install Java 8, 11 or 17 and choose it with {setting('java_home')}",
+            _not_needed_here(
+                ctx,
+                Finding(
+                    "java.incompatible",
+                    "error",
+                    f"Java {j.major} at {j.home}: Hadoop up to 3.4 fails on Java 24+ "
+                    "with 'getSubject is not supported'",
+                    j.evidence,
+                    fix=f"install Java 8, 11 or 17 and choose it with {setting('java_home')}",
+                ),
             )
         )
     else:
@@ -150,6 +217,7 @@ KERBEROS_SERVER_KEYS = (
 
 
 def check_client_config(ctx: Context) -> list[Finding]:
+    ctx.hadoop_needed()
     conf = ctx.found().conf
     if conf is None:
         return [
@@ -213,6 +281,7 @@ def check_client_config(ctx: Context) -> list[Finding]:
 
 
 def check_classpath(ctx: Context) -> Iterator[Finding]:
+    ctx.hadoop_needed()  # else the lint of the inherited CLASSPATH is noise: nothing uses it
     out: list[Finding] = []
     inherited = ctx.env.get("CLASSPATH")
     d = ctx.discovery()
@@ -268,6 +337,7 @@ def check_classpath(ctx: Context) -> Iterator[Finding]:
 def check_native(ctx: Context) -> list[Finding]:
     from . import native
 
+    ctx.hadoop_needed()
     env = ctx.composed()
     found = ctx.found()  # composed() succeeded, so discovery did
     libhdfs = found.hadoop.libhdfs
@@ -328,6 +398,7 @@ def _load_probe(ctx: Context, libjvm: Path, libhdfs: Path, ours: dict[str, str])
 
 
 def check_process_start(ctx: Context) -> list[Finding]:
+    ctx.hadoop_needed()  # LD_LIBRARY_PATH at start matters to libhdfs only
     if ctx.start_env is None:
         return [
             Finding("process-start.unknown", "skip", "the start-time environment is not readable")

@@ -4,7 +4,10 @@ Discovery can fail (no parcel, broken XML). A check declares what it needs by as
 for it: :meth:`Context.found` (the discovery) or :meth:`Context.composed` (the
 environment) return it, or raise :class:`Unmet`, which the runner reports once, in one
 form, as ``<check>.skipped`` after the findings the check had already yielded. The
-installation check is the one that reports the discovery error itself.
+installation check is the one that reports the discovery error itself. A check of the
+Hadoop chain also declares that Hadoop is used here at all (:meth:`Context.hadoop_needed`):
+on a client whose tracking server keeps the artifacts, none is, and such a check has
+nothing to judge.
 
 Two rules live here, so that no check can forget them:
 
@@ -30,7 +33,7 @@ from typing import Any
 
 from ..discovery import Discovery, choose_java, discover, environment_of
 from ..environment import Environment
-from ..errors import HadoopNotFoundError, MlflowClientEnvError
+from ..errors import HadoopAbsentError, HadoopNotFoundError, MlflowClientEnvError
 from ..java import JavaChoice
 
 DEFAULT_BUDGET = 120.0
@@ -226,13 +229,19 @@ class Context:
         """The discovery, for a check that needs it; :class:`Unmet` when it failed."""
         d = self.discovery()
         if isinstance(d, MlflowClientEnvError):
-            raise Unmet("discovery", self._not_needed(d) or d)
+            raise Unmet("discovery", self.not_needed() or d)
         return d
 
-    def _not_needed(self, missing: MlflowClientEnvError) -> MlflowClientEnvError | None:
-        """Why a Hadoop check has nothing to do, when no Hadoop was found and the tracking
-        server keeps the artifacts itself (then a skip is the right verdict, not an error)."""
-        if not isinstance(missing, HadoopNotFoundError):
+    def not_needed(self) -> NotNeeded | None:
+        """Why this client needs no Hadoop (and so no Java, CLASSPATH, libhdfs or pyarrow):
+        none was found and the tracking server keeps the artifacts itself; else None.
+
+        As for ``setup()`` and ``env``: only when discovery looked everywhere and found
+        nothing (a path given that is not Hadoop stays an error). Asks the tracking server
+        only then (its answer is shared with the tracking-server check), so a host with
+        Hadoop costs nothing here.
+        """
+        if not isinstance(self.discovery(), HadoopAbsentError):
             return None
         from .remote import proxied_location
 
@@ -243,11 +252,24 @@ class Context:
             f"no Hadoop is needed: the tracking server stores the artifacts at {location}", ""
         )
 
+    def hadoop_needed(self, part: str | None = None) -> None:
+        """A declared precondition, "this client uses Hadoop": :class:`Unmet` with a
+        :class:`NotNeeded` cause only when it does not (:meth:`not_needed`).
+
+        The checks of the Hadoop chain call it first, so they judge nothing, not even the
+        inherited variables; the kerberos check calls it before its Java side, with
+        ``part`` naming what is skipped, after the ticket it reports either way.
+        """
+        why = self.not_needed()
+        if why is not None:
+            problem = f"{part}: {why.problem}" if part else why.problem
+            raise Unmet("hadoop", NotNeeded(problem, why.fix))
+
     def composed(self) -> Environment:
         """The composed environment, for a check that needs it; :class:`Unmet` otherwise."""
         env = self.environment()
         if isinstance(env, MlflowClientEnvError):
-            raise Unmet("discovery", self._not_needed(env) or env)
+            raise Unmet("discovery", self.not_needed() or env)
         return env
 
     def memo(self, key: str, make: Any) -> Any:

@@ -5,6 +5,10 @@ file and how it is read (D5): the cache and realm on libkrb5's side are libkrb5'
 answers (``discover_kerberos``), Java's side is predicted with the JDK's rules
 (``java_view``: no ``KRB5_CONFIG``, no ``default_ccache_name``, ``include`` lines only
 before the first section). This check compares them as a new process would see them.
+
+A client that needs no Hadoop (its tracking server keeps the artifacts) starts no JVM:
+it gets libkrb5's side and the ticket, which the tracking server may ask for, and Java's
+side is reported as skipped.
 """
 
 from __future__ import annotations
@@ -12,8 +16,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+from ..errors import MlflowClientEnvError
 from ..findings import Finding
-from ..kerberos.profile import cache_not_java_readable, java_disagreement, java_view
+from ..kerberos.profile import (
+    cache_not_java_readable,
+    discover_kerberos,
+    java_disagreement,
+    java_view,
+)
 from .context import Context
 
 
@@ -50,7 +60,15 @@ def ticket_finding(ctx: Context, conf_dir: Path | None) -> Finding:
     )
 
 
+#: what the check leaves out when this client needs no Hadoop: only a JVM would read them
+JAVA_SIDE = "Java's side (the krb5.conf and cache the JVM would read, LIBHDFS_OPTS)"
+
+
 def check_kerberos(ctx: Context) -> Iterator[Finding]:
+    if isinstance(ctx.discovery(), MlflowClientEnvError) and ctx.not_needed() is not None:
+        # no Hadoop, so no JVM: the ticket still matters, the tracking server may ask for it
+        yield from _without_hadoop(ctx)
+        ctx.hadoop_needed(JAVA_SIDE)  # raises: the runner says what was skipped, and why
     d = ctx.found()
     if d.conf is not None and not d.conf.kerberos:
         yield Finding(
@@ -100,3 +118,35 @@ def check_kerberos(ctx: Context) -> Iterator[Finding]:
         )
     out.append(java_disagreement(k, ours, inherited))
     yield from out
+
+
+def _without_hadoop(ctx: Context) -> Iterator[Finding]:
+    """libkrb5's krb5.conf, realm and cache, and the ticket, for a client without Hadoop.
+
+    A krb5.conf libkrb5 refuses is an error, as it is for ``setup()`` and ``env``. A
+    ticket that is missing or expired is a warning: nothing here needs it but the tracking
+    server, which has just answered the doctor without Kerberos.
+    """
+    try:
+        k = discover_kerberos(ctx.env)
+    except MlflowClientEnvError as exc:
+        yield Finding("kerberos.config-error", "error", exc.problem, fix=exc.fix)
+        return
+    yield Finding(
+        "kerberos.krb5-conf",
+        "ok",
+        f"libkrb5 reads {k.krb5_conf or 'no krb5.conf'} ({k.krb5_conf_source}), default realm "
+        f"{k.default_realm or 'none'}, credential cache {k.ccache}",
+        k.evidence,
+    )
+    ticket = ticket_finding(ctx, None)
+    if ticket.status == "error":
+        ticket = Finding(
+            ticket.code,
+            "warn",
+            f"{ticket.summary}; this client uses no Hadoop, and the tracking server answered "
+            "without Kerberos: a ticket is needed only if it asks for one",
+            ticket.evidence,
+            ticket.fix,
+        )
+    yield ticket

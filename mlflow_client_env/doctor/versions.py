@@ -10,6 +10,7 @@ import importlib.metadata
 import importlib.util
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from ..findings import Finding
@@ -41,15 +42,19 @@ def version_findings(
     mlflow: str | None, pyarrow: str | None, pyarrow_hdfs: bool | None
 ) -> list[Finding]:
     out: list[Finding] = []
+    no_mlflow = Finding(
+        "versions.no-mlflow", "warn", "mlflow is not installed", fix="pip install 'mlflow>=2.16'"
+    )
     if pyarrow is None:
-        return [
+        out.append(
             Finding(
                 "versions.no-pyarrow",
                 "error",
                 "pyarrow is not installed",
                 fix="pip install 'pyarrow>=16'",
             )
-        ]
+        )
+        return [*out, no_mlflow] if mlflow is None else out
     pa = vtuple(pyarrow)
     if pa < (1,):
         out.append(
@@ -72,14 +77,7 @@ def version_findings(
             )
         )
     if mlflow is None:
-        out.append(
-            Finding(
-                "versions.no-mlflow",
-                "warn",
-                "mlflow is not installed",
-                fix="pip install 'mlflow>=2.16'",
-            )
-        )
+        out.append(no_mlflow)
         return out
     ml = vtuple(mlflow)
     if ml < (2, 16) and pa >= (16,):
@@ -127,10 +125,32 @@ def version_findings(
     return out
 
 
-def check_installed() -> list[Finding]:
+def not_needed_findings(findings: list[Finding], why: str) -> list[Finding]:
+    """The findings of a client that writes no artifact through pyarrow (no Hadoop is
+    needed: ``why``): its errors, all about HDFS through pyarrow, become warnings."""
+    return [
+        Finding(
+            f.code,
+            "warn",
+            f"{f.summary}; this client needs no pyarrow for HDFS: {why}",
+            f.evidence,
+            f"only if this client will use HDFS: {f.fix}" if f.fix else None,
+        )
+        if f.status == "error"
+        else f
+        for f in findings
+    ]
+
+
+def check_installed(not_needed: Callable[[], str | None] = lambda: None) -> list[Finding]:
+    """The installed versions' findings. ``not_needed``: why this client needs no Hadoop
+    (or None), asked only when there is an error to judge."""
     mlflow = installed_version("mlflow", "mlflow-skinny")
     pyarrow = installed_version("pyarrow")
     out = version_findings(mlflow, pyarrow, pyarrow_has_hdfs() if pyarrow else None)
+    why = not_needed() if any(f.status == "error" for f in out) else None
+    if why is not None:
+        out = not_needed_findings(out, why)
     jc = installed_version("jupyter_client", "jupyter-client")
     extra = f"jupyter_client {jc}" if jc else "jupyter_client not installed"
     return [Finding(f.code, f.status, f.summary, (*f.evidence, extra), f.fix) for f in out]
