@@ -6,11 +6,19 @@ are in the wild (catalog F1): JDK 8 (``jre/lib/amd64/server``), JRE 8
 (``lib/amd64/server``) and Java 9+ (``lib/server``). Hadoop up to 3.4 does not
 run on Java 24 and later (``getSubject is not supported``), so when a host has
 several JVMs we prefer one Hadoop can use, and say why.
+
+A JDK installed with conda (conda-forge's ``openjdk``, or Anaconda's copy of its recipe)
+lives in ``$PREFIX/lib/jvm`` (``lib/server/libjvm.so`` under it), and only the env's
+activation script (``etc/conda/activate.d``) exports ``JAVA_HOME=$CONDA_PREFIX/lib/jvm``.
+A Jupyter kernel started from the env's Python without activation has neither JAVA_HOME
+nor CONDA_PREFIX (catalog G4), so discovery also looks in the conda env the running
+Python belongs to.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,7 +85,9 @@ class JavaChoice:
 
     ``findings``: made here, where the choice is made, and shown as they are by every front
     end (``compose`` adds them to the environment's findings, the doctor's java check
-    reports them): ``java.home-passed-over`` when the user's JAVA_HOME was not used."""
+    reports them): ``java.home-passed-over`` when the user's JAVA_HOME was not used, and
+    ``java.conda-needs-activation`` when the Java is in a conda env that this Python is not
+    from (found only because that env is activated here)."""
 
     install: JavaInstall
     reason: str
@@ -153,13 +163,75 @@ def inspect_java_home(path: str | os.PathLike[str], source: str) -> JavaInstall 
     return None
 
 
-def java_candidates(
-    env: Mapping[str, str], roots: Sequence[str | os.PathLike[str]] = DEFAULT_JAVA_ROOTS
+def python_prefixes() -> tuple[Path, ...]:
+    """The running Python's prefixes: ``sys.prefix`` and, for a venv, the one it was made from.
+
+    setup(), the kernel launcher and the CLI run in the Python whose pyarrow loads the JVM,
+    so its conda env is the one whose JDK a kernel of this Python should get."""
+    out: list[Path] = []
+    for p in map(Path, (sys.prefix, sys.base_prefix)):
+        if p not in out:
+            out.append(p)
+    return tuple(out)
+
+
+def conda_env_of(home: Path) -> Path | None:
+    """The conda env (a prefix holding ``conda-meta/``) that a Java root belongs to, if any.
+
+    Today's openjdk packages put the JDK in ``$PREFIX/lib/jvm``; older ones (Java 8 and 11
+    builds, whose activation set ``JAVA_HOME=$CONDA_PREFIX``) put it in the prefix itself.
+    Only these two places are checked: a JDK somewhere below an env (e.g. in conda's
+    ``pkgs/`` cache) is not that env's."""
+    candidates = [home]
+    if home.parts[-2:] == ("lib", "jvm"):
+        candidates.insert(0, home.parent.parent)
+    return next((c for c in candidates if (c / "conda-meta").is_dir()), None)
+
+
+def conda_candidates(
+    env: Mapping[str, str], prefixes: Sequence[Path] | None = None
 ) -> list[tuple[Path, str]]:
-    """Where to look, in order: JAVA_HOME, ``java`` on PATH, well-known roots."""
+    """Java roots in conda envs: the active env (CONDA_PREFIX), then this Python's own env.
+
+    Each env contributes ``lib/jvm`` and the prefix itself (the older layout); a prefix
+    without a JDK simply yields nothing when inspected. This Python's prefix counts only
+    when it is a conda env (``conda-meta/``): a plain venv's ``lib`` is not a JDK."""
+    envs: list[tuple[Path, str]] = []
+    active = env.get("CONDA_PREFIX")
+    if active:
+        envs.append((Path(active), f"the active conda env (CONDA_PREFIX={active})"))
+    for prefix in python_prefixes() if prefixes is None else prefixes:
+        if (prefix / "conda-meta").is_dir():
+            envs.append((prefix, f"the conda env this Python runs from ({prefix})"))
+    out: list[tuple[Path, str]] = []
+    seen: set[str] = set()
+    for prefix, label in envs:
+        key = os.path.realpath(prefix)
+        if key not in seen:
+            seen.add(key)
+            out += [(prefix / "lib" / "jvm", label), (prefix, label)]
+    return out
+
+
+def java_candidates(
+    env: Mapping[str, str],
+    roots: Sequence[str | os.PathLike[str]] = DEFAULT_JAVA_ROOTS,
+    prefixes: Sequence[Path] | None = None,
+) -> list[tuple[Path, str]]:
+    """Where to look, in order: JAVA_HOME, conda envs, ``java`` on PATH, well-known roots.
+
+    The conda envs (``conda_candidates``; ``prefixes``: the running Python's, by default)
+    come after JAVA_HOME, which the user (or the env's own activation) set on purpose, and
+    before ``java`` on PATH and the system roots: a JDK installed into the env is as
+    deliberate a choice as the env's Python, while the java on PATH is a system default
+    unless the env is active (and then it is the same JDK, reached through
+    ``$CONDA_PREFIX/bin/java``). This order gives a kernel started without activation the
+    Java that activation would have exported.
+    """
     out: list[tuple[Path, str]] = []
     if env.get("JAVA_HOME"):
         out.append((Path(env["JAVA_HOME"]), "JAVA_HOME"))
+    out += conda_candidates(env, prefixes)
     java = which("java", env.get("PATH", ""))
     if java:
         out.append((Path(os.path.realpath(java)), f"java on PATH ({java})"))
@@ -187,10 +259,12 @@ def _unique(installs: Iterable[JavaInstall]) -> list[JavaInstall]:
 
 
 def find_java_installs(
-    env: Mapping[str, str], roots: Sequence[str | os.PathLike[str]] = DEFAULT_JAVA_ROOTS
+    env: Mapping[str, str],
+    roots: Sequence[str | os.PathLike[str]] = DEFAULT_JAVA_ROOTS,
+    prefixes: Sequence[Path] | None = None,
 ) -> list[JavaInstall]:
     """Every usable Java root, in preference order, duplicates (same libjvm) removed."""
-    found = (inspect_java_home(p, src) for p, src in java_candidates(env, roots))
+    found = (inspect_java_home(p, src) for p, src in java_candidates(env, roots, prefixes))
     return _unique(i for i in found if i is not None)
 
 
@@ -227,11 +301,39 @@ def _home_passed_over(value: str, inst: JavaInstall | None, chosen: JavaInstall)
     )
 
 
+def _needs_activation(chosen: JavaInstall, prefixes: Sequence[Path]) -> Finding | None:
+    """``java.conda-needs-activation``: the Java is in a conda env this Python is not from.
+
+    Then it was found only through what activating that env sets (JAVA_HOME, CONDA_PREFIX,
+    its ``bin`` on PATH). A Jupyter kernel or a job of this Python started without that
+    activation (catalog G4) would not get it; a kernel of a Python inside the env would,
+    through ``conda_candidates``, so that case is not reported."""
+    env_prefix = conda_env_of(chosen.home)
+    if env_prefix is None:
+        return None
+    if os.path.realpath(env_prefix) in {os.path.realpath(p) for p in prefixes}:
+        return None
+    python = prefixes[0] if prefixes else Path(sys.prefix)
+    return Finding(
+        "java.conda-needs-activation",
+        "warn",
+        f"Java {chosen.version or '?'} at {chosen.home} belongs to the conda env {env_prefix} "
+        f"and was found through {chosen.source}, which activating that env sets; this Python "
+        f"runs from {python}, so a Jupyter kernel or job of it started without activating "
+        f"{env_prefix} will not find this Java",
+        chosen.evidence,
+        f"choose it explicitly with {setting('java_home')} ({chosen.home}); for a kernel, "
+        f"install it with 'mlflow-client-env install-kernel --java-home {chosen.home}'; or "
+        "install openjdk into the environment this Python runs from",
+    )
+
+
 def select_java(
     java_home: str | os.PathLike[str] | None = None,
     env: Mapping[str, str] | None = None,
     roots: Sequence[str | os.PathLike[str]] = DEFAULT_JAVA_ROOTS,
     source: str | None = None,
+    prefixes: Sequence[Path] | None = None,
 ) -> JavaChoice:
     """Pick the JVM for libhdfs.
 
@@ -240,8 +342,11 @@ def select_java(
     earlier incompatible one (typically a system default Java 25) is reported; a
     JAVA_HOME that is not used (Java 24+, or no libjvm.so) is a ``java.home-passed-over``
     finding. ``source`` names where ``java_home`` came from (default: the caller's argument).
+    ``prefixes``: the running Python's prefixes (``python_prefixes()``), whose conda env is
+    searched and against which ``java.conda-needs-activation`` is judged.
     """
     env = os.environ if env is None else env
+    prefixes = python_prefixes() if prefixes is None else tuple(prefixes)
     source = source or setting("java_home")
     if java_home is not None:
         inst = inspect_java_home(java_home, source)
@@ -254,10 +359,10 @@ def select_java(
             )
         warnings = () if inst.hadoop_compatible else (_incompatible(inst),)
         return JavaChoice(inst, f"given explicitly ({source})", warnings)
-    installs = find_java_installs(env, roots)
+    installs = find_java_installs(env, roots, prefixes)
     if not installs:
         raise JavaNotFoundError(
-            "no Java with a libjvm.so found (checked JAVA_HOME, java on PATH, "
+            "no Java with a libjvm.so found (checked JAVA_HOME, conda envs, java on PATH, "
             + ", ".join(map(str, roots))
             + ")",
             "install a JDK (e.g. 'apt-get install openjdk-17-jdk-headless'), or choose one "
@@ -272,6 +377,8 @@ def select_java(
         inst = installs[0] if installs[0].source == "JAVA_HOME" else None
         findings = (_home_passed_over(home, inst, chosen),)
         missing = () if inst else (f"JAVA_HOME={home} has no libjvm.so",)
+    activation = _needs_activation(chosen, prefixes)
+    findings += (activation,) if activation else ()
     if not compatible:
         return JavaChoice(
             chosen,

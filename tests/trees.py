@@ -198,3 +198,160 @@ def make_krb5_conf(path: Path, realm: str = "EXAMPLE.COM", ccache: str | None = 
         f"[realms]\n  {realm} = {{\n    kdc = 127.0.0.1:88\n  }}\n"
     )
     return path
+
+
+# --- Cloudera ML runtime add-on (catalog H2) -------------------------------------------
+
+#: An add-on folder name as it appears in public CML code (jvprosser/hdfs-mcp-server's
+#: README: ARROW_LIBHDFS_DIR=/runtime-addons/hadoop-cli-7.3.1.101-c2jhs/usr/lib).
+CML_ADDON = "hadoop-cli-7.3.1.101-c2jhs"
+#: Jars for a stand-in add-on; the build suffix of the version is illustrative only.
+CML_RELEASE = Release("7.3.1.101", "3.1.1.7.3.1.101", True)
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    """A hard link (a real file, no space), or a symlink across filesystems."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        dst.symlink_to(src)
+
+
+def make_cml_addon(
+    runtime_addons: Path,
+    name: str = CML_ADDON,
+    *,
+    jars_dir: Path | None = None,
+    libhdfs_so: Path | None = None,
+    bin_hadoop: bool = False,
+) -> Path:
+    """A CML Hadoop CLI runtime add-on as a session sees it mounted: ``<root>/<name>/usr/lib``
+    holding ``hadoop``, ``hadoop/lib``, ``hadoop-hdfs``, ... (the CLASSPATH the public
+    example lists, with ``hadoop-aws``, ``hadoop-azure`` and ``ranger-raz``), ``libhdfs.so``
+    directly in ``usr/lib`` (its ARROW_LIBHDFS_DIR) and ``usr/lib/native``.
+
+    With ``jars_dir`` and ``libhdfs_so`` (the sandbox's real Hadoop 2.7.3 jars and libhdfs)
+    the add-on is made of those real parts; otherwise of empty jars and a stand-in .so.
+    ``bin_hadoop`` adds ``usr/lib/hadoop/bin/hadoop`` (a stub), as bigtop lays it out.
+    """
+    lib = runtime_addons / name / "usr" / "lib"
+    if jars_dir is None:
+        bigtop_components(lib, CML_RELEASE)
+        for folder in ("hadoop-aws", "hadoop-azure", "ranger-raz"):
+            make_jar(lib / folder / f"{folder}-{CML_RELEASE.hadoop}.jar")
+    else:
+        from mlflow_client_env_sandbox.jars import DEPENDENCY_JARS
+        from mlflow_client_env_sandbox.parcel import HADOOP_VERSION, LIB_LAYOUT
+
+        jars = sorted(p for p in jars_dir.iterdir() if p.suffix == ".jar")
+        for folder, prefixes in LIB_LAYOUT.items():
+            (lib / folder / "lib").mkdir(parents=True)
+            for jar in jars:
+                if jar.name.startswith(prefixes) and HADOOP_VERSION in jar.name:
+                    _link_or_copy(jar, lib / folder / jar.name)
+        for dep in DEPENDENCY_JARS:
+            _link_or_copy(jars_dir / f"{dep}.jar", lib / "hadoop" / "lib" / f"{dep}.jar")
+        for folder in ("hadoop-aws", "hadoop-azure", "ranger-raz"):
+            (lib / folder / "lib").mkdir(parents=True)
+    (lib / "native").mkdir(exist_ok=True)
+    if libhdfs_so is None:
+        make_so(lib / "libhdfs.so.0.0.0")
+    else:
+        shutil.copy2(libhdfs_so, lib / "libhdfs.so.0.0.0")
+    (lib / "libhdfs.so.0").symlink_to("libhdfs.so.0.0.0")
+    (lib / "libhdfs.so").symlink_to("libhdfs.so.0.0.0")
+    if bin_hadoop:
+        script = lib / "hadoop" / "bin" / "hadoop"
+        script.parent.mkdir(parents=True, exist_ok=True)
+        script.write_text("#!/bin/sh\nexit 1\n")
+        script.chmod(0o755)
+    return runtime_addons / name
+
+
+# --- a conda env with conda-forge's openjdk (catalog G4) -------------------------------
+
+#: What openjdk's etc/conda/activate.d script does (conda-forge's recipe, which Anaconda's
+#: copies): the JDK is in $CONDA_PREFIX/lib/jvm, libjvm.so in its lib/server.
+CONDA_OPENJDK_ACTIVATE = """\
+if [ "${JAVA_HOME+x}" ]; then export JAVA_HOME_CONDA_BACKUP="${JAVA_HOME}"; fi
+export JAVA_HOME="${CONDA_PREFIX}/lib/jvm"
+if [ "${JAVA_LD_LIBRARY_PATH+x}" ]; then
+  export JAVA_LD_LIBRARY_PATH_BACKUP="${JAVA_LD_LIBRARY_PATH}"
+fi
+export JAVA_LD_LIBRARY_PATH="${JAVA_HOME}/lib/server"
+"""
+
+#: Big files of a JDK's lib that are linked, not copied (the class image) or left out
+#: (class-data-sharing archives and javac's ct.sym, which a JVM for libhdfs never reads).
+_JDK_LINKED = ("modules",)
+_JDK_SKIPPED = ("classes.jsa", "classes_nocoops.jsa", "ct.sym", "src.zip")
+
+
+def make_conda_openjdk(prefix: Path, jdk: Path) -> Path:
+    """The real JDK ``jdk`` installed into the conda env ``prefix`` the way conda-forge's
+    ``openjdk`` package lays it out; returns ``prefix/lib/jvm``.
+
+    The JDK goes to ``lib/jvm`` (``bin``, ``conf``, ``lib`` with its own copy of
+    ``lib/server/libjvm.so``, ``release``), every tool gets a relative link in
+    ``prefix/bin``, and ``etc/conda/{activate,deactivate}.d`` hold the scripts that export
+    JAVA_HOME. ``conda-meta/`` marks the prefix as a conda env. ``lib/jvm/bin/java`` is a
+    copy, so it starts the copied libjvm.so (the launcher finds it from its own path).
+    """
+    jvm = prefix / "lib" / "jvm"
+    jvm.mkdir(parents=True)
+    shutil.copy2(jdk / "release", jvm / "release")
+    for folder in ("bin", "conf"):
+        shutil.copytree(jdk / folder, jvm / folder, symlinks=True)
+    shutil.copytree(
+        jdk / "lib",
+        jvm / "lib",
+        symlinks=True,
+        ignore=shutil.ignore_patterns(*_JDK_LINKED, *_JDK_SKIPPED),
+    )
+    for name in _JDK_LINKED:
+        if (jdk / "lib" / name).exists():
+            (jvm / "lib" / name).symlink_to(jdk / "lib" / name)
+    (prefix / "bin").mkdir(exist_ok=True)
+    for tool in sorted((jvm / "bin").iterdir()):
+        link = prefix / "bin" / tool.name
+        if not link.exists():
+            link.symlink_to(Path("..") / "lib" / "jvm" / "bin" / tool.name)
+    version = next(
+        (
+            line.split("=", 1)[1].strip('"')
+            for line in (jvm / "release").read_text().splitlines()
+            if line.startswith("JAVA_VERSION=")
+        ),
+        "0",
+    )
+    meta = prefix / "conda-meta"
+    meta.mkdir(exist_ok=True)
+    (meta / "history").touch()
+    record = {"name": "openjdk", "version": version, "channel": "conda-forge", "files": []}
+    (meta / f"openjdk-{version}-h0_0.json").write_text(json.dumps(record))
+    for change in ("activate", "deactivate"):
+        d = prefix / "etc" / "conda" / f"{change}.d"
+        d.mkdir(parents=True, exist_ok=True)
+    (prefix / "etc/conda/activate.d/openjdk_activate.sh").write_text(CONDA_OPENJDK_ACTIVATE)
+    (prefix / "etc/conda/deactivate.d/openjdk_deactivate.sh").write_text(
+        'export JAVA_HOME="${JAVA_HOME_CONDA_BACKUP:-}"\nunset JAVA_HOME_CONDA_BACKUP\n'
+    )
+    return jvm
+
+
+def make_env_python(prefix: Path) -> Path:
+    """A Python whose ``sys.prefix`` is ``prefix``: a venv there, given this interpreter's
+    packages (and so this project, installed editable) by links, nothing copied."""
+    import subprocess
+    import sys
+    import venv
+
+    venv.EnvBuilder(with_pip=False, symlinks=True).create(prefix)
+    python = prefix / "bin" / "python"
+    ask = "import site; print(site.getsitepackages()[0])"
+    site = Path(subprocess.check_output([python, "-c", ask], text=True).strip())
+    ours = Path(subprocess.check_output([sys.executable, "-c", ask], text=True).strip())
+    for entry in ours.iterdir():
+        if not (site / entry.name).exists():
+            (site / entry.name).symlink_to(entry)
+    return python

@@ -5,6 +5,13 @@ HADOOP_HOME is ``P/lib/hadoop`` (not ``P``) and ``libhdfs.so`` sits in ``P/lib64
 package installs put it in ``/usr/lib64``; Apache tarballs in ``lib/native``.
 Everything here only reads the filesystem and returns frozen dataclasses that
 carry the evidence they used.
+
+Cloudera's container engines (catalog H2) are recognised too. A CDSW engine (and a CML
+session on a cluster with parcels) sees the host's ``/opt/cloudera`` mounted, so the
+parcel is found where it is on an edge node; the evidence says it is the host's, as
+mounted. A CML runtime instead gets its Hadoop client as a *runtime add-on* mounted
+under ``/runtime-addons/hadoop-cli-<version>-<id>/``, a bigtop-like ``usr/lib`` with
+``libhdfs.so`` directly in it.
 """
 
 from __future__ import annotations
@@ -12,7 +19,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..config import ENV_VARS
@@ -24,11 +31,26 @@ TYPE_CHECKING = False  # typing is not imported at run time (import cost; mypy h
 if TYPE_CHECKING:
     from typing import Literal
 
-    Kind = Literal["parcel", "package", "hdp", "tarball"]
+    Kind = Literal["parcel", "package", "hdp", "tarball", "cml-addon"]
 
 DEFAULT_PARCELS_ROOT = "/opt/cloudera/parcels"
 DEFAULT_PACKAGE_BASE = "/usr/lib"
 DEFAULT_HDP_CLIENT = "/usr/hdp/current/hadoop-client"
+
+# CML runtime add-ons. Cloudera's docs say sessions get add-ons (Spark, Hadoop CLI) next to
+# the runtime image ('cdswctl runtime-addons list', docs.cloudera.com/machine-learning/1.5.5/
+# cli/topics/ml-cli-starting-sessions-and-creating-ssh-endpoints.html) but not where they are
+# mounted. The paths come from public CML code: jvprosser/hdfs-mcp-server's README sets
+# ARROW_LIBHDFS_DIR=/runtime-addons/hadoop-cli-7.3.1.101-c2jhs/usr/lib and a CLASSPATH of
+# that usr/lib's hadoop, hadoop/lib, hadoop-hdfs, hadoop-hdfs/lib, hadoop-mapreduce, ...
+# folders, with usr/lib/native on LD_LIBRARY_PATH.
+DEFAULT_RUNTIME_ADDONS = "/runtime-addons"
+HADOOP_CLI_ADDON_PREFIX = "hadoop-cli-"
+#: Set by CDSW and CML in every engine (docs.cloudera.com/cdsw/1.9.2/runtimes/topics/
+#: ml-engine-environment-variables-runtimes.html); CDSW mounts the host's /opt/cloudera,
+#: client configuration and JAVA_HOME into each engine (docs.cloudera.com/cdsw/1.9.2/
+#: architecture-overview/topics/cdsw-engines.html).
+ENGINE_VARS = ("CDSW_ENGINE_ID", "CDSW_PROJECT")
 
 #: Component folders in the order ``hadoop classpath`` lists them (lib jars first).
 BIGTOP_COMPONENTS = ("hadoop", "hadoop-hdfs", "hadoop-yarn", "hadoop-mapreduce")
@@ -239,6 +261,9 @@ def classify_home(path: Path, source: str) -> HadoopInstall | None:
     real = Path(os.path.realpath(path))
     if real.name == "hadoop" and (real.parent / "hadoop-hdfs").is_dir():
         base = real.parent
+        addon = cml_addon_of(base)
+        if addon is not None:
+            return _cml_addon_install(addon, path, source)
         kind: Kind = "hdp" if "/hdp/" in f"{real}/" else "package"
         dirs = _bigtop_jar_dirs(base)
         lib64 = base.parent / "lib64" / "libhdfs.so"
@@ -257,6 +282,118 @@ def classify_home(path: Path, source: str) -> HadoopInstall | None:
             evidence=(f"{source}: {path} ({kind} layout: {base}/hadoop, {base}/hadoop-hdfs)",),
         )
     return None
+
+
+def cml_addon_of(base: Path) -> Path | None:
+    """The CML Hadoop CLI add-on folder when ``base`` is its ``usr/lib``, else None.
+
+    Recognised by shape, not by the mount point, so an add-on is known however it was
+    reached (the runtime-add-ons root, HADOOP_HOME, ``hadoop`` on PATH)."""
+    addon = base.parent.parent
+    if (
+        base.name == "lib"
+        and base.parent.name == "usr"
+        and addon.name.startswith(HADOOP_CLI_ADDON_PREFIX)
+    ):
+        return addon
+    return None
+
+
+def _native_dir(*candidates: Path) -> Path | None:
+    """The first folder holding libhadoop.so, else the first that exists."""
+    dirs = [d for d in candidates if d.is_dir()]
+    with_lib = [d for d in dirs if any(d.glob("libhadoop.so*"))]
+    return next(iter(with_lib or dirs), None)
+
+
+def _cml_addon_install(addon: Path, home: Path, source: str) -> HadoopInstall:
+    """A CML Hadoop CLI add-on: ``<addon>/usr/lib/{hadoop,hadoop-hdfs,...}``, and
+    ``libhdfs.so`` in ``usr/lib`` itself (where the add-on's users point ARROW_LIBHDFS_DIR)."""
+    lib = addon / "usr" / "lib"
+    real = Path(os.path.realpath(lib / "hadoop"))
+    dirs = _bigtop_jar_dirs(lib)
+    libhdfs = _first_file(
+        lib / "libhdfs.so", addon / "usr" / "lib64" / "libhdfs.so", real / "lib/native/libhdfs.so"
+    )
+    bin_dir = next(
+        (d for d in (addon / "usr" / "bin", home / "bin") if (d / "hadoop").is_file()), None
+    )
+    return HadoopInstall(
+        kind="cml-addon",
+        root=addon,
+        hadoop_home=home,
+        version=_hadoop_version_from_jars(dirs),
+        bin_dir=bin_dir,
+        libhdfs=libhdfs,
+        native_dir=_native_dir(real / "lib" / "native", lib / "native"),
+        jar_dirs=dirs,
+        default_conf_dir=None,
+        source=source,
+        evidence=(
+            f"{source}: {home}",
+            f"CML runtime add-on layout: {addon.name} holds usr/lib/hadoop and "
+            "usr/lib/hadoop-hdfs"
+            + (f", and {libhdfs.name} in {libhdfs.parent}" if libhdfs else ", but no libhdfs.so"),
+        ),
+    )
+
+
+def _addon_version(name: str) -> tuple[int, ...]:
+    """``hadoop-cli-7.3.1.101-c2jhs`` -> (7, 3, 1, 101): the add-on's random id is not a version."""
+    m = re.match(re.escape(HADOOP_CLI_ADDON_PREFIX) + r"(\d+(?:\.\d+)*)", name)
+    return version_key(m.group(1)) if m else ()
+
+
+def find_cml_addon(
+    runtime_addons: Path,
+) -> tuple[HadoopInstall, tuple[str, ...]] | None:
+    """The Hadoop CLI add-on mounted under ``runtime_addons``, or None.
+
+    A session normally has one; with several (a session started with two add-on versions)
+    the newest is used, and a warning names the others, as for several parcels."""
+    try:
+        found = [
+            d
+            for d in sorted(runtime_addons.glob(f"{HADOOP_CLI_ADDON_PREFIX}*"))
+            if (d / "usr" / "lib" / "hadoop").is_dir() and (d / "usr/lib/hadoop-hdfs").is_dir()
+        ]
+    except OSError:
+        return None
+    if not found:
+        return None
+    found.sort(key=lambda d: _addon_version(d.name))  # stable: equal versions keep name order
+    chosen = found[-1]
+    source = f"CML runtime add-on in {runtime_addons}"
+    inst = _cml_addon_install(chosen, chosen / "usr" / "lib" / "hadoop", source)
+    warnings: tuple[str, ...] = ()
+    if len(found) > 1:
+        warnings = (
+            f"{len(found)} Hadoop CLI add-ons are mounted in {runtime_addons} "
+            f"({', '.join(d.name for d in found)}); using the newest, {chosen.name}. Choose "
+            f"another with {setting('hadoop_home')} (its usr/lib/hadoop folder).",
+        )
+    return inst, warnings
+
+
+def engine_evidence(env: Mapping[str, str]) -> tuple[str, ...]:
+    """What says this process runs in a CDSW/CML engine (its per-engine variables)."""
+    names = [f"{v}={env[v]}" for v in ENGINE_VARS if env.get(v)]
+    return (f"inside a CDSW/CML engine ({', '.join(names)})",) if names else ()
+
+
+def _in_engine(inst: HadoopInstall, env: Mapping[str, str]) -> HadoopInstall:
+    """``inst`` with the engine evidence added when discovery ran inside an engine."""
+    engine = engine_evidence(env)
+    if not engine:
+        return inst
+    notes = {
+        "parcel": "the host's parcels as mounted into the engine (read-only): paths are the "
+        "engine's, which the host's JAVA_HOME and client configuration must match (H2)",
+        "cml-addon": "the Hadoop client of the session's runtime add-on; the client "
+        "configuration is the one mounted at /etc/hadoop/conf (or HADOOP_CONF_DIR)",
+    }
+    note = notes.get(inst.kind)
+    return replace(inst, evidence=(*inst.evidence, *engine, *((note,) if note else ())))
 
 
 def _require(inst: HadoopInstall | None, path: Path, source: str) -> HadoopInstall:
@@ -286,12 +423,16 @@ def discover_hadoop(
     default_parcels_root: str = DEFAULT_PARCELS_ROOT,
     package_base: str = DEFAULT_PACKAGE_BASE,
     hdp_client: str = DEFAULT_HDP_CLIENT,
+    runtime_addons: str = DEFAULT_RUNTIME_ADDONS,
 ) -> HadoopInstall:
     """Find the Hadoop client installation.
 
     Order: an explicit parcel, an explicit Hadoop home, an explicit parcels root,
     ``HADOOP_HOME``, the default parcels root, ``hadoop`` on PATH (through
-    ``/etc/alternatives``), a package install, then HDP.
+    ``/etc/alternatives``), a CML Hadoop CLI add-on under ``runtime_addons``, a package
+    install, then HDP. The add-on comes after the parcels (when a CML session has both,
+    the parcel is the cluster's own release, deployed with its client configuration) and
+    before the package paths, which a runtime image does not use for Hadoop.
     """
     env = os.environ if env is None else env
     checked: list[str] = []
@@ -325,27 +466,34 @@ def discover_hadoop(
     if env.get("HADOOP_HOME"):
         inst = classify_home(Path(env["HADOOP_HOME"]), "HADOOP_HOME")
         if inst:
-            return inst
+            return _in_engine(inst, env)
         warnings.append(f"HADOOP_HOME={env['HADOOP_HOME']} is not a Hadoop installation; ignored")
         checked.append(f"HADOOP_HOME={env['HADOOP_HOME']}")
     root = Path(default_parcels_root)
     found = find_parcel(root) if root.is_dir() else None
     checked.append(str(root))
     if found:
-        return parcel_install(found[0], f"parcels root {root}", [*warnings, *found[1]])
+        inst = parcel_install(found[0], f"parcels root {root}", [*warnings, *found[1]])
+        return _in_engine(inst, env)
     hadoop = which("hadoop", env.get("PATH", ""))
     if hadoop:
         real = Path(os.path.realpath(hadoop))
         home = real.parent.parent
         inst = classify_home(home, f"hadoop on PATH ({hadoop} -> {real})")
         if inst:
-            return inst
+            return _in_engine(inst, env)
         checked.append(f"hadoop on PATH ({hadoop} -> {real})")
+    addons = Path(runtime_addons)
+    addon = find_cml_addon(addons) if addons.is_dir() else None
+    checked.append(f"{addons}/{HADOOP_CLI_ADDON_PREFIX}*")
+    if addon:
+        inst, more = addon
+        return _in_engine(replace(inst, warnings=(*warnings, *more)), env)
     for candidate, label in ((Path(package_base) / "hadoop", "package"), (Path(hdp_client), "HDP")):
         if candidate.is_dir():
             inst = classify_home(candidate, f"{label} install {candidate}")
             if inst:
-                return inst
+                return _in_engine(inst, env)
         checked.append(str(candidate))
     raise HadoopAbsentError(
         "no Hadoop installation found (checked: "
