@@ -336,3 +336,13 @@ def test_d4_a_heimdal_kinit_first_on_path(kdc: Kdc, tmp_path: Path) -> None:
     # the system's own kinit is recognised as such
     [ok] = kinit_findings({**env, "PATH": "/usr/bin:/bin"}, system_ccache=keyring)
     assert ok.status == "ok" and ok.code == "kerberos.kinit"
+
+    # and the doctor's kerberos check reports it, with or without a Hadoop installation
+    doc = subprocess.run(
+        [sys.executable, "-m", "mlflow_client_env", "doctor", "--check", "kerberos", "--json"],
+        env={**env, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    (check,) = json.loads(doc.stdout)["checks"]
+    codes = [f["code"] for f in check["findings"]]
+    assert "kerberos.kinit-foreign" in codes, doc.stdout

@@ -65,6 +65,16 @@ JAVA_SIDE = "Java's side (the krb5.conf and cache the JVM would read, LIBHDFS_OP
 
 
 def check_kerberos(ctx: Context) -> Iterator[Finding]:
+    if ctx.foreign_reason() is None:  # runs the klist beside that kinit: our own env only
+        from ..kerberos.profile import discover_kerberos
+        from ..kerberos.tools import kinit_findings
+
+        try:
+            system_ccache: str | None = discover_kerberos(ctx.env).ccache
+        except MlflowClientEnvError:  # a krb5.conf that cannot be read: reported below
+            system_ccache = None
+        # a kinit on PATH that is not the system's (D4), whatever else is found
+        yield from kinit_findings(ctx.env, system_ccache)
     if isinstance(ctx.discovery(), MlflowClientEnvError) and ctx.not_needed() is not None:
         # no Hadoop, so no JVM: the ticket still matters, the tracking server may ask for it
         yield from _without_hadoop(ctx)
