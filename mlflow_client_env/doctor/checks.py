@@ -137,7 +137,8 @@ def check_java(ctx: Context) -> Iterator[Finding]:
     chosen = ctx.java()  # memoised: the installation check has usually run discovery
     # java.home-passed-over, made where discovery chose another Java than this JAVA_HOME; it
     # names that JAVA_HOME's version and the Java chosen, so it stands for the inherited-* ones
-    passed_over = () if isinstance(chosen, MlflowClientEnvError) else chosen.findings
+    choice = () if isinstance(chosen, MlflowClientEnvError) else chosen.findings
+    passed_over = [f for f in choice if f.code == "java.home-passed-over"]
     inherited = ctx.env.get("JAVA_HOME")
     if inherited and not passed_over:
         root = normalise_java_home(inherited)
@@ -171,7 +172,7 @@ def check_java(ctx: Context) -> Iterator[Finding]:
                     fix="use the JAVA_HOME from 'mlflow-client-env env'",
                 )
             )
-    yield from (*out, *passed_over)
+    yield from (*out, *choice)  # the choice's own findings (passed over, conda, ...)
     out = []
     if isinstance(chosen, JavaNotFoundError):  # no usable Java: this check's own error
         yield _not_needed_here(
