@@ -10,7 +10,9 @@ ipykernel_launcher`` in the same process (same pid: interrupts still work).
 
 If resolution fails the kernel still starts: the problem goes to stderr (the
 kernel log) and, through this module's IPython extension, into the output of
-the first cell the user runs. Never a dead kernel with no message.
+the first cell the user runs. Never a dead kernel with no message. The extension
+also captures the kernel's fd 2 (``stderr_capture``), where the JVM writes the
+reason for an HDFS failure, so that the cell's explainer (``ipython_hook``) can name it.
 
 Kernel start time matters (<= 100 ms over plain ipykernel): this module never
 imports mlflow, pyarrow or gssapi.
@@ -213,14 +215,24 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         raise SystemExit(1) from None
 
 
-# --- the IPython extension: show the launcher's message in the first cell -----------------
+# --- the IPython extension: fd 2 captured, errors explained, the launcher's message shown --
 
 
 def load_ipython_extension(ipython: Any) -> None:
-    """Explain HDFS/JVM errors in cells, and print the launcher's message (MESSAGE_VAR)
-    in the output of the first cell run."""
-    from .ipython_hook import install
+    """Capture fd 2, explain HDFS/JVM errors in cells, and print the launcher's message
+    (MESSAGE_VAR) in the output of the first cell run.
 
+    fd 2 is captured here, in the kernel process, not in ``main()``: ``execve`` keeps file
+    descriptors but no thread, and the reader thread and its ring must live in the process
+    whose cells the explainer reads them for (a helper process would need a channel back
+    and would outlive the kernel). It costs a pipe, two dups and one thread at start.
+    """
+    from .ipython_hook import install, watch_stderr
+
+    try:
+        watch_stderr(ipython)  # first: the JVM may write before the first cell
+    except Exception as exc:  # never at the cost of the explainer or the launcher's message
+        print(f"{PREFIX}: stderr not captured: {exc!r}", file=sys.__stderr__, flush=True)
     install(ipython)
     text = os.environ.pop(MESSAGE_VAR, None)
     if not text:
