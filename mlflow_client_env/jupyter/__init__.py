@@ -7,5 +7,7 @@
 - ``launcher``: what a kernel runs at every start (through the ``mlflow_client_env.kernel``
   shim), before it execs ipykernel;
 - ``ipython_hook``: explains HDFS/JVM/Kerberos tracebacks in notebooks;
+- ``stderr_capture``: in launcher kernels, tees fd 2 (where the JVM writes) to the kernel's
+  log and a small in-memory ring, so the hook can name the Java-side cause;
 - ``resources/``: the kernel logos, shipped in the wheel.
 """
