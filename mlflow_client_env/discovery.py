@@ -137,6 +137,7 @@ def environment_of(
     *,
     legacy_ld_library_path: bool = False,
     java_ccache: str | None = None,
+    copied_from: str | None = None,
 ) -> Environment:
     """``compose`` applied to one discovery, with the options taken from its overrides."""
     return compose(
@@ -145,5 +146,6 @@ def environment_of(
             legacy_ld_library_path=legacy_ld_library_path,
             tracking_uri=_pair(d.overrides.tracking_uri),
             java_ccache=java_ccache,
+            copied_from=copied_from if java_ccache else None,
         ),
     )  # fmt: skip

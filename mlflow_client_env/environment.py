@@ -17,6 +17,7 @@ from .findings import Finding
 from .hadoop.conf import HadoopConf
 from .hadoop.install import HadoopInstall
 from .java import JavaChoice
+from .kerberos.java_cache import COPIED_FROM_VAR
 from .kerberos.profile import KerberosSetup, cache_not_java_readable
 from .redact import redact, redact_value, url_has_credentials
 
@@ -95,6 +96,7 @@ class Options:
     legacy_ld_library_path: bool = False
     tracking_uri: tuple[str, str] | None = None  # (value, source)
     java_ccache: str | None = None  # a FILE cache made for Java from a KEYRING/KCM one
+    copied_from: str | None = None  # the cache java_ccache is a copy of (None: a login's)
 
 
 def _jvm_options(
@@ -307,6 +309,12 @@ def compose(
                     f"{kerberos.ccache_type} cache {kerberos.ccache} (the one libkrb5 uses), "
                     "or a keytab login's"
                 )
+            if options.copied_from:
+                why = (
+                    f"a private FILE copy, made for Java, of the ticket in {options.copied_from} "
+                    "(the cache libkrb5 uses; Java reads only FILE caches); made again at every "
+                    "setup() and kernel start"
+                )
             add(
                 "KRB5CCNAME",
                 f"FILE:{cc_file}",
@@ -317,6 +325,13 @@ def compose(
                 cc_file,
                 "MLflow passes it to pyarrow as kerb_ticket, so libhdfs uses this cache",
             )
+            if options.copied_from:
+                add(
+                    COPIED_FROM_VAR,
+                    options.copied_from,
+                    "the cache the FILE copy was made from: the next setup() copies it again, "
+                    "so a new kinit there is seen",
+                )
         else:
             findings.append(cache_not_java_readable(kerberos))
 

@@ -199,7 +199,9 @@ def setup(
         env = without_hadoop(missing.problem, uri, store, kerberos, login_ccache)
     else:
         java_ccache, kinit_findings = plan.carry_out()
-        env = environment_of(found, os.environ, java_ccache=java_ccache)
+        env = environment_of(
+            found, os.environ, java_ccache=java_ccache, copied_from=plan.copied_from
+        )
     # after the login or the copy: the ticket of the cache Java and Python will use
     ticket, ticket_findings = ticket_readiness(env)
     findings = [*kinit_findings, *env.findings, *ticket_findings]

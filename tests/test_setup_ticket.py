@@ -187,6 +187,31 @@ def test_keyring_ticket_is_read_from_the_copy_made_for_java(
     assert "made for Java" in st.ccache_source
 
 
+def test_a_second_setup_copies_the_keyring_again(
+    edge: Edge, kdc: Kdc, keyring: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After the first setup() KRB5CCNAME names the FILE copy; a new kinit into the KEYRING
+    must still reach Java and the report: the next setup() copies the source again."""
+    monkeypatch.setenv("KRB5_CONFIG", str(kdc.krb5_conf))
+    monkeypatch.setenv("KRB5CCNAME", keyring)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    (tmp_path / "run").mkdir(mode=0o700)
+    first = mlflow_client_env.setup(**edge.overrides())
+    assert first.ticket is not None and first.ticket.seconds_left is not None
+    assert os.environ["MLFLOW_CLIENT_ENV_COPIED_FROM"] == keyring
+    subprocess.run(
+        ["kinit", "-l", "20h", "-kt", str(kdc.keytab_path("alice")), kdc.principal("alice")],
+        env={**kdc.env, "KRB5CCNAME": keyring}, check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    second = mlflow_client_env.setup(**edge.overrides())
+    codes = [f.code for f in second.findings]
+    assert "kerberos.copied-for-java" in codes, codes
+    assert second.ticket is not None and second.ticket.seconds_left is not None
+    assert second.ticket.seconds_left > first.ticket.seconds_left + 5 * 3600
+    reason = second.environment.get("KRB5CCNAME")
+    assert reason is not None and keyring in reason.reason and "copy" in reason.reason
+
+
 def test_a_file_cache_never_imports_gssapi(edge: Edge, cc: Path, kdc: Kdc) -> None:
     """The warm-setup() budget: a FILE cache is read with struct, gssapi stays unloaded."""
     kdc.kinit("alice", cc, lifetime="10h")

@@ -126,7 +126,9 @@ def prepare(args: Any, environ: dict[str, str]) -> tuple[dict[str, str], list[st
             resolved = without_hadoop(missing.problem, uri, store, kerberos, java_ccache)
         else:
             java_ccache, login_findings = plan.carry_out()
-            resolved = environment_of(found, env, java_ccache=java_ccache)
+            resolved = environment_of(
+                found, env, java_ccache=java_ccache, copied_from=plan.copied_from
+            )
         notes += [f.summary + (f"\n  fix: {f.fix}" if f.fix else "") for f in login_findings]
     except MlflowClientEnvError as exc:
         problems.append(f"{exc.problem}\n  fix: {exc.fix}")

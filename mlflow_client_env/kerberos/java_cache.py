@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..errors import KinitError
 from ..findings import Finding
 from .profile import KerberosSetup, discover_kerberos
+
+#: Set beside KRB5CCNAME when that is a FILE copy made for Java: the cache it was copied from.
+COPIED_FROM_VAR = "MLFLOW_CLIENT_ENV_COPIED_FROM"
 
 
 @dataclass(frozen=True, eq=False)  # an instruction to carry_out, never compared
@@ -33,6 +36,12 @@ class JavaCcachePlan:
     keytab: str | os.PathLike[str] | None = None
     principal: str | None = None
     kerberos: KerberosSetup | None = field(default=None, repr=False)  # read once, by the plan
+
+    @property
+    def copied_from(self) -> str | None:
+        """The cache a ``copy`` copies (exported beside KRB5CCNAME, so the next plan can
+        copy it again); None for the other kinds."""
+        return self.kerberos.ccache if self.kind == "copy" and self.kerberos else None
 
     def carry_out(self) -> tuple[str | None, list[Finding]]:
         """Do it: the FILE cache Java should use (None: the discovered one, or the copy
@@ -80,9 +89,20 @@ def plan_java_ccache(
     """
     if kerberos is None:
         kerberos = discover_kerberos(env)
+    from .login import check_login_inputs, private_ccache, require_file_ccache
+
+    source = env.get(COPIED_FROM_VAR)
+    if keytab is None and principal is None and source and kerberos.ccache_type == "FILE":
+        # KRB5CCNAME is the FILE copy an earlier setup() made for Java: copy its source again,
+        # or a new kinit into the KEYRING/KCM cache would never reach Java (nor this report)
+        copy = str(require_file_ccache(private_ccache(env=env)))
+        here = kerberos.ccache_path
+        if here is not None and os.path.realpath(here) == os.path.realpath(copy):
+            origin = f"{COPIED_FROM_VAR} (what the FILE copy for Java was made from)"
+            again = replace(kerberos, ccache=source, ccache_source=origin)
+            return JavaCcachePlan("copy", copy, env, kerberos=again)
     if keytab is None and principal is None and kerberos.java_readable:
         return JavaCcachePlan("none", None, env)
-    from .login import check_login_inputs, private_ccache, require_file_ccache
 
     if keytab is not None or principal is not None:
         inputs = check_login_inputs(keytab, principal, env=env, kerberos=kerberos)
