@@ -386,6 +386,28 @@ def test_a_krb5_conf_owned_by_someone_else_is_not_handed_to_libkrb5(
     assert any(f"{dropin} is owned by uid 65534" in e for e in k.evidence), k.evidence
 
 
+def test_a_link_of_someone_else_or_a_file_not_there_yet_is_not_handed_to_libkrb5(
+    krb: Krb, tmp_path: Path
+) -> None:
+    """A link another user owns can be re-pointed while the child starts; a file that does
+    not exist yet can be created by someone else: neither goes to libkrb5 in a child."""
+    conf = rhel8_layout(tmp_path, krb)
+    link = tmp_path / "their-krb5.conf"
+    link.symlink_to(conf)
+    os.lchown(link, 65534, 65534)
+    k = discover_kerberos(base_env(link))
+    assert not k.from_libkrb5, k.evidence
+    assert any(f"{link} is owned by uid 65534" in e for e in k.evidence), k.evidence
+    later = tmp_path / "later.conf"
+    k2 = discover_kerberos(base_env(conf, KRB5_CONFIG=f"{conf}:{later}"))
+    assert not k2.from_libkrb5, k2.evidence
+    assert any(f"{later} cannot be checked" in e for e in k2.evidence), k2.evidence
+    # and our own link to our own file is fine
+    mine = tmp_path / "my-krb5.conf"
+    mine.symlink_to(conf)
+    assert discover_kerberos(base_env(mine)).from_libkrb5
+
+
 # --------------------------------------------------------------------------- Java's view
 JAVA_PROBE = """
 public class Probe {

@@ -501,17 +501,34 @@ def _config_paths(env: Mapping[str, str]) -> tuple[list[Path], str, Path | None,
 
 
 def _not_ours(paths: Sequence[Path]) -> str | None:
-    """Why libkrb5 must not be handed these files in a child (None: root's or ours, and
-    writable by no one else)."""
+    """Why libkrb5 must not be handed these files in a child (None: every file exists, and
+    it, each link on the way and each folder above it are root's or ours and writable by no
+    one else), since a krb5.conf can name code for libkrb5 to load (``module``, plugins).
+
+    Links are judged themselves (``lstat``) and then their target, and a file that does not
+    exist yet is refused: someone else could create it between this check and the child.
+    """
     me = os.geteuid()
-    for p in paths:
+
+    def bad(p: Path) -> str | None:
         try:
-            st = os.stat(p)
+            st = os.lstat(p)
         except OSError:
-            continue
-        if st.st_uid not in (0, me) or st.st_mode & stat.S_IWOTH:
-            owner = f"owned by uid {st.st_uid}" if st.st_uid not in (0, me) else "world-writable"
-            return f"{p} is {owner} (a krb5.conf can name code for libkrb5 to load)"
+            return f"{p} cannot be checked (missing?)"
+        if st.st_uid not in (0, me):
+            return f"{p} is owned by uid {st.st_uid}"
+        if not stat.S_ISLNK(st.st_mode) and st.st_mode & (stat.S_IWOTH | stat.S_IWGRP):
+            return f"{p} is writable by others"
+        return None
+
+    for p in paths:
+        real = Path(os.path.realpath(p))
+        for q in (p, real, *(d for d in (p.parent, *p.parent.parents, *real.parents))):
+            if q.is_dir() and (st := os.lstat(q)) and st.st_mode & stat.S_ISVTX:
+                continue  # a sticky folder such as /tmp: others cannot replace our entries
+            why = bad(q)
+            if why:
+                return f"{why} (a krb5.conf can name code for libkrb5 to load)"
     return None
 
 
