@@ -289,8 +289,12 @@ _ENTRIES: tuple[Entry, ...] = (
         "`HDFS Write failed` while logging an artifact larger than 2 GB.",
         "MLflow before 1.26 read a whole artifact into memory and handed it to libhdfs in a "
         "single write, which cannot exceed 2^31 bytes.",
-        "upgrade MLflow (>= 2.16 streams through open_output_stream)",
-        ("https://github.com/mlflow/mlflow/issues/4025",),
+        "upgrade MLflow to 1.26 or later, which uploads artifacts in chunks (2.16 and later "
+        "stream them through pyarrow.fs)",
+        (
+            "https://github.com/mlflow/mlflow/issues/4025",
+            "https://github.com/mlflow/mlflow/pull/5812",
+        ),
     ),
     # ------------------------------------------------------------------ D
     Entry(

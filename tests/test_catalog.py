@@ -15,15 +15,19 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
 
 import mlflow_client_env
-from mlflow_client_env.doctor.catalog import explain, explain_text
-from mlflow_client_env_sandbox import Assets
+from mlflow_client_env.doctor.catalog import explain, explain_text, installed_versions
+from mlflow_client_env_sandbox import Assets, Kdc, Sandbox
 from mlflow_client_env_sandbox.parcel import ParcelTree
-from tests.sandbox.helpers import ClientEnv, base_env
+from tests.sandbox.fixtures import HdfsControl
+from tests.sandbox.helpers import ClientEnv, base_env, make_client_conf
+from tests.test_catalog_kerberos_real import run_writer, ticket
+from tests.test_jvm_renewal import libhdfs_env
 
 #: Connects like MLflow's HDFS artifact repository and creates a folder (not
 #: get_file_info: on a Kerberos failure libhdfs returns no info and pyarrow reports
@@ -115,8 +119,13 @@ def test_bad_java_home_is_a2_then_a4_in_the_same_process(
         "text": "Prior attempt to load libhdfs failed",
         "code": "A4",
     }
-    exp = explain(err)  # the traceback holds both: the first match in catalog order wins
+    exp = explain(err)  # the child re-raised the last one: its traceback holds only A4's text
     assert exp is not None and exp.code == "A4"
+    # a log holding both: the first failure is the cause, the cached one its consequence
+    both = explain_text(f"OSError: {first['text']}\nOSError: {second['text']}")
+    assert both is not None and both.code == "A2"
+    assert both.matched.startswith("OSError: Unable to load libjvm")
+    assert both.fix.startswith("the failed load is cached for the life of the process (A4)")
 
 
 def test_missing_libhdfs_dir_is_a1(java_home: Path, tmp_path: Path) -> None:
@@ -161,6 +170,84 @@ def test_no_ticket_is_d1(client_env: ClientEnv, tmp_path: Path) -> None:
     )  # fmt: skip
     assert info.returncode == 0 and info.stdout.strip() == "NotFound"
     assert "Failed to find any Kerberos tgt" in info.stderr
+
+
+#: Writes argv[2] pieces of argv[3] bytes through one output stream, as MLflow's HDFS
+#: repository (2.16+) does, and closes it, also after a failed write.
+BIG_WRITER = """
+import sys
+import pyarrow.fs as pafs
+out = pafs.HadoopFileSystem("default", 0).open_output_stream(sys.argv[1])
+try:
+    for _ in range(int(sys.argv[2])):
+        out.write(b"x" * int(sys.argv[3]))
+finally:
+    out.close()
+"""
+
+
+def test_a_real_hdfs_write_failure_is_c4_only_where_the_versions_allow(
+    client_env: ClientEnv, hdfs: HdfsControl, tmp_path: Path
+) -> None:
+    """A real "HDFS Write failed": the DataNode is down during a 64 MiB write. The JVM's
+    reason is only a ClosedChannelException (Hadoop 2.7 does not say why its block pipeline
+    closed), and the 2 GB single write of old MLflow (C4) makes the same pyarrow text: only
+    the versions and the traceback can tell them apart."""
+    env = produced_env(client_env)
+    base = f"{client_env.namenode_uri}/tmp/catalog-dn-{uuid.uuid4().hex[:8]}"
+    hdfs.stop_datanode()
+    try:
+        big = subprocess.run(
+            [sys.executable, "-c", BIG_WRITER, base, "64", str(1 << 20)],
+            env=env, capture_output=True, text=True, timeout=180,
+        )  # fmt: skip
+    finally:
+        hdfs.start_datanode()  # returns once the DataNode re-registered
+    assert big.returncode != 0, "the write succeeded without a DataNode"
+    error = big.stderr.strip().splitlines()[-1]
+    assert error.startswith("OSError: [Errno 255] HDFS Write failed.")
+    assert "java.nio.channels.ClosedChannelException" in big.stderr
+
+    old = {"mlflow": "1.25.1", "pyarrow": "2.0.0"}  # the last MLflow with the single write
+    # pyarrow's exception alone, from an old MLflow: C4 is the only explanation there is
+    exp = explain(OSError(error.removeprefix("OSError: ")), versions=old)
+    assert exp is not None and exp.code == "C4"
+    # ... not from MLflow 1.26, which uploads in chunks
+    exp = explain(OSError(error.removeprefix("OSError: ")), versions={"mlflow": "1.26.0"})
+    assert exp is not None and exp.code == "libhdfs-failed"
+    assert "not the > 2 GB write of old MLflow (C4): MLflow 1.26.0 uploads" in exp.fix
+    # the child's whole stderr: its traceback shows the write was not MLflow's
+    err = subprocess.CalledProcessError(big.returncode, "python", stderr=big.stderr)
+    exp = explain(err, versions=old)
+    assert exp is not None and exp.code == "libhdfs-failed"
+    assert "did not come from MLflow" in exp.fix
+    # the versions installed here (the default): MLflow 3.x never writes in one piece
+    installed = installed_versions()["mlflow"]
+    exp = explain(OSError(error.removeprefix("OSError: ")))
+    assert exp is not None and exp.code == "libhdfs-failed"
+    assert f"MLflow {installed} uploads artifacts in chunks" in exp.fix
+
+
+def test_auth_simple_lines_do_not_hide_b5(
+    sandbox: Sandbox, kdc: Kdc, hdfs: HdfsControl, tmp_path: Path
+) -> None:
+    """A client configuration that says ``simple`` for the Kerberized cluster, with Hadoop's
+    login logged at DEBUG: every line says ``(auth:SIMPLE)`` (D2's log annotation), the
+    NameNode says why it refused: B5."""
+    sandbox.ensure_parcel()
+    conf = make_client_conf(
+        tmp_path / "conf", kdc.realm, hdfs.nn_port,
+        core={"hadoop.security.authentication": "simple"},
+    )  # fmt: skip
+    with (conf / "log4j.properties").open("a") as f:
+        f.write("log4j.logger.org.apache.hadoop.security.UserGroupInformation=DEBUG\n")
+    env = libhdfs_env(sandbox, ticket(kdc, tmp_path), HADOOP_CONF_DIR=str(conf))
+    res, err = run_writer(env, f"/tmp/catalog-rank-{uuid.uuid4().hex[:8]}", tmp_path)
+    assert res[0]["ok"] is False
+    assert "(auth:SIMPLE)" in err
+    assert "SIMPLE authentication is not enabled.  Available:[TOKEN, KERBEROS]" in err
+    exp = explain(err)
+    assert exp is not None and exp.code == "B5", exp
 
 
 def test_exception_chains_are_followed() -> None:
@@ -319,6 +406,8 @@ CATALOG_TEXTS = [
     ("E1", "libcom_err.so.3: undefined symbol: k5_os_mutex_lock, version krb5support_0_MIT"),
     ("E1", "ImportError: /lib64/libssl.so.10: version 'OPENSSL_1.0.2' not found"),
     ("E1", "ImportError: /usr/lib64/libstdc++.so.6: version 'GLIBCXX_3.4.21' not found"),
+    # OpenSSL 1.1 version names use underscores (issue 13)
+    ("E1", "openssl: /lib64/libssl.so.1.1: version `OPENSSL_1_1_1' not found (required by openssl)"),
 ]  # fmt: skip
 
 
@@ -326,7 +415,7 @@ CATALOG_TEXTS = [
     ("code", "text"), CATALOG_TEXTS, ids=[f"{c}-{i}" for i, (c, _) in enumerate(CATALOG_TEXTS)]
 )
 def test_catalog_text_maps_to_its_entry(code: str, text: str) -> None:
-    exp = explain_text(text)
+    exp = explain_text(text, versions={})  # versions unknown: C4 stays possible
     assert exp is not None, f"{text!r} maps to nothing"
     assert exp.code == code, f"{text!r} maps to {exp.code}, the catalog says {code}"
     assert exp.matched == text.strip() and exp.fix
@@ -366,3 +455,83 @@ def test_jvm_texts_seen_on_the_sandbox() -> None:
     for text, code in cases.items():
         exp = explain_text(text)
         assert exp is not None and exp.code == code, (text, exp)
+
+
+# --------------------------------------------------------------------------- ranking
+def test_a_specific_cause_beats_a_generic_one_wherever_it_stands() -> None:
+    """The issue's cases: C4's "HDFS Write failed" (even with an old MLflow) below D1 and
+    below "no DataNode"; D2's ``(auth:SIMPLE)`` annotation below B5."""
+    old = {"mlflow": "1.10.0"}
+    write = "OSError: HDFS Write failed, errno: 255 (Unknown error 255)"
+    gss = (
+        "WARN ipc.Client: Exception encountered while connecting to the server : javax.security."
+        "sasl.SaslException: GSS initiate failed [Caused by GSSException: No valid credentials "
+        "provided (Mechanism level: Failed to find any Kerberos tgt)]"
+    )
+    nodes = "File /x could only be replicated to 0 nodes instead of minReplication (=1)."
+    assert code_of(write, old) == "C4"
+    assert code_of(f"{gss}\n{write}", old) == "D1"
+    assert code_of(f"{write}\n{nodes}", old) == "no-datanode"
+    simple = "WARN security.UserGroupInformation: PriviledgedActionException as:x (auth:SIMPLE)"
+    refused = "AccessControlException: SIMPLE authentication is not enabled.  Available:[TOKEN]"
+    assert code_of(f"{simple} cause:org.apache.hadoop.security.{refused}") == "B5"
+    # weak words lose to a specific reason, not to a bare annotation
+    assert code_of(f"{simple}\njava.net.ConnectException: Connection refused") == (
+        "namenode-unreachable"
+    )
+
+
+def code_of(text: str, versions: dict[str, str] | None = None) -> str | None:
+    exp = explain_text(text, versions={} if versions is None else versions)
+    return exp and exp.code
+
+
+def test_the_innermost_java_cause_wins() -> None:
+    # equally specific texts (and the wrapper's first in the table): the deeper "Caused by:"
+    # is the root cause, e.g. an authorization check that could not reach its policy server
+    wrapped = (
+        "org.apache.hadoop.security.AccessControlException: Permission denied: user=alice, "
+        "access=WRITE\n\tat org.apache.hadoop.ipc.Client.call(Client.java:1474)\n"
+        "Caused by: java.net.ConnectException: Connection refused\n\t... 12 more"
+    )
+    exp = explain_text(wrapped, versions={})
+    assert exp is not None and exp.code == "namenode-unreachable"
+    assert exp.matched == "Caused by: java.net.ConnectException: Connection refused"
+    # one code on several lines: the first is shown (perwendel/spark#972); the innermost
+    # repeats the bare exception, where the first usually names the host or the file
+    realm = (
+        'Exception in thread "main" org.apache.spark.SparkException: Unable to load YARN support\n'
+        "Caused by: java.lang.IllegalArgumentException: Can't get Kerberos realm\n"
+        "Caused by: KrbException: Cannot locate default realm\n"
+    )
+    exp = explain_text(realm, versions={})
+    assert exp is not None and exp.code == "D5"
+    assert exp.matched == "Caused by: java.lang.IllegalArgumentException: Can't get Kerberos realm"
+    # a new log record starts a new chain: the "Caused by:" lines before it do not count
+    records = (
+        "2020-01-01 10:00:00 WARN a: AccessControlException: Permission denied: user=alice\n"
+        "java.io.IOException: retrying\nCaused by: java.io.IOException: a\n"
+        "Caused by: java.io.IOException: b\n"
+        "2020-01-01 10:00:01 WARN b: java.net.ConnectException: Connection refused\n"
+    )
+    assert code_of(records) == "permission-denied"  # both at depth 0: table order
+
+
+def test_in_a_python_chain_the_cause_wins_over_the_wrapper() -> None:
+    try:
+        try:
+            raise ConnectionRefusedError("[Errno 111] Connection refused")
+        except ConnectionRefusedError as inner:
+            raise PermissionError("Permission denied: could not check the ACL") from inner
+    except PermissionError as outer:
+        exp = explain(outer, versions={})
+    assert exp is not None and exp.code == "namenode-unreachable"
+    assert exp.matched == "ConnectionRefusedError: [Errno 111] Connection refused"
+    # Python's own rendering, the cause printed first, ranks the same way
+    printed = (
+        "ConnectionRefusedError: [Errno 111] Connection refused\n\n"
+        "The above exception was the direct cause of the following exception:\n\n"
+        "Traceback (most recent call last):\n"
+        "PermissionError: Permission denied: could not check the ACL\n"
+    )
+    assert code_of(printed) == "namenode-unreachable"
