@@ -349,13 +349,24 @@ def test_a_kcm_server_that_is_down_gets_the_fix_to_start_it(
 
 
 def test_a_hung_kcm_server_does_not_hang_ticket(
-    kdc: Kdc, own_kcm: KcmServer, tmp_path: Path
+    kdc: Kdc, client_env: ClientEnv, own_kcm: KcmServer, tmp_path: Path
 ) -> None:
     env = client_env_for(own_kcm, tmp_path)
     kinit(kdc, env, "10h")
     own_kcm.freeze()
     assert socket_accepts(own_kcm.socket_path) and not kcm_answers(own_kcm.socket_path)
-    proc = run([sys.executable, "-m", "mlflow_client_env", "ticket", "--json"], env, timeout=20)
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    st = json.loads(proc.stdout)
-    assert st["state"] == "unreadable" and st["ccache"] == "KCM:", st
+    try:
+        proc = run([sys.executable, "-m", "mlflow_client_env", "ticket", "--json"], env, 20)
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        st = json.loads(proc.stdout)
+        assert st["state"] == "unreadable" and st["ccache"] == "KCM:", st
+        assert "hangs" in str(st["message"]) and "restart" in str(st["fix"]), st
+        # setup() (its Java copy) does not hang either, and says why there is no copy
+        code = "import json, mlflow_client_env as m\nr = m.setup()\n"
+        code += "print(json.dumps({f.code: f.summary for f in r.findings}))\n"
+        out = run([sys.executable, "-c", code], with_cluster(client_env, env), 60)
+        assert out.returncode == 0, out.stderr[-2000:]
+        findings = json.loads(out.stdout.strip().splitlines()[-1])
+        assert "hangs" in findings.get("kerberos.copy-failed", ""), findings
+    finally:
+        own_kcm.resume()
