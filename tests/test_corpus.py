@@ -29,6 +29,7 @@ import pytest
 
 from mlflow_client_env import reference
 from mlflow_client_env.doctor.catalog import explain_text, installed_versions
+from tests.helpers_cli import run_cli as run_cmd
 from tests.sandbox.helpers import base_env
 
 CORPUS = Path(__file__).parent / "data" / "corpus"
@@ -160,3 +161,15 @@ def test_the_command_judges_c4_with_the_versions_installed_here(tmp_path: Path) 
     assert (major, minor) >= (1, 26), installed  # the dev extra pins a current MLflow
     code, out = run_cli(sample, tmp_path)
     assert code == 0 and out["code"] == "libhdfs-failed", out
+
+
+def test_explain_cli_gives_the_fix_for_this_very_text(tmp_path: Path) -> None:
+    """The entry's generic fix is not enough when the text says more: a bare 'HDFS Write
+    failed' with this MLflow (chunked uploads) is not C4, and the CLI says why."""
+    text = tmp_path / "write.txt"
+    text.write_text("OSError: HDFS Write failed, errno: 255 (Unknown error 255)\n")
+    out = run_cmd("explain", str(text), "--json")
+    data = json.loads(out.stdout)
+    assert data["code"] == "libhdfs-failed" and "not the > 2 GB write" in data["fix"], data
+    plain = run_cmd("explain", str(text))
+    assert "For this text: not the > 2 GB write" in plain.stdout, plain.stdout

@@ -64,6 +64,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from ..reference import lookup, render_text
 
     matched: str | None = None
+    fix_here: str | None = None  # the fix for this very text, when it says more than the entry
     if _is_code(args.what):
         entry = lookup(args.what)  # UnknownCodeError: exit 2, with the valid codes
     else:
@@ -77,6 +78,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
                 output.say("", msg, fix)
             return 1
         entry, matched = lookup(found.code), found.matched
+        fix_here = found.fix if found.fix and found.fix != entry.fix else None
     if args.json:
         data: dict[str, Any] = {
             "found": True,
@@ -84,7 +86,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
             "title": entry.title,
             "symptom": entry.symptom,
             "cause": entry.cause,
-            "fix": entry.fix,
+            "fix": fix_here or entry.fix,
             "doc": f"docs/troubleshooting.md#{entry.anchor}",
             "matched": matched,
         }
@@ -93,6 +95,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
         if matched:
             print(f"matched: {redact(matched)}\n")
         print(render_text(entry))
+        if fix_here:
+            print(f"\nFor this text: {redact(fix_here)}")
     return 0
 
 
