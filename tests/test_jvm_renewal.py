@@ -260,7 +260,7 @@ def test_run_gives_the_command_the_jvm_options(kdc: Kdc, tmp_path: Path) -> None
 
 
 def test_keep_ticket_fresh_prepares_only_a_process_set_up_for_libhdfs(
-    kdc: Kdc, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    kdc: Kdc, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     cc = tmp_path / "cc"
     kdc.kinit("alice", cc, lifetime="1h", renewable="2h")
@@ -272,6 +272,10 @@ def test_keep_ticket_fresh_prepares_only_a_process_set_up_for_libhdfs(
     r = keep_ticket_fresh(ccache=f"FILE:{cc}")
     r.stop()
     assert r.jvm is not None and r.jvm.state == "no-libhdfs"
+    # said where a notebook shows it (a warning), not at INFO: the order is the user's to fix
+    assert any(
+        rec.levelname == "WARNING" and "after setup()" in rec.getMessage() for rec in caplog.records
+    ), caplog.text
     assert "LIBHDFS_OPTS" not in os.environ and not (tmp_path / "cache").exists()
     # after setup() (here: LIBHDFS_OPTS by hand), before the first HDFS access
     monkeypatch.setenv("LIBHDFS_OPTS", "-Xmx1g")

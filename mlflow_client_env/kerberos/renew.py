@@ -499,9 +499,8 @@ def keep_ticket_fresh(
                 "ARROW_LIBHDFS_DIR): call keep_ticket_fresh() after setup() to let its JVM "
                 "take renewed tickets",
             )
-        level = logging.INFO if renewer.jvm.state == "no-libhdfs" else logging.WARNING
-        if not renewer.jvm.ok:
-            log.log(level, "ticket renewer: %s", renewer.jvm.message)
+        if not renewer.jvm.ok:  # visible in a notebook: a long-lived JVM would lose its ticket
+            log.warning("ticket renewer: %s", renewer.jvm.message)
     if keytab is not None and principal is not None and login:
         st = ticket_status(ccache, env=env, threshold=0, realms=())
         if not st.ok or st.principal != _qualified(principal, st.realm):
