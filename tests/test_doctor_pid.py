@@ -183,6 +183,9 @@ def test_root_never_runs_code_from_a_nobody_process_environment(
     assert hdfs["status"] == "skip" and why in str(hdfs["summary"])
     # what it can learn by reading still comes through: the mapped libraries
     assert found["live-process.mapped"]["status"] == "ok"
+    # the kinit on nobody's PATH is not run (its klist would be), and that is said
+    assert found["kerberos.kinit-skipped"]["status"] == "skip"
+    assert "kerberos.kinit" not in found and "kerberos.kinit-foreign" not in found
 
 
 def test_text_output_says_why_the_probes_were_skipped(

@@ -75,6 +75,13 @@ def check_kerberos(ctx: Context) -> Iterator[Finding]:
             system_ccache = None
         # a kinit on PATH that is not the system's (D4), whatever else is found
         yield from kinit_findings(ctx.env, system_ccache)
+    else:
+        yield Finding(
+            "kerberos.kinit-skipped",
+            "skip",
+            "the kinit on the process's PATH was not checked: that means running the klist "
+            "beside it, and another user's environment is read, never run",
+        )
     if isinstance(ctx.discovery(), MlflowClientEnvError) and ctx.not_needed() is not None:
         # no Hadoop, so no JVM: the ticket still matters, the tracking server may ask for it
         yield from _without_hadoop(ctx)
