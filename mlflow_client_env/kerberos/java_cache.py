@@ -89,10 +89,12 @@ def plan_java_ccache(
     """
     if kerberos is None:
         kerberos = discover_kerberos(env)
-    from .login import check_login_inputs, private_ccache, require_file_ccache
-
+    # login (keytabs, locks, hashing) is imported only when a copy or a login is planned: a
+    # FILE cache, the common case, is on the cold path of every setup() and kernel start
     source = env.get(COPIED_FROM_VAR)
     if keytab is None and principal is None and source and kerberos.ccache_type == "FILE":
+        from .login import private_ccache, require_file_ccache
+
         # KRB5CCNAME is the FILE copy an earlier setup() made for Java: copy its source again,
         # or a new kinit into the KEYRING/KCM cache would never reach Java (nor this report)
         copy = str(require_file_ccache(private_ccache(env=env)))
@@ -103,6 +105,7 @@ def plan_java_ccache(
             return JavaCcachePlan("copy", copy, env, kerberos=again)
     if keytab is None and principal is None and kerberos.java_readable:
         return JavaCcachePlan("none", None, env)
+    from .login import check_login_inputs, private_ccache, require_file_ccache
 
     if keytab is not None or principal is not None:
         inputs = check_login_inputs(keytab, principal, env=env, kerberos=kerberos)
