@@ -1,13 +1,17 @@
 """The mlflow x pyarrow rules (catalog C1-C3, A5, A6), on version data alone.
 
 Kept apart from the installed-package lookup so the rules can be checked for
-pairs that cannot be installed on a current Python (pyarrow 0.16.0).
+pairs that cannot be installed on a current Python (pyarrow 0.16.0). The lookup
+(:func:`check_installed`) reads distribution metadata and looks for files; it
+imports neither MLflow nor pyarrow.
 """
 
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.metadata
 import importlib.util
+import operator
 import re
 import sys
 from collections.abc import Callable
@@ -30,17 +34,92 @@ def installed_version(*dists: str) -> str | None:
 
 
 def pyarrow_has_hdfs() -> bool | None:
-    """Whether the installed pyarrow ships its HDFS extension, without importing pyarrow."""
-    spec = importlib.util.find_spec("pyarrow")
+    """Whether the installed pyarrow ships its HDFS extension module (``pyarrow._hdfs``, or
+    ``_hdfsio`` before pyarrow 2), without importing pyarrow: a file this interpreter would
+    load as that module, under one of its extension suffixes. A build without ARROW_HDFS
+    lacks it, and ``pyarrow.fs.HadoopFileSystem`` then raises ImportError (catalog A5)."""
+    spec = importlib.util.find_spec("pyarrow")  # finds the package, does not import it
     if spec is None or not spec.submodule_search_locations:
         return None
-    pkg = Path(next(iter(spec.submodule_search_locations)))
-    return any(pkg.glob("_hdfs*.so")) or any(pkg.glob("_hdfsio*.so"))
+    suffixes = importlib.machinery.EXTENSION_SUFFIXES
+    return any(
+        (Path(d) / f"{mod}{suffix}").is_file()
+        for d in spec.submodule_search_locations
+        for mod in ("_hdfs", "_hdfsio")
+        for suffix in suffixes
+    )
+
+
+_OPS: dict[str, Callable[[tuple[int, ...], tuple[int, ...]], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+
+
+def _pad(v: tuple[int, ...], n: int) -> tuple[int, ...]:
+    return v + (0,) * (n - len(v))
+
+
+def _simple_contains(specifier: str, version: str) -> bool | None:
+    """``version`` against a specifier of <, <=, >, >=, ==, != on release numbers, for an
+    environment without ``packaging``; None when a clause is beyond that (``~=``, ``*``)."""
+    have = vtuple(version)
+    for clause in filter(None, (c.strip() for c in specifier.split(","))):
+        m = re.fullmatch(r"(<=|>=|==|!=|<|>)\s*(\d+(?:\.\d+)*)", clause)
+        if m is None:
+            return None
+        want = vtuple(m.group(2))
+        n = max(len(have), len(want))
+        if not _OPS[m.group(1)](_pad(have, n), _pad(want, n)):
+            return False
+    return True
+
+
+def in_specifier(specifier: str, version: str) -> bool | None:
+    """Whether ``version`` satisfies ``specifier`` ("<18,>=4.0.0"); None if unknown.
+
+    ``packaging`` when it is importable (ipykernel, pip and MLflow itself depend on it),
+    else a check of the plain comparison operators."""
+    try:
+        from packaging.specifiers import InvalidSpecifier, SpecifierSet
+        from packaging.version import InvalidVersion, Version
+    except ImportError:  # pragma: no cover - packaging comes with ipykernel
+        return _simple_contains(specifier, version)
+    try:
+        return SpecifierSet(specifier).contains(Version(version), prereleases=True)
+    except (InvalidSpecifier, InvalidVersion):
+        return _simple_contains(specifier, version)
+
+
+def declared_pyarrow_range(*dists: str) -> tuple[str, str] | None:
+    """(distribution, specifier) of the first of ``dists`` whose metadata requires pyarrow
+    unconditionally (no extra, no marker): the full ``mlflow`` does ("pyarrow<18,>=4.0.0"),
+    ``mlflow-skinny`` does not. None when none declares a range."""
+    for dist in dists:
+        try:
+            requires = importlib.metadata.requires(dist) or []
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        for req in requires:
+            m = re.fullmatch(r"\s*pyarrow\s*\(?\s*([^;()]*?)\s*\)?\s*(;.*)?", req, re.IGNORECASE)
+            if m is None or m.group(2) or not m.group(1):
+                continue  # another package, an optional or conditional pyarrow, no bound
+            return dist, m.group(1).replace(" ", "")
+    return None
 
 
 def version_findings(
-    mlflow: str | None, pyarrow: str | None, pyarrow_hdfs: bool | None
+    mlflow: str | None,
+    pyarrow: str | None,
+    pyarrow_hdfs: bool | None,
+    declared: tuple[str, str] | None = None,
 ) -> list[Finding]:
+    """The findings for this MLflow x pyarrow pair. ``declared``: (distribution, pyarrow
+    specifier) that the installed MLflow's metadata requires, if any (catalog C3)."""
     out: list[Finding] = []
     no_mlflow = Finding(
         "versions.no-mlflow", "warn", "mlflow is not installed", fix="pip install 'mlflow>=2.16'"
@@ -79,6 +158,20 @@ def version_findings(
     if mlflow is None:
         out.append(no_mlflow)
         return out
+    if declared is not None and in_specifier(declared[1], pyarrow) is False:
+        dist, spec = declared
+        out.append(
+            Finding(
+                "versions.pyarrow-outside-mlflow-range",
+                "warn",
+                f"pyarrow {pyarrow} is outside the range that {dist} {mlflow} declares "
+                f"(pyarrow{spec}): a pair pip would not install together, forced by "
+                "--no-deps or another installer (C3); pip check reports it",
+                (f"{dist} {mlflow} requires pyarrow{spec}",),
+                fix=f"install a pyarrow that {dist} {mlflow} accepts ('pyarrow{spec}'), "
+                "or an MLflow release whose range includes pyarrow " + pyarrow,
+            )
+        )
     ml = vtuple(mlflow)
     if ml < (2, 16) and pa >= (16,):
         out.append(
@@ -147,7 +240,12 @@ def check_installed(not_needed: Callable[[], str | None] = lambda: None) -> list
     (or None), asked only when there is an error to judge."""
     mlflow = installed_version("mlflow", "mlflow-skinny")
     pyarrow = installed_version("pyarrow")
-    out = version_findings(mlflow, pyarrow, pyarrow_has_hdfs() if pyarrow else None)
+    out = version_findings(
+        mlflow,
+        pyarrow,
+        pyarrow_has_hdfs() if pyarrow else None,
+        declared_pyarrow_range("mlflow", "mlflow-skinny") if mlflow and pyarrow else None,
+    )
     why = not_needed() if any(f.status == "error" for f in out) else None
     if why is not None:
         out = not_needed_findings(out, why)
