@@ -66,13 +66,13 @@ def test_kerberos_reports_the_ticket_and_skips_only_java_s_side(
         "kerberos.kinit",  # the system's kinit (D4 would be another one first on PATH)
         "kerberos.krb5-conf",
         "kerberos.valid",
-        "kerberos.skipped",
+        "kerberos.not-needed",
     ]
     conf = krb["kerberos.krb5-conf"]
     assert conf["status"] == "ok" and str(kdc.krb5_conf) in conf["summary"]
     assert kdc.realm in conf["summary"] and str(ccache) in conf["summary"]
     assert krb["kerberos.valid"]["status"] == "ok"
-    skipped = krb["kerberos.skipped"]["summary"]
+    skipped = krb["kerberos.not-needed"]["summary"]
     assert "Java's side" in skipped and "LIBHDFS_OPTS" in skipped
     assert "no Hadoop is needed" in skipped and "mlflow-artifacts:" in skipped
     assert status["kerberos"] == "ok"
@@ -118,7 +118,7 @@ def test_the_hadoop_chain_judges_nothing_not_even_inherited_variables(
     }
     out, findings, status = doctor(proxied, env)
     for name in HADOOP_CHAIN:
-        assert codes(findings[name]) == [f"{name}.skipped"], findings[name]
+        assert codes(findings[name]) == [f"{name}.not-needed"], findings[name]
         assert "no Hadoop is needed" in findings[name][0]["summary"]
         assert status[name] == "skip"
     assert out.returncode == 0, out.stdout
@@ -132,7 +132,7 @@ def test_a_check_keeps_what_it_found_before_its_precondition(
     env = {**no_hadoop, "MLFLOW_TRACKING_URI": proxied.url}
     with Sleeping(env) as pid:
         out, findings, status = doctor(None, env, "--pid", str(pid), "--check", "live-process")
-    assert codes(findings["live-process"]) == ["live-process.mapped", "live-process.skipped"]
+    assert codes(findings["live-process"]) == ["live-process.mapped", "live-process.not-needed"]
     assert "no Hadoop is needed" in findings["live-process"][1]["summary"]
     assert status["live-process"] == "ok"
     assert out.returncode == 0, out.stdout
@@ -338,3 +338,17 @@ def _create_experiment(server: Server, name: str) -> None:
             assert r.status == 200
     except urllib.error.HTTPError as exc:  # the module's server: made by an earlier run
         assert b"RESOURCE_ALREADY_EXISTS" in exc.read(), exc
+
+
+def test_a_check_asked_for_that_is_skipped_is_not_no_issues(no_hadoop: dict[str, str]) -> None:
+    """--check kerberos on a host without Hadoop and no tracking server: the check cannot
+    judge Java's side, so the answer asked for is missing: exit 2, never 'No issues found'."""
+    text = run_cli("doctor", "--check", "kerberos", env=no_hadoop, timeout=300)
+    assert text.returncode == 2, text.stdout + text.stderr
+    assert "No issues found" not in text.stdout
+    assert "Skipped: kerberos, asked for with --check" in text.stdout, text.stdout
+    js = run_cli("doctor", "--check", "kerberos", "--json", env=no_hadoop, timeout=300)
+    assert js.returncode == 2 and json.loads(js.stdout)["skipped_checks"] == ["kerberos"]
+    # the whole doctor (nothing asked by name) keeps its meaning: errors decide
+    whole = run_cli("doctor", "--json", env=no_hadoop, timeout=300)
+    assert json.loads(whole.stdout)["skipped_checks"] == [] and whole.returncode == 1

@@ -19,7 +19,8 @@ examples:
   mlflow-client-env doctor --pid 12345        why does my running kernel fail?
   mlflow-client-env doctor --probe-path hdfs://nameservice1/user/$USER/tmp
 
-exit codes: 0 no errors (warnings allowed), 1 at least one error, 2 bad input.
+exit codes: 0 no errors (warnings allowed), 1 at least one error, 2 bad input, or a
+check named with --check that could not run (skipped).
 """
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from ..errors import UnknownCheckError
 from ..findings import SEVERITY, Finding
 from . import checks, remote
-from .context import BudgetExhausted, Context, Unmet
+from .context import BudgetExhausted, Context, NotNeeded, Unmet
 from .secrets import known_secrets, scrub_finding
 
 TYPE_CHECKING = False
@@ -96,6 +96,18 @@ class CheckResult:
 @dataclass(frozen=True)
 class DoctorReport:
     results: tuple[CheckResult, ...]
+    #: the checks named with --check (empty: all were run as a whole)
+    asked: tuple[str, ...] = ()
+
+    @property
+    def skipped_asked(self) -> tuple[CheckResult, ...]:
+        """Checks asked for by name that could not do their work (``<check>.skipped``): the
+        answer to the question asked is missing, which is never "no issues"."""
+        return tuple(
+            r
+            for r in self.results
+            if r.name in self.asked and any(f.code == f"{r.name}.skipped" for f in r.findings)
+        )
 
     @property
     def verdict(self) -> Status:
@@ -107,7 +119,9 @@ class DoctorReport:
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.verdict == "error" else 0
+        if self.verdict == "error":
+            return 1
+        return 2 if self.skipped_asked else 0
 
 
 def run(ctx: Context, names: Sequence[str] | None = None) -> DoctorReport:
@@ -145,7 +159,7 @@ def run(ctx: Context, names: Sequence[str] | None = None) -> DoctorReport:
             findings, stopped = _run_one(name, check, ctx)
         clean = tuple(scrub_finding(f, secrets) for f in findings)
         results.append(CheckResult(name, clean, time.perf_counter() - t0))
-    return DoctorReport(tuple(results))
+    return DoctorReport(tuple(results), tuple(names or ()))
 
 
 #: how long past the budget a check that does not honour it is waited for
@@ -163,8 +177,11 @@ def _run_one(name: str, check: Check, ctx: Context) -> tuple[list[Finding], str 
             box.append(found or [Finding(f"{name}.ok", "ok", "nothing to report")])
         except Unmet as unmet:  # a declared precondition: what was found so far, then why
             cause = unmet.cause
+            # not needed (no Hadoop, the server keeps the artifacts) is an answer; any other
+            # unmet precondition means the check could not give one
+            what = "not-needed" if isinstance(cause, NotNeeded) else "skipped"
             skipped = Finding(
-                f"{name}.skipped", "skip", f"skipped: {cause.problem}", fix=cause.fix or None
+                f"{name}.{what}", "skip", f"skipped: {cause.problem}", fix=cause.fix or None
             )
             box.append([*found, skipped])
         except BaseException as exc:

@@ -44,7 +44,11 @@ def text(report: DoctorReport, verbose: bool = False, colour: bool = False) -> s
     errors = sum(r.status == "error" for r in report.results)
     warns = sum(r.status == "warn" for r in report.results)
     n = len(report.results)
-    if not errors and not warns:
+    skipped = report.skipped_asked
+    if skipped and not errors:
+        names = ", ".join(r.name for r in skipped)
+        verdict = f"Skipped: {names}, asked for with --check, could not run (see above)."
+    elif not errors and not warns:
         verdict = f"No issues found ({n} checks)."
     else:
         parts = [f"{errors} error{'s' * (errors != 1)}"] if errors else []
@@ -95,5 +99,11 @@ def as_json(report: DoctorReport) -> str:
                 ],
             }
         )
-    tree = redact_tree({"verdict": report.verdict, "checks": checks})
+    tree = redact_tree(
+        {
+            "verdict": report.verdict,
+            "checks": checks,
+            "skipped_checks": [r.name for r in report.skipped_asked],  # asked for, not run
+        }
+    )
     return json.dumps(tree, indent=2) + "\n"
