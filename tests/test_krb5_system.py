@@ -146,7 +146,7 @@ def assert_klist_default_is(env: dict[str, str], name: str) -> str:
 def kinit_default(krb: Krb, env: dict[str, str]) -> str:
     """A real ``kinit`` into the default cache (no -c): the name klist shows for it."""
     subprocess.run(
-        ["kinit", "-l", "1h", "-kt", str(krb.keytabs["alice"]), krb.principal("alice")],
+        ["kinit", "-l", "10h", "-kt", str(krb.keytabs["alice"]), krb.principal("alice")],
         env=env, check=True, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     rc, text = klist(env)

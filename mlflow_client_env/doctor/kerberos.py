@@ -64,24 +64,32 @@ def ticket_finding(ctx: Context, conf_dir: Path | None) -> Finding:
 JAVA_SIDE = "Java's side (the krb5.conf and cache the JVM would read, LIBHDFS_OPTS)"
 
 
-def check_kerberos(ctx: Context) -> Iterator[Finding]:
-    if ctx.foreign_reason() is None:  # runs the klist beside that kinit: our own env only
-        from ..kerberos.profile import discover_kerberos
-        from ..kerberos.tools import kinit_findings
+def _kinit(ctx: Context) -> list[Finding]:
+    """The kinit on PATH, when it is not the system's (D4); our own environment only."""
+    if ctx.foreign_reason() is not None:
+        return [
+            Finding(
+                "kerberos.kinit-skipped",
+                "skip",
+                "the kinit on the process's PATH was not checked: that means running the klist "
+                "beside it, and another user's environment is read, never run",
+            )
+        ]
+    from ..kerberos.profile import discover_kerberos
+    from ..kerberos.tools import kinit_findings
 
-        try:
-            system_ccache: str | None = discover_kerberos(ctx.env).ccache
-        except MlflowClientEnvError:  # a krb5.conf that cannot be read: reported below
-            system_ccache = None
-        # a kinit on PATH that is not the system's (D4), whatever else is found
-        yield from kinit_findings(ctx.env, system_ccache)
-    else:
-        yield Finding(
-            "kerberos.kinit-skipped",
-            "skip",
-            "the kinit on the process's PATH was not checked: that means running the klist "
-            "beside it, and another user's environment is read, never run",
-        )
+    try:
+        system_ccache: str | None = discover_kerberos(ctx.env).ccache
+    except MlflowClientEnvError:  # a krb5.conf that cannot be read: reported below
+        system_ccache = None
+    return kinit_findings(ctx.env, system_ccache)
+
+
+def check_kerberos(ctx: Context) -> Iterator[Finding]:
+    kinit = _kinit(ctx)  # whatever else is found: first when a precondition may stop the check
+    if isinstance(ctx.discovery(), MlflowClientEnvError):
+        yield from kinit
+        kinit = []
     if isinstance(ctx.discovery(), MlflowClientEnvError) and ctx.not_needed() is not None:
         # no Hadoop, so no JVM: the ticket still matters, the tracking server may ask for it
         yield from _without_hadoop(ctx)
@@ -93,12 +101,14 @@ def check_kerberos(ctx: Context) -> Iterator[Finding]:
             "ok",
             f"the cluster uses {d.conf.authentication} authentication; no ticket needed",
         )
+        yield from kinit
         return
     out: list[Finding] = []
     k = d.kerberos
-    out.append(ticket_finding(ctx, d.conf.conf_dir if d.conf else None))
+    out.append(ticket_finding(ctx, d.conf.conf_dir if d.conf else None))  # the headline
     if not k.java_readable:
         out.append(cache_not_java_readable(k))
+    out += kinit
     yield from out
     out = []
     env = ctx.composed()
