@@ -59,12 +59,13 @@ def install_kernel(jupyter: Jupyter, edge: Edge, *extra: str, name: str = "mlflo
 
 
 @contextmanager
-def running_kernel(name: str) -> Iterator[Any]:
-    """A started kernel and a ready client; always shut down, even when the test fails."""
+def running_kernel(name: str, **start: Any) -> Iterator[Any]:
+    """A started kernel and a ready client; always shut down, even when the test fails.
+    ``start``: passed to ``KernelManager.start_kernel`` (e.g. ``stderr``, ``env``)."""
     from jupyter_client.manager import KernelManager
 
     km = KernelManager(kernel_name=name)
-    km.start_kernel()
+    km.start_kernel(**start)
     kc = None
     try:
         kc = km.client()

@@ -29,7 +29,7 @@ from mlflow_client_env.jupyter import stderr_capture
 from mlflow_client_env.jupyter.stderr_capture import StderrCapture
 from tests.conftest import Jupyter
 from tests.sandbox.helpers import ClientEnv
-from tests.test_kernel import Output, run_cell, run_cli
+from tests.test_kernel import Output, run_cell, run_cli, running_kernel
 
 #: Like MLflow's HDFS artifact repository: connect, then create a folder (get_file_info
 #: would hide a Kerberos failure as NotFound, see test_catalog).
@@ -224,24 +224,11 @@ def launcher_kernel(
 @contextmanager
 def kernel_logging_to(log: Path, *, ipykernel_fd_capture: bool) -> Iterator[Any]:
     """A launcher kernel whose stderr is ``log``; always shut down."""
-    from jupyter_client.manager import KernelManager
-
     env = dict(os.environ)
     if ipykernel_fd_capture:  # ipykernel captures fds unless it runs under pytest
         env.pop("PYTEST_CURRENT_TEST", None)
-    km = KernelManager(kernel_name="mlflow")
-    with log.open("wb") as f:
-        km.start_kernel(stderr=f, env=env)
-    kc = None
-    try:
-        kc = km.client()
-        kc.start_channels()
-        kc.wait_for_ready(timeout=120)
+    with log.open("wb") as f, running_kernel("mlflow", stderr=f, env=env) as kc:
         yield kc
-    finally:
-        if kc is not None:
-            kc.stop_channels()
-        km.shutdown_kernel(now=True)
 
 
 def wait_for_text(log: Path, text: str) -> str:

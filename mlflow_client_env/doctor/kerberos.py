@@ -40,24 +40,9 @@ def java_krb5_conf(libhdfs_opts: str, java_home: Path) -> tuple[Path, str]:
 
 def ticket_finding(ctx: Context, conf_dir: Path | None) -> Finding:
     """The ticket's state (read through gssapi and the cache file, not klist)."""
-    from ..kerberos.ticket import ticket_status
+    from ..kerberos.ticket import status_finding, ticket_status
 
-    st = ticket_status(None, env=ctx.env, hadoop_conf_dir=conf_dir)
-    status = {"valid": "ok", "expiring": "warn"}.get(st.state, "error")
-    evidence = [f"cache: {st.ccache} ({st.ccache_type}, from {st.ccache_source})"]
-    if st.expires_at:
-        evidence.append(f"expires {st.expires_at.isoformat()} ({st.seconds_left} s left)")
-    if st.renew_until:
-        evidence.append(f"renewable until {st.renew_until.isoformat()}")
-    if st.cluster_realms:
-        evidence.append("cluster realm(s): " + ", ".join(st.cluster_realms))
-    return Finding(
-        f"kerberos.{st.state}",
-        status,  # type: ignore[arg-type]
-        f"ticket {st.state}: {st.message}",
-        tuple(evidence),
-        st.fix,
-    )
+    return status_finding(ticket_status(None, env=ctx.env, hadoop_conf_dir=conf_dir))
 
 
 #: what the check leaves out when this client needs no Hadoop: only a JVM would read them

@@ -581,31 +581,7 @@ def ticket_status(
     ctype = ccache_type(ccache)
     now = datetime.now(timezone.utc).timestamp() if now is None else now
 
-    def status(
-        state: State,
-        message: str,
-        fix: str | None,
-        principal: str | None = None,
-        parsed: FileCcache | None = None,
-        seconds_left: int | None = None,
-    ) -> TicketStatus:
-        tgt = parsed.tgt() if parsed else None
-        return TicketStatus(
-            principal=principal,
-            realm=_realm_of_principal(principal),
-            ccache=ccache,
-            ccache_type=ctype,
-            java_readable=ctype == "FILE",
-            starts_at=_utc(tgt.starttime or tgt.authtime) if tgt else None,
-            expires_at=_utc(tgt.endtime) if tgt else None,
-            seconds_left=seconds_left,
-            renew_until=_utc(tgt.renew_till) if tgt else None,
-            state=state,
-            message=message,
-            fix=fix,
-            ccache_source=source,
-            cluster_realms=realms_t,
-        )
+    status = _status_maker(ccache, ctype, source, realms_t)
 
     # The name first: libkrb5 refuses BOGUS:x, and FILE: names no file at all.
     try:
