@@ -411,11 +411,10 @@ def hadoop_not_needed(
     else:
         scheme = location.split(":", 1)[0] if ":" in location else "a local path"
         how = f"MLflow writes them there itself ({scheme}), not through Hadoop"
-    name = experiment if experiment.startswith(("'", '"')) else f"{experiment}"
     return Finding(
         "installation.not-needed",
         "ok",
-        f"no Hadoop here, and none is needed: experiment {name}'s artifacts go to "
+        f"no Hadoop here, and none is needed: experiment {experiment}'s artifacts go to "
         f"{location}; {how}, and the Hadoop layers (Java, CLASSPATH, libhdfs) are not used "
         "(H4)",
         (
