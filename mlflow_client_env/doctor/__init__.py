@@ -46,6 +46,12 @@ def _kerberos(ctx: Context) -> Iterable[Finding]:
     return check_kerberos(ctx)
 
 
+def _jvm(ctx: Context) -> Iterable[Finding]:
+    from .jvm_probe import check_jvm
+
+    return check_jvm(ctx)
+
+
 #: name -> (check, one-line description), in run order.
 CHECKS: dict[str, tuple[Check, str]] = {
     "versions": (checks.check_versions, "Python, MLflow, pyarrow and their known-bad pairs"),
@@ -66,6 +72,7 @@ CHECKS: dict[str, tuple[Check, str]] = {
     "process-start": (checks.check_process_start, "LD_LIBRARY_PATH at process start vs now"),
     "live-process": (_live_process, "with --pid: what a running kernel really has and mapped"),
     "kerberos": (_kerberos, "the ticket, whether Java can read its cache, krb5.conf for Java"),
+    "jvm": (_jvm, "the JVM libhdfs would start: Hadoop's native library (E3) and its heap (E5)"),
     "tracking-server": (
         remote.check_tracking_server,
         "the MLflow server: reachable, version, artifact location",
