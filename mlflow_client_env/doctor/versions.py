@@ -1,5 +1,12 @@
 """The mlflow x pyarrow rules (catalog C1-C3, A5, A6), on version data alone.
 
+What MLflow's HDFS artifact repository calls, from its own source: up to 1.8
+``pyarrow.hdfs.connect(..., driver=...)``; 1.9 to 2.15 ``pyarrow.hdfs.connect``
+without ``driver`` (from 2.8 behind a pyarrow version test that is inverted, so
+every pyarrow >= 2 still gets the legacy call); from 2.16
+``pyarrow.fs.HadoopFileSystem``. pyarrow removed ``driver=`` in 0.17 (A6) and
+``pyarrow.hdfs`` in 16 (C2).
+
 Kept apart from the installed-package lookup so the rules can be checked for
 pairs that cannot be installed on a current Python (pyarrow 0.16.0). The lookup
 (:func:`check_installed`) reads distribution metadata and looks for files; it
@@ -173,7 +180,35 @@ def version_findings(
             )
         )
     ml = vtuple(mlflow)
-    if ml < (2, 16) and pa >= (16,):
+    if ml < (1, 9) and pa >= (16,):
+        out.append(
+            Finding(
+                "versions.skew-broken",
+                "error",
+                f"MLflow {mlflow} calls pyarrow.hdfs, which pyarrow {pyarrow} no longer has: "
+                "logging artifacts to HDFS fails with \"module 'pyarrow' has no attribute 'hdfs'\" "
+                "(C2); with a pyarrow that still has it (< 16), this MLflow's driver= argument "
+                "fails instead (A6)",
+                fix="upgrade MLflow to >= 2.16 (pinning pyarrow < 16 is not enough for an MLflow "
+                "before 1.9)",
+            )
+        )
+    elif ml < (1, 9) and pa >= (0, 17):
+        out.append(
+            Finding(
+                "versions.driver-arg",
+                "error",
+                f"MLflow {mlflow} passes driver= to pyarrow.hdfs.connect, which pyarrow {pyarrow} "
+                "no longer accepts (removed in 0.17): logging artifacts to HDFS fails with "
+                "\"TypeError: connect() got an unexpected keyword argument 'driver'\" (A6)",
+                (
+                    "MLflow 1.9 is the first release that calls pyarrow.hdfs.connect without driver=",
+                ),
+                fix="upgrade MLflow to >= 2.16 with pyarrow >= 16 (MLflow 1.9 to 2.15 work, "
+                "on the deprecated pyarrow.hdfs API)",
+            )
+        )
+    elif ml < (2, 16) and pa >= (16,):
         out.append(
             Finding(
                 "versions.skew-broken",
@@ -191,16 +226,6 @@ def version_findings(
                 f"MLflow {mlflow} with pyarrow {pyarrow} goes through the deprecated pyarrow.hdfs "
                 "API (FutureWarning on every connection, C1)",
                 fix="upgrade to MLflow >= 2.16 and pyarrow >= 16",
-            )
-        )
-    elif ml < (1, 9) and pa >= (0, 17):
-        out.append(
-            Finding(
-                "versions.driver-arg",
-                "error",
-                f"MLflow {mlflow} passes driver= to pyarrow.hdfs.connect, which pyarrow {pyarrow} "
-                "removed (A6)",
-                fix="upgrade MLflow",
             )
         )
     if not any(f.status == "error" for f in out):

@@ -166,6 +166,11 @@ NEWEST_PYARROW_PAIR = Pair("mlflow-skinny", "3.17.2", "26.0.1", FS_API)
 
 SUPPORTED_PAIRS = (LEGACY_PAIR, OLDEST_FS_PAIR, CURRENT_PAIR, NEWEST_PYARROW_PAIR)
 
+#: Catalog C2, a broken pair that pip installs without complaint: the last MLflow on the legacy
+#: API with the first pyarrow without ``pyarrow.hdfs`` (16.0.0). mlflow-skinny declares no
+#: pyarrow, so nothing stops it (the full mlflow 2.15.1 pins pyarrow<16). Not supported.
+C2_BROKEN_PAIR = Pair("mlflow-skinny", "2.15.1", "16.0.0", LEGACY_API, ("numpy<2",))
+
 
 def pair_venv(pair: Pair) -> Venv:
     """The cached venv holding ``pair`` and the project's runtime dependencies."""
