@@ -15,8 +15,9 @@ which ``-X importtime`` does not report (its children show up at depth 0).
 
 ``--marginal`` measures, without ``-X importtime`` (plain ``perf_counter`` in
 fresh processes, medians), what each stdlib group costs on top of ``re``, and
-what building the package's dataclasses costs: the setup() import graph with
-every non-package module preloaded, with ``@dataclass`` as is and as a no-op.
+what building the package's record classes costs (``records.record``, which
+replaced ``@dataclass(frozen=True)`` for this reason: see ``mlflow_client_env/records.py``):
+the setup() import graph with every non-package module preloaded.
 With ``--profile`` it also prints a cProfile of the same cold run.
 """
 
@@ -70,10 +71,11 @@ GROUPS = {
     "xml.parsers.expat alone": ["xml.parsers.expat"],
 }
 
-# Times every class @dataclass builds (dataclasses._process_class, 3.10-3.13) during the import.
+# Times every record class built (records._build) during the import.
 TIME_DATACLASSES = """
-import dataclasses, time
-_orig = dataclasses._process_class
+import time
+import mlflow_client_env.records as records
+_orig = records._build
 _spent = [0.0, 0]
 def _timed(cls, *a, **kw):
     t = time.perf_counter()
@@ -82,7 +84,7 @@ def _timed(cls, *a, **kw):
     finally:
         _spent[0] += time.perf_counter() - t
         _spent[1] += 1
-dataclasses._process_class = _timed
+records._build = _timed
 import mlflow_client_env
 mlflow_client_env.setup
 print(_spent[0], _spent[1])
@@ -120,7 +122,7 @@ def marginal(
         for _ in range(runs)
     ]  # fmt: skip
     spent = statistics.median(float(b[0]) for b in built) * 1000
-    print(f"  of which @dataclass building {built[0][1]} classes: {spent:.2f} ms")
+    print(f"  of which @record building {built[0][1]} classes: {spent:.2f} ms")
     whole = timed_child(py, env, cwd, "", code, runs)
     print(f"import + first setup() in this run (no -X importtime): {whole:.2f} ms")
 
@@ -132,7 +134,7 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=9)
     ap.add_argument("--top", type=int, default=40)
     ap.add_argument("--profile", action="store_true", help="also a cProfile of one cold run")
-    ap.add_argument("--marginal", action="store_true", help="also stdlib and dataclass costs")
+    ap.add_argument("--marginal", action="store_true", help="also stdlib and record-class costs")
     args = ap.parse_args()
     java_home = default_java_home()
     jars = default_jars_dir()

@@ -11,16 +11,16 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
 from pathlib import Path
 
 from .errors import ConfigFileError, setting
+from .records import fields, record
 from .safeio import read_small_text
 
 SITE_CONFIG = "/etc/mlflow-client-env/config.toml"
 
 
-@dataclass(frozen=True, eq=False)  # a declaration: identity is its equality
+@record(eq=False)  # a declaration: identity is its equality
 class SettingSpec:
     """One discovery setting, declared once: everything else (argparse options, the kernel
     launcher's options, kernel settings, config-file keys, messages) is derived from it."""
@@ -70,7 +70,7 @@ ENV_VARS: dict[str, str] = {s.name: s.env_var for s in SETTINGS}
 OPTIONS: dict[str, str] = {s.name: s.option for s in SETTINGS}
 
 
-@dataclass(frozen=True)
+@record
 class Setting:
     value: str
     source: str
@@ -79,7 +79,7 @@ class Setting:
         return self.value, self.source
 
 
-@dataclass(frozen=True)
+@record
 class Overrides:
     """The value and source of each setting; one field per ``SETTINGS`` entry, same order."""
 

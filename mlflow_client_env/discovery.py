@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from .config import Overrides, Setting, resolve_overrides
 from .environment import Environment, Options, compose, without_hadoop
@@ -19,10 +18,11 @@ from .hadoop.conf import HadoopConf, discover_conf
 from .hadoop.install import HadoopHints, HadoopInstall, discover_hadoop
 from .java import JavaChoice, select_java
 from .kerberos.profile import KerberosSetup, discover_kerberos
+from .records import record
 from .userdirs import cache_dir
 
 
-@dataclass(frozen=True)
+@record
 class Discovery:
     overrides: Overrides
     hadoop: HadoopInstall

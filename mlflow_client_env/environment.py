@@ -9,7 +9,6 @@ result is someone else's job (``session.setup``, ``kernel``, the CLI).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from . import pathlist
 from .errors import SecretError, setting
@@ -19,6 +18,7 @@ from .hadoop.install import HadoopInstall
 from .java import JavaChoice
 from .kerberos.java_cache import COPIED_FROM_VAR
 from .kerberos.profile import KerberosSetup, cache_not_java_readable
+from .records import record
 from .redact import redact, redact_value, url_has_credentials
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost; mypy honours this)
@@ -36,7 +36,7 @@ DEFAULT_HEAP = "-Xmx512m"
 LEGACY_LD_DIRS = ("lib64", "lib/hadoop/lib/native", "lib/impala/lib")
 
 
-@dataclass(frozen=True, repr=False)  # its own __repr__ redacts
+@record(repr=False)  # its own __repr__ redacts
 class Variable:
     """One environment variable: its value, why, and when a process reads it.
 
@@ -57,7 +57,7 @@ class Variable:
         )
 
 
-@dataclass(frozen=True)
+@record
 class Environment:
     """The composed variables and findings, and the facts they came from.
 
@@ -90,13 +90,16 @@ class Environment:
         return tuple(v for v in self.variables if env.get(v.name) != v.value)
 
 
-@dataclass(frozen=True, eq=False)  # compose()'s inputs, never compared
+@record(eq=False)  # compose()'s inputs, never compared
 class Options:
     heap: str = DEFAULT_HEAP
     legacy_ld_library_path: bool = False
     tracking_uri: tuple[str, str] | None = None  # (value, source)
     java_ccache: str | None = None  # a FILE cache made for Java from a KEYRING/KCM one
     copied_from: str | None = None  # the cache java_ccache is a copy of (None: a login's)
+
+
+NO_OPTIONS = Options()  # the default: nothing given
 
 
 def _jvm_options(
@@ -145,7 +148,7 @@ def compose(
     kerberos: KerberosSetup,
     jars: Sequence[str],
     env: Mapping[str, str],
-    options: Options = Options(),
+    options: Options = NO_OPTIONS,
 ) -> Environment:
     """The environment an MLflow client needs, from the discovered parts."""
     vars_: list[Variable] = []

@@ -6,7 +6,7 @@ A finding is data, not a printed line, so the same result feeds the terminal,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .records import record
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost; mypy honours this)
 if TYPE_CHECKING:
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 SEVERITY: dict[str, int] = {"ok": 0, "skip": 0, "warn": 1, "error": 2}
 
 
-@dataclass(frozen=True)
+@record
 class Finding:
     code: str
     status: Status

@@ -20,12 +20,12 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import JavaNotFoundError, setting
 from .findings import Finding
 from .pathlist import which
+from .records import record
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost; mypy honours this)
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def _layouts() -> tuple[tuple[Layout, str], ...]:
     )
 
 
-@dataclass(frozen=True)
+@record
 class JavaInstall:
     """A Java root under which ``libjvm.so`` exists."""
 
@@ -79,7 +79,7 @@ class JavaInstall:
         return self.major is None or self.major < HADOOP_MAX_JAVA_EXCLUSIVE
 
 
-@dataclass(frozen=True)
+@record
 class JavaChoice:
     """The chosen Java, why it was chosen, and what was passed over.
 

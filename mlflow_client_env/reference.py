@@ -20,9 +20,9 @@ import re
 import sys
 import textwrap
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from .errors import UnknownCodeError
+from .records import record
 
 #: Where the generated reference lives, relative to the repository root.
 DOC_PATH = "docs/troubleshooting.md"
@@ -33,7 +33,7 @@ GENERATE = f"python -m {_MODULE} > {DOC_PATH}"
 _CATALOG_CODE = re.compile(r"[A-H][1-9][0-9]?")
 
 
-@dataclass(frozen=True)
+@record
 class Entry:
     """One troubleshooting entry.
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import sys
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 from .config import resolve_overrides
@@ -23,6 +22,7 @@ from .jvm import loaded_libjvm
 from .kerberos.java_cache import plan_java_ccache
 from .kerberos.profile import discover_kerberos
 from .kerberos.readiness import ticket_line, ticket_readiness
+from .records import record
 from .redact import redact, redact_value
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost; mypy honours this)
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 JVM_VARIABLES = ("CLASSPATH", "LIBHDFS_OPTS", "JAVA_HOME", "ARROW_LIBHDFS_DIR")
 
 
-@dataclass(frozen=True, repr=False)  # its own __repr__ redacts
+@record(repr=False)  # its own __repr__ redacts
 class Change:
     name: str
     old: str | None
@@ -44,7 +44,7 @@ class Change:
         return f"Change(name={self.name!r}, old={old!r}, new={redact_value(self.name, self.new)!r})"
 
 
-@dataclass(frozen=True, eq=False)  # one call's report, never compared
+@record(eq=False)  # one call's report, never compared
 class SetupReport:
     """What ``setup()`` found, set, and could not set, with the reasons."""
 

@@ -22,7 +22,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +31,7 @@ from .errors import (
     MlflowClientEnvError,
     TrackingServerError,
 )
+from .records import record
 from .redact import redact, redact_then_truncate
 from .safeio import read_small_text
 
@@ -48,7 +48,7 @@ ASK_TIMEOUT = 10.0
 HADOOP_SCHEMES = ("hdfs", "viewfs")
 
 
-@dataclass(frozen=True)
+@record
 class Answer:
     url: str  # the URL that answered, after redirects
     status: int
@@ -251,7 +251,7 @@ def experiment_query(experiment: str | None, env: Mapping[str, str]) -> tuple[st
     return f"/api/2.0/mlflow/experiments/get?{q}", label
 
 
-@dataclass(frozen=True)
+@record
 class ArtifactStore:
     """Where the tracking server keeps one experiment's artifacts."""
 

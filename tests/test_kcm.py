@@ -63,7 +63,7 @@ print(json.dumps(out))
 LAUNCHER_PREPARE = """
 import json, os
 from mlflow_client_env.jupyter import launcher
-args = launcher._parser().parse_args(["-f", "connection.json"])
+args = launcher.parse_args(["-f", "connection.json"])
 env, problems, notes = launcher.prepare(args, dict(os.environ))
 print(json.dumps({"env": env, "problems": problems, "notes": notes}))
 """

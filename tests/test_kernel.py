@@ -462,7 +462,7 @@ def test_launcher_never_imports_mlflow(edge: Edge) -> None:
     code = (
         "import sys, os\n"
         "from mlflow_client_env.jupyter import launcher as kernel\n"
-        f"args = kernel._parser().parse_args(['-f', 'x.json', *{edge.cli_args()!r}])\n"
+        f"args = kernel.parse_args(['-f', 'x.json', *{edge.cli_args()!r}])\n"
         "env, problems, notes = kernel.prepare(args, dict(os.environ))\n"
         "assert not problems, problems\n"
         "heavy = [m for m in ('mlflow', 'pyarrow', 'gssapi', 'IPython') if m in sys.modules]\n"
@@ -480,7 +480,7 @@ def test_launcher_survives_an_unexpected_error(edge: Edge, monkeypatch: pytest.M
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(discovery, "discover", boom)
-    args = kernel._parser().parse_args(["-f", "c.json", *edge.cli_args()])
+    args = kernel.parse_args(["-f", "c.json", *edge.cli_args()])
     env, problems, _ = kernel.prepare(args, {"PATH": "/usr/bin", kernel.MESSAGE_VAR: "old"})
     assert problems and "RuntimeError: disk on fire" in problems[0]
     assert "report this as a bug" in kernel.message(problems, [])
@@ -532,7 +532,7 @@ def test_settings_round_trip_and_launcher_options() -> None:
         "http://h",
         "--exact-classpath",
     ]
-    args = kernel._parser().parse_args(["-f", "c", *s.launcher_options()])
+    args = kernel.parse_args(["-f", "c", *s.launcher_options()])
     assert (args.parcel, args.tracking_uri, args.exact_classpath) == ("/p", "http://h", True)
 
 

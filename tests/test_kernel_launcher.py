@@ -55,3 +55,51 @@ def test_launcher_message_is_redacted() -> None:
         ["MLFLOW_TRACKING_TOKEN=xyzzy3"],
     )
     assert "xyzzy" not in text and text.count("***") == 3
+
+
+def test_launcher_options_parse_like_argparse(capsys: pytest.CaptureFixture[str]) -> None:
+    """The launcher parses its kernel.json arguments by hand (no argparse at kernel start):
+    both spellings, the flag, the defaults, and exit 2 with the usage for bad input."""
+    args = kernel.parse_args(
+        ["-f", "c.json", "--parcel=/opt/P", "--hadoop-conf-dir", "/etc/h", "--exact-classpath"]
+    )
+    assert (args.connection_file, args.parcel, args.hadoop_conf_dir) == (
+        "c.json",
+        "/opt/P",
+        "/etc/h",
+    )
+    assert args.exact_classpath is True and args.java_home is None and args.python
+    for bad, why in [
+        (["-f", "c.json", "--nope", "x"], "unrecognized argument: --nope"),
+        (["-f", "c.json", "--parcel"], "argument --parcel: expected one value"),
+        (["--parcel", "/opt/P"], "required: -f"),
+    ]:
+        with pytest.raises(SystemExit) as exc:
+            kernel.parse_args(bad)
+        assert exc.value.code == 2
+        assert why in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        kernel.parse_args(["--help"])
+    assert exc.value.code == 0
+    assert "--hadoop-conf-dir" in capsys.readouterr().out
+
+
+def test_launcher_import_graph_stays_small(edge: Edge) -> None:
+    """What the launcher imports to resolve the environment: none of argparse, typing,
+    dataclasses or inspect (each costs ms at every kernel start)."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, os\n"
+        "from mlflow_client_env.jupyter import launcher\n"
+        f"args = launcher.parse_args(['-f', 'x.json', *{edge.cli_args()!r}])\n"
+        "env, problems, notes = launcher.prepare(args, dict(os.environ))\n"
+        "assert not problems, problems\n"
+        "import json\n"
+        "print(json.dumps(sorted(m for m in ('argparse', 'typing', 'dataclasses', 'inspect')"
+        " if m in sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == []

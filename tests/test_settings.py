@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from dataclasses import fields
+from mlflow_client_env.records import fields
 from pathlib import Path
 
 import pytest
@@ -34,7 +34,7 @@ def test_every_place_offers_the_setting(spec: config.SettingSpec, tmp_path: Path
         args = cli_main.build_parser().parse_args([command, spec.option, value])
         assert getattr(args, spec.name) == value
     # the kernel launcher's options, and what install-kernel writes into kernel.json
-    args = launcher._parser().parse_args(["-f", "c.json", spec.option, value])
+    args = launcher.parse_args(["-f", "c.json", spec.option, value])
     assert getattr(args, spec.name) == value
     settings = ks.KernelSettings(**{spec.name: value})
     assert settings.launcher_options()[:2] == [spec.option, value]

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
 from ..errors import ConfigFileError, setting
+from ..records import record
 from ..safeio import read_small
 
 DEFAULT_CONF_DIR = "/etc/hadoop/conf"
 SITE_FILES = ("core-site.xml", "hdfs-site.xml")
 
 
-@dataclass(frozen=True)
+@record
 class HadoopConf:
     """A client configuration directory and its parsed properties."""
 

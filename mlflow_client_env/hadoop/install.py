@@ -19,12 +19,12 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..config import ENV_VARS
 from ..errors import ConfigFileError, HadoopAbsentError, HadoopNotFoundError, ParcelError, setting
 from ..pathlist import which
+from ..records import field, record, replace
 from ..safeio import loads_json, read_small_text
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost; mypy honours this)
@@ -57,7 +57,7 @@ BIGTOP_COMPONENTS = ("hadoop", "hadoop-hdfs", "hadoop-yarn", "hadoop-mapreduce")
 TARBALL_COMPONENTS = ("common", "hdfs", "yarn", "mapreduce")
 
 
-@dataclass(frozen=True)
+@record
 class Parcel:
     """A Cloudera parcel directory and what ``meta/parcel.json`` says of it."""
 
@@ -71,7 +71,7 @@ class Parcel:
         return dict(self.components).get(name)
 
 
-@dataclass(frozen=True)
+@record
 class HadoopInstall:
     """One Hadoop installation, as the client side needs it."""
 
@@ -407,7 +407,7 @@ def _require(inst: HadoopInstall | None, path: Path, source: str) -> HadoopInsta
     return inst
 
 
-@dataclass(frozen=True, eq=False)  # discovery's inputs, never compared
+@record(eq=False)  # discovery's inputs, never compared
 class HadoopHints:
     """Where discovery may look; each field None means 'not given'."""
 
@@ -416,8 +416,11 @@ class HadoopHints:
     parcels_root: tuple[str, str] | None = None
 
 
+NO_HINTS = HadoopHints()  # the default: nothing given
+
+
 def discover_hadoop(
-    hints: HadoopHints = HadoopHints(),
+    hints: HadoopHints = NO_HINTS,
     env: Mapping[str, str] | None = None,
     *,
     default_parcels_root: str = DEFAULT_PARCELS_ROOT,

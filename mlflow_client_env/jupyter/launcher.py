@@ -23,7 +23,13 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from types import SimpleNamespace
+
+TYPE_CHECKING = False  # typing is not imported at run time (import cost; mypy honours this)
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
+
+    from ..config import SettingSpec
 
 #: Carries the launcher's message into the kernel, where the extension shows it once.
 MESSAGE_VAR = "MLFLOW_CLIENT_ENV_KERNEL_MESSAGE"
@@ -33,27 +39,64 @@ EXTENSION = "mlflow_client_env.jupyter.launcher"
 PREFIX = "mlflow-client-env kernel"
 
 
-def _parser() -> Any:
-    import argparse
+USAGE = (
+    "usage: python -m mlflow_client_env.kernel -f CONNECTION_FILE [--SETTING VALUE ...]\n"
+    "       [--experiment NAME] [--keytab PATH] [--principal NAME] [--exact-classpath]\n"
+    "       [--python PATH] [-- IPYKERNEL_ARGS ...]\n\n"
+    "Resolve the MLflow/Hadoop environment, then exec ipykernel with it. Written into\n"
+    "kernel.json by 'mlflow-client-env install-kernel'; arguments after '--' go to ipykernel.\n"
+    "The settings are install-kernel's: {settings}."
+)
 
-    p = argparse.ArgumentParser(
-        prog="python -m mlflow_client_env.kernel",
-        description="Resolve the MLflow/Hadoop environment, then exec ipykernel with it. "
-        "Written into kernel.json by 'mlflow-client-env install-kernel'; arguments after "
-        "'--' go to ipykernel.",
+
+def parse_args(argv: Sequence[str]) -> SimpleNamespace:
+    """The launcher's options (what install-kernel wrote into kernel.json).
+
+    Parsed by hand, not with argparse: this runs at every kernel start, and argparse
+    costs a few ms to import. ``--opt value`` and ``--opt=value``; an unknown or
+    incomplete option is exit 2 with the usage, as argparse would do.
+    """
+    from ..config import SETTINGS  # not at module level: the kernel loads this module as
+    # its IPython extension, which needs none of the discovery code (kernel start time)
+
+    values: dict[str, str | None] = {s.name: None for s in SETTINGS}
+    values.update(connection_file=None, experiment=None, keytab=None, principal=None)
+    options = {s.option: s.name for s in SETTINGS}
+    options.update(
+        {"-f": "connection_file", "--experiment": "experiment", "--keytab": "keytab"},
+        **{"--principal": "principal", "--python": "python"},
     )
-    p.add_argument("-f", dest="connection_file", required=True, help="Jupyter connection file")
-    # not at module level: the kernel loads this module as its IPython extension, which
-    # needs none of the discovery code (kernel start time)
-    from ..config import SETTINGS
+    values["python"] = sys.executable
+    exact = False
+    rest = list(argv)
+    while rest:
+        arg = rest.pop(0)
+        if arg in ("-h", "--help"):
+            print(USAGE.format(settings=", ".join(options_of(SETTINGS))))
+            raise SystemExit(0)
+        if arg == "--exact-classpath":
+            exact = True
+            continue
+        name, eq, value = arg.partition("=")
+        if name not in options:
+            _usage_error(f"unrecognized argument: {arg}")
+        if not eq:
+            if not rest:
+                _usage_error(f"argument {name}: expected one value")
+            value = rest.pop(0)
+        values[options[name]] = value
+    if not values["connection_file"]:
+        _usage_error("the following argument is required: -f")
+    return SimpleNamespace(exact_classpath=exact, **values)
 
-    for spec in SETTINGS:  # the discovery settings, declared once in config.SETTINGS
-        p.add_argument(spec.option)
-    for opt in ("--experiment", "--keytab", "--principal"):
-        p.add_argument(opt)
-    p.add_argument("--exact-classpath", action="store_true")
-    p.add_argument("--python", default=sys.executable, help="interpreter that runs ipykernel")
-    return p
+
+def options_of(settings: Sequence[SettingSpec]) -> list[str]:
+    return [s.option for s in settings]
+
+
+def _usage_error(problem: str) -> NoReturn:
+    print(f"{USAGE.splitlines()[0]}\n{PREFIX}: error: {problem}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def ticket_notes(resolved: Any) -> list[str]:
@@ -193,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     if "--" in argv:
         i = argv.index("--")
         argv, passthrough = argv[:i], argv[i + 1 :]
-    args = _parser().parse_args(argv)
+    args = parse_args(argv)
     from ..errors import speaking
 
     with speaking("cli"):  # the kernel's settings are install-kernel's options: say --parcel

@@ -32,13 +32,13 @@ import re
 import stat
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
 from ..config import SETTINGS
 from ..environment import Environment
 from ..errors import KernelNameError, KernelSpecError, SecretError
+from ..records import asdict, fields, record
 from ..redact import (
     is_secret_name,
     redact,
@@ -76,7 +76,7 @@ STATIC_OMITTED = ("PATH",)
 PATH_KEYS = (*(s.name for s in SETTINGS if s.metavar in ("PATH", "DIR")), "keytab")
 
 
-@dataclass(frozen=True)
+@record
 class KernelSettings:
     """What a kernel of ours needs to resolve its environment; stored in kernel.json."""
 
@@ -363,7 +363,7 @@ def kernel_dict(
 # --- where a kernel goes, and who may read it (pure) ----------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class Location:
     """Where to install: the user's data dir (default), ``sys.prefix``, or a prefix."""
 

@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
 
 from ..errors import KinitError
 from ..findings import Finding
+from ..records import field, record, replace
 from .profile import KerberosSetup, discover_kerberos
 
 #: Set beside KRB5CCNAME when that is a FILE copy made for Java: the cache it was copied from.
 COPIED_FROM_VAR = "MLFLOW_CLIENT_ENV_COPIED_FROM"
 
 
-@dataclass(frozen=True, eq=False)  # an instruction to carry_out, never compared
+@record(eq=False)  # an instruction to carry_out, never compared
 class JavaCcachePlan:
     """What ``carry_out`` will do: ``kind`` is ``none`` (the discovered cache is a FILE
     cache), ``login`` (keytab login into ``path``) or ``copy`` (a FILE copy of a

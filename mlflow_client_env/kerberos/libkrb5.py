@@ -44,7 +44,8 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+from ..records import record
 
 LIBRARY = "libkrb5.so.3"
 #: The variables libkrb5 reads for these two answers (``strings libkrb5.so.3`` and
@@ -64,7 +65,7 @@ class Refused(Exception):
     libkrb5's own (e.g. 'Included profile file could not be read')."""
 
 
-@dataclass(frozen=True)
+@record
 class Answer:
     """What libkrb5 answered: the default cache name, the default realm (None, with
     libkrb5's reason in ``realm_problem``, when it has none), and where it was asked."""

@@ -29,7 +29,6 @@ import stat
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import (
@@ -43,6 +42,7 @@ from ..errors import (
     PrincipalError,
     setting,
 )
+from ..records import field, record
 from ..userdirs import lock_dir, private_base
 from .profile import KerberosSetup, ccache_type, discover_kerberos, parse_ccache_name
 from .ticket import (
@@ -312,7 +312,7 @@ def check_keytab(keytab: str | os.PathLike[str]) -> list[str]:
     return []
 
 
-@dataclass(frozen=True)
+@record
 class LoginInputs:
     """Validated inputs of a keytab login (from ``check_login_inputs``)."""
 
@@ -484,7 +484,7 @@ def copy_to_file(
     return ticket_status(f"FILE:{path}", env=env)
 
 
-@dataclass(frozen=True)
+@record
 class JavaCcache:
     """The FILE cache Java should use, and whether we had to make it."""
 

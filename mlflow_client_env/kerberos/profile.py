@@ -55,11 +55,11 @@ import stat
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import CcacheNameError, ConfigFileError
 from ..findings import Finding
+from ..records import field, record
 from ..safeio import read_small
 
 DEFAULT_KRB5_CONF = "/etc/krb5.conf"
@@ -378,7 +378,7 @@ def ccache_path(name: str) -> Path | None:
     return Path(residual) if ctype == "FILE" else None
 
 
-@dataclass(frozen=True)
+@record
 class KerberosSetup:
     """Where Python's and Java's Kerberos will look, without asking the KDC anything.
 
@@ -623,7 +623,7 @@ def _discover(
 
 
 # --------------------------------------------------------------------------- Java's view
-@dataclass(frozen=True)
+@record
 class JavaKerberosView:
     """What a JVM of ``java_major`` reads: its krb5.conf (and includes, by the JDK's rules),
     its default realm, and the FILE cache it opens. ``problem``: the JDK cannot load that

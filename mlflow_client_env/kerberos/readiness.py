@@ -28,6 +28,8 @@ says ``simple``, there is none, or no Hadoop is used at all) gets no ticket find
 
 from __future__ import annotations
 
+from ..records import replace
+
 TYPE_CHECKING = False  # typing is not imported at run time (import cost; mypy honours this)
 if TYPE_CHECKING:
     from ..environment import Environment
@@ -77,8 +79,6 @@ def ticket_readiness(
         return st, [status_finding(st)]
     if not gssapi:
         return None, []
-    from dataclasses import replace
-
     from .ticket import GSSAPI_FIX, load_gssapi, ticket_status
 
     st = ticket_status(ccache, realms=realms, now=now)  # never discovers: both are given

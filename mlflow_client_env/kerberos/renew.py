@@ -63,13 +63,13 @@ import subprocess
 import threading
 import time
 from collections.abc import Mapping, MutableMapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Literal
 
 from ..errors import CommandStartError, KinitError, MlflowClientEnvError
 from ..jvm import loaded_libjvm
+from ..records import record
 from ..userdirs import private_cache_dir
 from .login import (
     cache_lock,
@@ -112,7 +112,7 @@ JvmState = Literal[
 LIBHDFS_VARIABLES = ("LIBHDFS_OPTS", "CLASSPATH", "ARROW_LIBHDFS_DIR")
 
 
-@dataclass(frozen=True)
+@record
 class JvmRenewal:
     """Whether a libhdfs JVM will take the renewed ticket from the cache (see the module doc).
 

@@ -14,7 +14,6 @@ import os
 import stat
 import struct
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from ..errors import (
     GssapiMissingError,
     MlflowClientEnvError,
 )
+from ..records import asdict, record
 from ..safeio import file_kind
 from ..userdirs import private_dir
 from .profile import ccache_path, ccache_type, discover_kerberos, parse_ccache_name
@@ -167,7 +167,7 @@ def read_regular_file(
 
 
 # --------------------------------------------------------------------------- FILE ccache format
-@dataclass(frozen=True)
+@record
 class CachedCredential:
     """One credential of a FILE cache (times are POSIX seconds, 0 when unset)."""
 
@@ -188,7 +188,7 @@ class CachedCredential:
         return self.server == f"krbtgt/{realm}@{realm}"
 
 
-@dataclass(frozen=True)
+@record
 class FileCcache:
     principal: str
     credentials: tuple[CachedCredential, ...]
@@ -433,7 +433,7 @@ def _utc(ts: int | float | None) -> datetime | None:
     return None if not ts else datetime.fromtimestamp(ts, tz=timezone.utc)
 
 
-@dataclass(frozen=True)
+@record
 class TicketStatus:
     """The state of one credential cache, as Python (gssapi) and Java would see it."""
 

@@ -23,11 +23,11 @@ import re
 import shutil
 import subprocess
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from ..findings import Finding
+from ..records import record
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ D4_FIX = (
 )
 
 
-@dataclass(frozen=True)
+@record
 class KinitInfo:
     """One ``kinit`` executable and the Kerberos library it would load."""
 
@@ -77,7 +77,7 @@ class KinitInfo:
         )
 
 
-@dataclass(frozen=True)
+@record
 class CacheView:
     """What ``klist`` beside a kinit says about the default cache in an environment."""
 

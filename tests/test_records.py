@@ -1,0 +1,143 @@
+"""``records.record``: the frozen value type ``setup()`` builds, compared with what
+``@dataclass(frozen=True)`` gives the same class body (dataclasses is the reference)."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mlflow_client_env.records import FrozenInstanceError, asdict, field, fields, record, replace
+
+
+@record
+class Point:
+    x: int
+    y: int = 0
+    tags: tuple[str, ...] = field(default=())
+    secret: str = field(default="", repr=False)
+
+
+@record
+class Box:
+    corner: Point
+    items: list[Point] = field(default_factory=list)
+
+
+@dataclasses.dataclass(frozen=True)
+class DPoint:
+    x: int
+    y: int = 0
+    tags: tuple[str, ...] = dataclasses.field(default=())
+    secret: str = dataclasses.field(default="", repr=False)
+
+
+@record(eq=False)
+class Declaration:
+    name: str
+
+
+@record(repr=False)
+class Quiet:
+    token: str
+
+    def __repr__(self) -> str:
+        return "Quiet(token=***)"
+
+
+def test_init_repr_eq_hash_match_as_dataclasses_do() -> None:
+    for args, kwargs in [((1,), {}), ((1, 2), {}), ((), {"x": 3, "tags": ("a",)})]:
+        p, d = Point(*args, **kwargs), DPoint(*args, **kwargs)
+        assert repr(p).replace("Point", "DPoint") == repr(d)
+        assert (p.x, p.y, p.tags, p.secret) == (d.x, d.y, d.tags, d.secret)
+    assert Point(1, 2) == Point(1, 2) and Point(1, 2) != Point(2, 1)
+    assert hash(Point(1, 2)) == hash(Point(1, 2))
+    assert Point(1) != DPoint(1)  # another class: never equal, as dataclasses
+    assert Point.__match_args__ == DPoint.__match_args__
+    match Point(5, 6):
+        case Point(a, b):
+            assert (a, b) == (5, 6)
+    assert Point.y == 0  # a default is a class attribute, as in dataclasses
+
+
+def test_bad_arguments_raise_type_error_like_dataclasses() -> None:
+    for call in (
+        lambda c: c(),
+        lambda c: c(1, 2, (), "", 5),
+        lambda c: c(1, x=2),
+        lambda c: c(1, z=2),
+    ):
+        with pytest.raises(TypeError):
+            call(DPoint)
+        with pytest.raises(TypeError):
+            call(Point)
+
+
+def test_frozen() -> None:
+    p = Point(1)
+    with pytest.raises(FrozenInstanceError):
+        p.x = 2  # type: ignore[misc]
+    with pytest.raises(FrozenInstanceError):
+        del p.x  # type: ignore[misc]
+    with pytest.raises(AttributeError):  # the dataclasses' type is an AttributeError too
+        p.y = 1  # type: ignore[misc]
+
+
+def test_default_factory_gives_each_instance_its_own() -> None:
+    a, b = Box(Point(1)), Box(Point(2))
+    assert a.items == [] and a.items is not b.items
+
+
+def test_replace_fields_asdict() -> None:
+    p = Point(1, 2, ("t",), "s")
+    assert replace(p, y=5) == Point(1, 5, ("t",), "s")
+    assert [f.name for f in fields(Point)] == ["x", "y", "tags", "secret"]
+    assert [f.name for f in fields(p)] == ["x", "y", "tags", "secret"]
+    box = Box(p, [Point(3)])
+    assert asdict(box) == {
+        "corner": {"x": 1, "y": 2, "tags": ("t",), "secret": "s"},
+        "items": [{"x": 3, "y": 0, "tags": (), "secret": ""}],
+    }
+    with pytest.raises(TypeError):
+        fields(object())
+    with pytest.raises(TypeError):
+        asdict({"x": 1})
+
+
+def test_eq_false_keeps_identity_and_own_repr_wins() -> None:
+    a, b = Declaration("n"), Declaration("n")
+    assert a != b and a == a and hash(a) != hash(b)
+    assert repr(Quiet("hunter2")) == "Quiet(token=***)"
+
+
+def test_non_default_after_default_is_refused() -> None:
+    with pytest.raises(TypeError, match="non-default argument 'b'"):
+
+        @record
+        class Bad:
+            a: int = 1
+            b: int  # type: ignore[misc]
+
+
+def test_pickle_and_copy_round_trip() -> None:
+    box = Box(Point(1, 2), [Point(3)])
+    assert pickle.loads(pickle.dumps(box)) == box
+    assert copy.deepcopy(box) == box and copy.copy(box) == box
+
+
+def test_setup_path_does_not_import_dataclasses(tmp_path: Path) -> None:
+    """The point of records: the modules setup() and the launcher import build none with
+    dataclasses (whose import pulls in inspect, and whose classes compile ~5 methods each)."""
+    code = (
+        "import sys, mlflow_client_env.session, mlflow_client_env.jupyter.launcher; "
+        "print('dataclasses' in sys.modules, 'inspect' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
+    assert out.stdout.split() == ["False", "False"]
