@@ -12,11 +12,11 @@ import functools
 import os
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
 from ...errors import NativeLibraryError
+from ...records import record
 
 ProblemKind = Literal["missing", "unreadable", "not-elf", "truncated", "corrupt"]
 
@@ -24,7 +24,7 @@ _ELF_MAGIC = b"\x7fELF"
 _HDR_MIN = 64  # a 64-bit ELF header; anything shorter cannot be a whole header
 
 
-@dataclass(frozen=True)
+@record
 class ElfInfo:
     """What ld.so reads from a shared object before loading it."""
 
@@ -44,7 +44,7 @@ class ElfInfo:
         return (self.elf_class, self.data, self.machine)
 
 
-@dataclass(frozen=True)
+@record
 class ElfProblem:
     """A file ld.so could not load; ``ident`` is set when the header was readable."""
 

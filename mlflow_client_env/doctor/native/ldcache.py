@@ -19,8 +19,9 @@ followed by the new table) are understood.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from pathlib import Path
+
+from ...records import record
 
 DEFAULT_LD_CACHE = Path("/etc/ld.so.cache")
 
@@ -36,7 +37,7 @@ _NEW_ALIGN = 8  # __alignof__(struct cache_file_new): it holds a uint64_t
 HWCAP_EXTENSION = 1 << 62
 
 
-@dataclass(frozen=True)
+@record
 class CacheEntry:
     """One ``soname => path`` line, as ``ldconfig -p`` would print it."""
 
@@ -46,7 +47,7 @@ class CacheEntry:
     hwcap: int
 
 
-@dataclass(frozen=True)
+@record
 class LdCache:
     """The parsed cache; ``problem`` says why it is empty when it is."""
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from ...records import record
 from .elf import ElfInfo, ElfProblem, describe, host_elf, read_elf
 from .ldcache import DEFAULT_LD_CACHE, LdCache, host_flags, read_ld_cache
 
@@ -34,7 +35,7 @@ DEFAULT_LIB_DIRS: tuple[Path, ...] = tuple(
 )
 
 
-@dataclass(frozen=True)
+@record
 class Resolution:
     """Where one NEEDED soname comes from, or why it does not.
 

@@ -10,14 +10,14 @@ import signal
 import subprocess
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from ...findings import Finding
+from ...records import record
 
 
-@dataclass(frozen=True)
+@record
 class LoadProbe:
     """Outcome of dlopen-ing libjvm then libhdfs in a child process.
 
