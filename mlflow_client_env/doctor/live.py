@@ -9,13 +9,25 @@ is only read: nothing runs with its environment unless it is our own user's
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Mapping
 
 from ..errors import MlflowClientEnvError
 from ..findings import Finding
+from ..forksafety import FIX as FORK_FIX
 from ..redact import redact_then_truncate, redact_value
 from .context import Context
-from .procfs import mapped_libraries
+from .procfs import (
+    MappedFile,
+    child_pids,
+    mapped_libraries,
+    own_pid_in_namespace,
+    perf_data_mapping,
+    read_maps,
+    read_perf_data,
+    read_status,
+    thread_names,
+)
 
 #: how much of a variable's value is shown (after redaction)
 SHOWN = 200
@@ -58,7 +70,8 @@ def check_live_process(ctx: Context) -> Iterator[Finding]:
                 f"{foreign}. The probes that would run with it (the native load probe, "
                 "the HDFS probe) are skipped",
                 (
-                    "read: /proc/PID/status, /proc/PID/environ, /proc/PID/maps and files",
+                    "read: /proc/PID/status, environ, maps and its threads' names, the JVM's perf "
+                    "data file, and the files they name",
                     "never: LD_PRELOAD, LD_LIBRARY_PATH, PYTHONPATH, JAVA_TOOL_OPTIONS, PATH ... "
                     "of that process in a process of yours",
                 ),
@@ -78,6 +91,8 @@ def check_live_process(ctx: Context) -> Iterator[Finding]:
         )
     ]
     yield from out
+    # read from /proc and the JVM's perf data alone: no discovery needed
+    yield from jvm_findings(ctx.pid, ctx.env)
     out = []
     env = ctx.composed()
     ours = env.as_dict()
@@ -112,3 +127,319 @@ def check_live_process(ctx: Context) -> Iterator[Finding]:
                 )
             )
     yield from out
+
+
+# --------------------------------------------------------------------------- the JVM inside
+#: Name prefixes of HotSpot's own threads, which it names from Java 9 on (Java 8 leaves
+#: them with the process's name): a process whose JVM runs has several of them.
+HOTSPOT_THREADS = (
+    "VM Thread",
+    "VM Periodic Tas",
+    "GC Thread#",
+    "G1 ",
+    "C1 CompilerThre",
+    "C2 CompilerThre",
+    "Reference Handl",
+    "Finalizer",
+    "Signal Dispatch",
+    "Service Thread",
+    "Common-Cleaner",
+    "Sweeper thread",
+    "Monitor Deflati",
+    "Notification Th",
+)
+
+E4_FIX = FORK_FIX
+
+E5_FIX = (
+    "cap the heap before the first HDFS call of a process, e.g. LIBHDFS_OPTS='-Xmx512m' "
+    "(mlflow-client-env setup() and 'mlflow-client-env env' add it), then restart the kernel: "
+    "a running JVM keeps the limit it started with"
+)
+
+
+def _libjvm(maps: list[MappedFile]) -> MappedFile | None:
+    jvm = [m for m in maps if m.name == "libjvm.so"]
+    return min(jvm, key=lambda m: m.start) if jvm else None
+
+
+def _same_mapping(a: MappedFile, b: MappedFile) -> bool:
+    return (a.start, a.dev, a.inode) == (b.start, b.dev, b.inode)
+
+
+def jvm_findings(pid: int, env: Mapping[str, str]) -> list[Finding]:
+    """What the maps, threads and JVM perf data of ``pid`` say about the JVM inside it:
+    inherited through fork() (E4), its heap limit (E5), or a failed first load (A4, F2).
+    Everything is read from /proc and the perf data file; nothing is run."""
+    try:
+        maps = read_maps(pid)
+        status = read_status(pid)
+    except MlflowClientEnvError as exc:
+        return [Finding("live-process.maps-unreadable", "warn", exc.problem, fix=exc.fix)]
+    failed = failed_load_findings(pid, maps)
+    jvm = _libjvm(maps)
+    if jvm is None:
+        return failed
+    forked = fork_findings(pid, maps, status, jvm)
+    out = [*failed, *forked, *children_findings(pid, maps, status, jvm)]
+    if not forked and not any(f.status == "error" for f in failed):
+        # a JVM inherited through fork(), or never made (libhdfs failed), has no heap to judge
+        out += heap_findings(pid, maps, status, env)
+    return out
+
+
+def _jvm_threads(pid: int) -> list[str] | None:
+    try:
+        names = thread_names(pid)
+    except MlflowClientEnvError:
+        return None
+    return [n for n in names if n.startswith(HOTSPOT_THREADS)]
+
+
+def fork_findings(
+    pid: int, maps: list[MappedFile], status: Mapping[str, str], jvm: MappedFile
+) -> list[Finding]:
+    """E4: ``pid`` maps a JVM that another process started, and so has none of its threads.
+
+    Evidence, strongest first: the JVM's perf data file, which HotSpot names after the pid
+    of the process that created the JVM, names another process; else (no perf data,
+    -XX:-UsePerfData) libjvm.so is mapped at the very address, device and inode where its
+    parent maps it, which a library loaded on its own would not be (address randomisation),
+    and none of HotSpot's own threads runs here."""
+    me = own_pid_in_namespace(dict(status), pid)
+    threads = status.get("Threads", "?")
+    jvm_threads = _jvm_threads(pid)
+    if jvm_threads:  # HotSpot's threads run here: this process's JVM is alive
+        return []
+    evidence: list[str] = []
+    creator: int | None = None
+    perf = perf_data_mapping(maps)
+    if perf is not None:
+        creator = int(perf.name)
+        if creator == me:
+            return []
+        evidence.append(
+            f"its JVM perf data file {perf.path} is named after process {creator}, "
+            f"the process that created the JVM, not after this one ({me})"
+        )
+    ppid = int(status.get("PPid", "0") or 0)
+    parent_jvm = None
+    if ppid > 1:
+        try:
+            parent_jvm = _libjvm(read_maps(ppid))
+        except MlflowClientEnvError:
+            parent_jvm = None
+    inherited = parent_jvm is not None and _same_mapping(parent_jvm, jvm)
+    if inherited:
+        evidence.append(
+            f"libjvm.so is mapped at {jvm.start:#x} (inode {jvm.inode}), the same mapping as in "
+            f"its parent process {ppid}: inherited through fork(), not loaded here"
+        )
+    if perf is None and not inherited:
+        return []
+    evidence.append(
+        f"{threads} thread(s), none of them the JVM's"
+        + (
+            " (a running JVM has a VM Thread, GC and compiler threads)"
+            if jvm_threads is not None
+            else ""
+        )
+    )
+    origin = creator if creator is not None else ppid
+    return [
+        Finding(
+            "live-process.E4",
+            "warn",
+            f"process {pid} was forked from process {origin} after that process had started "
+            "its JVM: the JVM's threads did not come along, so an HDFS call here blocks "
+            "forever (E4)",
+            tuple(evidence),
+            fix=E4_FIX,
+        )
+    ]
+
+
+def children_findings(
+    pid: int, maps: list[MappedFile], status: Mapping[str, str], jvm: MappedFile
+) -> list[Finding]:
+    """E4 seen from the parent: children of ``pid`` that inherited its libjvm.so mapping."""
+    try:
+        kids = child_pids(pid)
+    except MlflowClientEnvError:
+        return []
+    forked: list[int] = []
+    for kid in kids[:200]:
+        try:
+            kid_jvm = _libjvm(read_maps(kid))
+        except MlflowClientEnvError:
+            continue
+        if kid_jvm is not None and _same_mapping(kid_jvm, jvm) and not _jvm_threads(kid):
+            forked.append(kid)
+    if not forked:
+        return []
+    shown_kids = ", ".join(str(k) for k in forked[:20]) + (" ..." if len(forked) > 20 else "")
+    return [
+        Finding(
+            "live-process.children.E4",
+            "warn",
+            f"{len(forked)} child process(es) of process {pid} ({shown_kids}) were forked after "
+            "its JVM started: an HDFS call in them blocks forever (E4)",
+            (f"they map its libjvm.so at {jvm.start:#x} (inode {jvm.inode}) without its threads",),
+            fix=E4_FIX,
+        )
+    ]
+
+
+#: A heap cap among JVM options, as HotSpot reads them (the last one wins).
+_HEAP_OPTION = re.compile(
+    r"^(-Xmx\S+|-XX:MaxHeapSize=\S+|-XX:MaxRAMPercentage=\S+|-XX:MaxRAMFraction=\S+"
+    r"|-XX:MaxRAM=\S+)$"
+)
+
+
+def heap_option(*option_strings: str) -> str | None:
+    """The heap cap that wins among JVM option strings given in the order HotSpot applies
+    them (JAVA_TOOL_OPTIONS, the options of JNI_CreateJavaVM, _JAVA_OPTIONS)."""
+    found = None
+    for options in option_strings:
+        for token in options.split():
+            if _HEAP_OPTION.match(token):
+                found = token
+    return found
+
+
+def perf_max_heap(counters: Mapping[str, int | str]) -> int | None:
+    """The heap limit a JVM reports in its perf data: its two generations' maximum, which for
+    G1 (regions that either can take) is each the whole heap."""
+    young = counters.get("sun.gc.generation.0.maxCapacity")
+    old = counters.get("sun.gc.generation.1.maxCapacity")
+    if not isinstance(young, int) or not isinstance(old, int):
+        return None
+    policy = str(counters.get("sun.gc.policy.name", ""))
+    return max(young, old) if "GarbageFirst" in policy or "G1" in policy else young + old
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1 << 30):.1f} GiB" if n >= 1 << 30 else f"{n // (1 << 20)} MiB"
+
+
+def heap_findings(
+    pid: int, maps: list[MappedFile], status: Mapping[str, str], env: Mapping[str, str]
+) -> list[Finding]:
+    """E5: the heap limit of the JVM in ``pid``, from its options as the JVM itself records
+    them (its perf data file). libhdfs starts that JVM with LIBHDFS_OPTS as it was in the
+    process's environment at the first HDFS call; /proc/PID/environ shows only the
+    environment the process started with, not a LIBHDFS_OPTS set inside it (setup() sets it
+    there), so it is the fallback when there is no perf data (-XX:-UsePerfData)."""
+    tool, late = env.get("JAVA_TOOL_OPTIONS", ""), env.get("_JAVA_OPTIONS", "")
+    start_opts = env.get("LIBHDFS_OPTS")
+    evidence = [f"LIBHDFS_OPTS it started with: {shown('LIBHDFS_OPTS', start_opts)}"]
+    perf = perf_data_mapping(maps)
+    counters: Mapping[str, int | str] | None = None
+    why_not = "the JVM keeps no perf data file (-XX:-UsePerfData)"
+    if perf is not None:
+        try:
+            counters = read_perf_data(pid, perf)
+        except MlflowClientEnvError as exc:
+            why_not = exc.problem
+        except ValueError as exc:
+            why_not = f"{perf.path} cannot be read as JVM perf data: {exc}"
+    if counters is not None and perf is not None:
+        vm_args = str(counters.get("java.rt.vmArgs", ""))
+        cap = heap_option(tool, vm_args, late)
+        limit = perf_max_heap(counters)
+        opts = redact_then_truncate(redact_value("LIBHDFS_OPTS", vm_args), 800)
+        evidence.insert(0, f"JVM options (from its perf data {perf.path}): {opts}")
+        if limit is not None:
+            evidence.append(f"heap limit the JVM reports: {_mib(limit)}")
+        if cap is not None:
+            size = f"{_mib(limit)} " if limit is not None else ""
+            return [
+                Finding(
+                    "live-process.heap",
+                    "ok",
+                    f"the JVM in process {pid} has a max heap {size}set by {cap} (E5)",
+                    tuple(evidence),
+                )
+            ]
+        grows = (
+            f"up to {_mib(limit)}" if limit is not None else "to a quarter of the memory it sees"
+        )
+        return [
+            Finding(
+                "live-process.E5",
+                "warn",
+                f"the JVM in process {pid} runs without -Xmx: its heap may grow {grows} (by "
+                "default a quarter of the memory the JVM sees), far more than an HDFS client "
+                "needs (E5)",
+                tuple(evidence),
+                fix=E5_FIX,
+            )
+        ]
+    cap = heap_option(tool, start_opts or "", late)
+    evidence.append(f"its own JVM options cannot be read: {why_not}")
+    if cap is not None:
+        return [
+            Finding(
+                "live-process.heap",
+                "ok",
+                f"the environment process {pid} started with caps the JVM heap with {cap} (E5); "
+                "its JVM's own options cannot be read to confirm it",
+                tuple(evidence),
+            )
+        ]
+    return [
+        Finding(
+            "live-process.E5",
+            "warn",
+            f"no heap cap for the JVM in process {pid} is visible: the environment it started "
+            "with has no -Xmx in LIBHDFS_OPTS, and the JVM's own options cannot be read; unless "
+            "LIBHDFS_OPTS was set inside the process (setup() does that), its heap may grow to "
+            "a quarter of the memory it sees (E5)",
+            tuple(evidence),
+            fix=E5_FIX,
+        )
+    ]
+
+
+def failed_load_findings(pid: int, maps: list[MappedFile]) -> list[Finding]:
+    """A4/F2: pyarrow's HDFS extension is loaded, but the libraries its first HDFS call loads
+    are not all there. pyarrow loads libjvm.so, then libhdfs.so, once per process, and keeps
+    a failure for good ("Prior attempt to load libhdfs failed")."""
+    ext = [m for m in maps if "/pyarrow/" in m.path and m.name.startswith(("_hdfs.", "_hdfsio."))]
+    if not ext:
+        return []
+    has_jvm = any(m.name == "libjvm.so" for m in maps)
+    has_hdfs = any(m.name.startswith("libhdfs.so") for m in maps)
+    jpype = any(m.name.startswith("_jpype") for m in maps)  # JPype loads libjvm.so itself
+    if has_hdfs:
+        return []
+    evidence = (f"pyarrow's HDFS module: {ext[0].path}",)
+    if has_jvm and not jpype:
+        return [
+            Finding(
+                "live-process.F2",
+                "error",
+                f"process {pid} loaded libjvm.so but not libhdfs.so: pyarrow's first attempt to "
+                "load libhdfs failed there, and pyarrow keeps that failure for the life of the "
+                "process ('Prior attempt to load libhdfs failed'), whatever ARROW_LIBHDFS_DIR "
+                "says now (A4, F2)",
+                evidence,
+                fix="restart the kernel (with the environment 'mlflow-client-env doctor' "
+                "approves, or from 'mlflow-client-env install-kernel')",
+            )
+        ]
+    if has_jvm:
+        return []
+    return [
+        Finding(
+            "live-process.F2",
+            "warn",
+            f"pyarrow's HDFS module is loaded in process {pid} but no JVM ever was: if HDFS was "
+            "already tried there, its first load of libjvm failed, and pyarrow keeps that "
+            "failure for the life of the process, so a new JAVA_HOME does not help it (A4, F2)",
+            evidence,
+            fix="if HDFS fails there ('Prior attempt to load libhdfs failed'), restart the "
+            "kernel after fixing JAVA_HOME; a process that has not tried HDFS yet is fine",
+        )
+    ]
