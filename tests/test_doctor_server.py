@@ -40,8 +40,20 @@ class Server:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def authorizations(self) -> list[str | None]:
-        return [h.get("Authorization") for _, h in self.requests]
+    def authorizations(self, client: str | None = None) -> list[str | None]:
+        """The Authorization header of each request (``client``: only the doctor's own HTTP
+        client's, "ours", or only MLflow's client's, "mlflow")."""
+        return [h.get("Authorization") for _, h in self.by(client)]
+
+    def by(self, client: str | None) -> list[tuple[str, dict[str, str]]]:
+        if client is None:
+            return self.requests
+        mlflow = "mlflow-python-client/"  # MLflow's REST client's User-Agent
+        return [
+            (p, h)
+            for p, h in self.requests
+            if h.get("User-Agent", "").startswith(mlflow) == (client == "mlflow")
+        ]
 
 
 @pytest.fixture
@@ -302,10 +314,14 @@ def test_credentials_never_follow_a_redirect_to_another_host(
     first = serve(lambda path, s: (302, {"Location": f"{other.url}{path}"}, b""))
     env = {**clean_env, "MLFLOW_TRACKING_URI": first.url, **creds}
     out, _, found = run_cli(edge, env, "--check", "tracking-server")
-    assert [p for p, _ in first.requests] == [p for p, _ in other.requests]
-    assert len(other.requests) == 2  # /version and the experiment: the redirect was followed
-    assert first.authorizations() == [header, header]  # the configured origin got them
-    assert other.authorizations() == [None, None]  # the other host never did
+    ours = [p for p, _ in first.by("ours")]
+    assert ours == [p for p, _ in other.by("ours")]
+    assert len(ours) == 2  # /version and the experiment: the redirect was followed
+    assert first.authorizations("ours") == [header, header]  # the configured origin got them
+    assert other.authorizations("ours") == [None, None]  # the other host never did
+    # MLflow's own client asked too (its experiment only), and followed the same rule
+    assert [p for p, _ in other.by("mlflow")] == ["/api/2.0/mlflow/experiments/get?experiment_id=0"]
+    assert first.authorizations("mlflow") == [header] and other.authorizations("mlflow") == [None]
     ok = found["tracking-server.ok"]
     assert ok["summary"].startswith(f"MLflow 2.17.0 at {first.url}")
     assert any(
@@ -329,7 +345,8 @@ def test_same_origin_redirect_keeps_the_credentials(
     env = {**clean_env, "MLFLOW_TRACKING_URI": srv.url, "MLFLOW_TRACKING_TOKEN": "tok-same"}
     _, _, found = run_cli(edge, env, "--check", "tracking-server")
     assert found["tracking-server.ok"]["status"] == "ok"
-    assert srv.authorizations() == ["Bearer tok-same"] * 4
+    assert srv.authorizations("ours") == ["Bearer tok-same"] * 4
+    assert srv.authorizations("mlflow") == ["Bearer tok-same"] * 2  # MLflow's own client too
 
 
 def test_deeply_nested_json_is_a_finding_not_a_crash(

@@ -2,6 +2,11 @@
 
 Every network call has a bounded timeout, and a failure becomes a finding
 mapped to the error catalog, never a raw trace.
+
+The tracking server is asked twice: by the doctor's own HTTP client (``tracking``: the
+server's version, and why a bad answer is bad) and by MLflow's own client in a child
+process (``tracking_probe``), which knows what ours does not (auth plugins, its HTTP
+stack). When the two disagree, MLflow's answer is the one reported and used.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +40,15 @@ from ..tracking import (
 )
 from .catalog import explain_text
 from .context import BudgetExhausted, Context, ForeignEnvironment
+from .secrets import known_secrets, scrub
+from .tracking_probe import (
+    MLFLOW_PROBE_CAP,
+    SHOWN,
+    ClientAnswer,
+    probe_argv,
+    probe_env,
+    read_answer,
+)
 
 #: each HTTP request's own cap; the run's budget may cut it shorter
 HTTP_TIMEOUT = 5.0
@@ -51,9 +65,12 @@ class ServerInfo:
     experiment: str
     artifact_location: str | None
     error: str | None = None
-    #: None (answered), "unreachable", "http", "html", "not-api", "credentials"
+    #: None (answered), "unreachable", "http", "html", "not-api", "credentials", or
+    #: "mlflow-client" (ours was answered, MLflow's own client failed)
     problem: str | None = None
     notes: tuple[str, ...] = ()
+    #: MLflow's own client's answer (None: it was not asked, e.g. another user's process)
+    client: ClientAnswer | None = None
 
 
 def _get(url: str, ctx: Context) -> Answer:
@@ -113,60 +130,143 @@ def _not_api(uri: str, ans: Answer, what: str) -> tuple[str, str]:
 
 
 def server_info(ctx: Context) -> ServerInfo | None:
+    """The tracking server's answer, from the doctor's HTTP client and MLflow's own client
+    (memoised: the checks that need it share one); None when the URI is not a server."""
     uri = ctx.tracking_uri()
     if not uri or not uri.startswith(("http://", "https://")):
         return None
 
     def make() -> ServerInfo:
-        path, label = experiment_query(ctx.experiment, ctx.env)  # as setup() and env ask
-        experiment = ctx.experiment or ctx.env.get("MLFLOW_EXPERIMENT_NAME") or label
-        notes: list[str] = []
-        if ctx.foreign_reason() is not None and (
-            ctx.env.get("MLFLOW_TRACKING_TOKEN") or ctx.env.get("MLFLOW_TRACKING_USERNAME")
-        ):
-            notes.append("the process's tracking credentials were not used (another user's)")
-        try:
-            ans = _get(api_url(uri, "/version"), ctx)
-            notes += ans.notes
-            text = ans.body.decode(errors="replace").strip()
-            version = text if ans.status == 200 and _VERSION.match(text) else None
-            if ans.status == 200 and version is None:
-                problem, message = _not_api(uri, ans, "/version")
-                return ServerInfo(uri, None, experiment, None, message, problem, tuple(notes))
-            ans = _get(api_url(uri, path), ctx)
-            if ans.status == 404 and "get-by-name" in path:
-                notes.append(
-                    f"experiment {experiment!r} does not exist yet: MLflow creates it under the "
-                    "server's default artifact root, which the Default experiment shows"
-                )
-                ans = _get(api_url(uri, experiment_query(None, {})[0]), ctx)
-            notes += ans.notes
-        except BadCredentials as exc:
-            return ServerInfo(uri, None, experiment, None, str(exc), "credentials", tuple(notes))
-        except MlflowClientEnvError as exc:  # a TLS certificate file that cannot be loaded
-            return ServerInfo(uri, None, experiment, None, exc.problem, "credentials", tuple(notes))
-        except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
-            reason = getattr(exc, "reason", exc)
-            error = f"{type(exc).__name__}: {reason}"
-            return ServerInfo(uri, None, experiment, None, error, "unreachable", tuple(notes))
-        if ans.status != 200:
-            body = redact_then_truncate(ans.body.decode(errors="replace"), 200)  # redact, then cut
-            error = f"HTTP {ans.status}: {body}"
-            return ServerInfo(uri, version, experiment, None, error, "http", tuple(notes))
-        try:
-            data = json.loads(ans.body)
-        except (ValueError, RecursionError):  # garbage, or absurd nesting
-            data = None
-        exp = data.get("experiment") if isinstance(data, dict) else None
-        if not isinstance(exp, dict):
-            problem, message = _not_api(uri, ans, "the experiments API")
-            return ServerInfo(uri, version, experiment, None, message, problem, tuple(notes))
-        location = exp.get("artifact_location")
-        location = location if isinstance(location, str) else None
-        return ServerInfo(uri, version, experiment, location, None, None, tuple(notes))
+        return _with_client(_our_answer(ctx, uri), _client_answer(ctx, uri))
 
     info: ServerInfo = ctx.memo("server", make)
     return info
+
+
+def _our_answer(ctx: Context, uri: str) -> ServerInfo:
+    """What the doctor's own HTTP client gets from the server."""
+    path, label = experiment_query(ctx.experiment, ctx.env)  # as setup() and env ask
+    experiment = ctx.experiment or ctx.env.get("MLFLOW_EXPERIMENT_NAME") or label
+    notes: list[str] = []
+    if ctx.foreign_reason() is not None and (
+        ctx.env.get("MLFLOW_TRACKING_TOKEN") or ctx.env.get("MLFLOW_TRACKING_USERNAME")
+    ):
+        notes.append("the process's tracking credentials were not used (another user's)")
+    try:
+        ans = _get(api_url(uri, "/version"), ctx)
+        notes += ans.notes
+        text = ans.body.decode(errors="replace").strip()
+        version = text if ans.status == 200 and _VERSION.match(text) else None
+        if ans.status == 200 and version is None:
+            problem, message = _not_api(uri, ans, "/version")
+            return ServerInfo(uri, None, experiment, None, message, problem, tuple(notes))
+        ans = _get(api_url(uri, path), ctx)
+        if ans.status == 404 and "get-by-name" in path:
+            notes.append(
+                f"experiment {experiment!r} does not exist yet: MLflow creates it under the "
+                "server's default artifact root, which the Default experiment shows"
+            )
+            ans = _get(api_url(uri, experiment_query(None, {})[0]), ctx)
+        notes += ans.notes
+    except BadCredentials as exc:
+        return ServerInfo(uri, None, experiment, None, str(exc), "credentials", tuple(notes))
+    except MlflowClientEnvError as exc:  # a TLS certificate file that cannot be loaded
+        return ServerInfo(uri, None, experiment, None, exc.problem, "credentials", tuple(notes))
+    except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        error = f"{type(exc).__name__}: {reason}"
+        return ServerInfo(uri, None, experiment, None, error, "unreachable", tuple(notes))
+    if ans.status != 200:
+        body = redact_then_truncate(ans.body.decode(errors="replace"), 200)  # redact, then cut
+        error = f"HTTP {ans.status}: {body}"
+        return ServerInfo(uri, version, experiment, None, error, "http", tuple(notes))
+    try:
+        data = json.loads(ans.body)
+    except (ValueError, RecursionError):  # garbage, or absurd nesting
+        data = None
+    exp = data.get("experiment") if isinstance(data, dict) else None
+    if not isinstance(exp, dict):
+        problem, message = _not_api(uri, ans, "the experiments API")
+        return ServerInfo(uri, version, experiment, None, message, problem, tuple(notes))
+    location = exp.get("artifact_location")
+    location = location if isinstance(location, str) else None
+    return ServerInfo(uri, version, experiment, location, None, None, tuple(notes))
+
+
+def _client_answer(ctx: Context, uri: str) -> ClientAnswer | str:
+    """MLflow's own client's answer, its texts redacted; a str (why) when it was not asked.
+
+    The child gets the caller's environment with ours on top (as after ``setup()``), the
+    tracking URI, no retries and a bounded request timeout; it is killed at its cap.
+    """
+    if ctx.foreign_reason() is not None:  # another user's environment is never executed
+        return "MLflow's own client was not run with another user's environment"
+    composed = ctx.environment()
+    ours = {} if isinstance(composed, MlflowClientEnvError) else composed.as_dict()
+    full = {**ctx.env, **ours}
+    seconds = min(MLFLOW_PROBE_CAP, max(ctx.remaining(), 0.0))
+    extra = {**ours, **probe_env(uri, full, seconds)}
+    step = f"MLflow's own client (MlflowClient) asking {redact(uri)}"
+    try:
+        done = ctx.spawn(
+            step, probe_argv(ctx.experiment, ctx.env), extra_env=extra, cap=MLFLOW_PROBE_CAP
+        )
+    except ForeignEnvironment as exc:
+        return f"MLflow's own client was not run: {exc.reason}"
+    except subprocess.TimeoutExpired:
+        return ClientAnswer(
+            "timeout",
+            f"MLflow's client did not finish in {MLFLOW_PROBE_CAP:.0f} s and was stopped",
+        )
+    except OSError as exc:
+        return ClientAnswer("no-answer", f"the MLflow client probe did not start: {exc}")
+    answer = read_answer(done)
+    secrets = known_secrets({**full, **extra})
+    return replace(answer, detail=redact_then_truncate(scrub(answer.detail, secrets), SHOWN))
+
+
+def _with_client(mine: ServerInfo, answer: ClientAnswer | str) -> ServerInfo:
+    """Our answer and MLflow's client's, as one: where they disagree, MLflow's holds."""
+    if isinstance(answer, str):
+        return replace(mine, notes=(*mine.notes, answer))
+    if answer.state == "not-importable":
+        note = (
+            f"MLflow is not importable in this Python ({answer.detail}): only the doctor's own "
+            "HTTP client asked, which knows MLflow's credentials and TLS variables but not its "
+            "auth plugins (MLFLOW_TRACKING_AUTH) or its HTTP stack"
+        )
+        return replace(mine, client=answer, notes=(*mine.notes, note))
+    name = f"MLflow {answer.mlflow_version}'s own client" if answer.mlflow_version else (
+        "MLflow's own client")  # fmt: skip
+    if answer.state == "ok":
+        where = answer.artifact_location
+        if mine.problem is None:
+            note = f"{name} agrees"
+            if where and where != mine.artifact_location:
+                note = (
+                    f"{name} says the artifacts are at {where}, the doctor's HTTP client was "
+                    f"told {mine.artifact_location}: MLflow's answer is used"
+                )
+            location = where or mine.artifact_location
+            return replace(
+                mine, artifact_location=location, client=answer, notes=(*mine.notes, note)
+            )
+        note = (
+            f"the doctor's own HTTP client failed ({redact(mine.error or mine.problem)}), {name} "
+            "did not: MLflow's answer is used (it reaches the server with what only it knows, "
+            "e.g. an auth plugin, a proxy or a TLS setting)"
+        )
+        return ServerInfo(
+            mine.uri, mine.version, mine.experiment, where, None, None,
+            (*mine.notes, note), answer,
+        )  # fmt: skip
+    if mine.problem is None:  # ours got through, MLflow's client does not: MLflow's holds
+        note = "the doctor's own HTTP client got an answer, but MLflow's own client is what MLflow uses"
+        return replace(
+            mine, error=answer.detail, problem="mlflow-client", client=answer,
+            notes=(*mine.notes, note),
+        )  # fmt: skip
+    return replace(mine, client=answer, notes=(*mine.notes, f"{name} failed too: {answer.detail}"))
 
 
 #: MLflow 3.7 moved its default store from ./mlruns to sqlite:///mlflow.db. Only used when
@@ -309,6 +409,19 @@ def check_tracking_server(ctx: Context) -> list[Finding]:
                 "host, port and path prefix)",
             )
         ]
+    if info.problem == "mlflow-client":
+        return [
+            Finding(
+                "tracking-server.mlflow-client-failed",
+                "error",
+                f"MLflow's own client cannot use the tracking server {redact(uri)}: {info.error}",
+                notes,
+                fix="the server answers the doctor's HTTP client, so look at what MLflow's "
+                "client adds: MLFLOW_TRACKING_AUTH (an auth plugin), HTTP(S)_PROXY and NO_PROXY, "
+                "REQUESTS_CA_BUNDLE, MLFLOW_HTTP_REQUEST_* settings, or a broken MLflow install "
+                "('pip check')",
+            )
+        ]
     if info.error and info.version is None:
         return [
             Finding(
@@ -344,8 +457,8 @@ def check_tracking_server(ctx: Context) -> list[Finding]:
         Finding(
             "tracking-server.ok",
             "ok",
-            f"MLflow {info.version} at {redact(uri)}; experiment {info.experiment!r} "
-            f"stores artifacts at {loc}",
+            f"{f'MLflow {info.version}' if info.version else 'the MLflow server'} at "
+            f"{redact(uri)}; experiment {info.experiment!r} stores artifacts at {loc}",
             (note, *notes),
         )
     ]
