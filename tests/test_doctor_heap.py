@@ -6,19 +6,27 @@ give (ours), one with this process's own LIBHDFS_OPTS (a kernel that uses pyarro
 ``setup()``). The numbers are checked against a JVM the test starts itself.
 """
 
+# ruff: noqa: F811  (fixtures imported from tests.test_doctor_pid and tests.test_doctor_files)
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from mlflow_client_env.doctor.jvm_probe import human
 from mlflow_client_env_sandbox import Assets
 from mlflow_client_env_sandbox.parcel import ParcelTree
+from tests.conftest import Edge
 from tests.test_doctor_checknative import doctor_jvm, shell_env, user_env
+from tests.test_doctor_files import real_edge  # noqa: F401  (the real-JDK edge fixture)
+from tests.test_doctor_pid import NOBODY, Evil, evil, target  # noqa: F401
 
 GIB = 1 << 30
 
@@ -111,3 +119,35 @@ def test_a_heap_option_from_elsewhere_that_overrides_the_cap_is_a_warning(
         f"MaxHeapSize {jvm_max_heap(sandbox_assets.java_home, '-Xmx3g')} (3 GiB)"
     )
     assert "_JAVA_OPTIONS" in warn["fix"]
+
+
+# --------------------------------------------------------------------------- whose environment
+def doctor_pid(e: Edge, pid: int, env: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    """``doctor --pid PID --check jvm`` through the real CLI, as root."""
+    argv = [sys.executable, "-m", "mlflow_client_env", "doctor", "--pid", str(pid), "--json",
+            *e.cli_args(), "--check", "jvm"]  # fmt: skip
+    out = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300)
+    assert "Traceback" not in out.stderr and out.stdout, out.stderr
+    data = json.loads(out.stdout)
+    return out.returncode, {f["code"]: f for c in data["checks"] for f in c["findings"]}
+
+
+def test_no_jvm_is_started_with_another_users_environment(
+    real_edge: Edge, clean_env: dict[str, str], evil: Evil, target: Callable[..., Any]
+) -> None:
+    """``--pid`` of a process of another user: its LIBHDFS_OPTS, LD_PRELOAD, _JAVA_OPTIONS...
+    are read, never run; the same process of our own uid is probed (the positive control:
+    its LD_PRELOAD library marks every process started with its environment)."""
+    victim = target(evil.env, uid=NOBODY)
+    code, found = doctor_pid(real_edge, victim.pid, clean_env)
+    assert code == 2  # asked for with --check and could not run: never "no issues"
+    skipped = found["jvm.skipped"]
+    assert skipped["status"] == "skip"
+    assert f"process {victim.pid} runs as uid {NOBODY}, you are uid 0" in str(skipped["summary"])
+    assert not [c for c in found if c.startswith(("jvm.heap", "jvm.native", "jvm.inherited"))]
+    assert evil.markers_of(0) == [], "a probe ran with the nobody process's environment"
+
+    mine = target(evil.env)  # our own uid: the JVMs run, with its environment
+    code, found = doctor_pid(real_edge, mine.pid, clean_env)
+    assert code in (0, 1) and "jvm.skipped" not in found
+    assert [m for m in evil.markers_of(0, except_pid=mine.pid) if m.startswith("preload-")]

@@ -7,6 +7,7 @@ for a server that is down, one that accepts and never answers, and one that tric
 bytes. Every doctor run is the real CLI on the no-Hadoop host view of those tests.
 """
 
+# ruff: noqa: F811  (fixtures imported from tests.test_doctor_pid and tests.test_doctor_files)
 from __future__ import annotations
 
 import json
@@ -15,7 +16,7 @@ import subprocess
 import sys
 import threading
 import venv
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,10 @@ import pytest
 from mlflow_client_env.doctor.context import Context
 from mlflow_client_env.doctor.remote import _client_answer
 from mlflow_client_env_sandbox.ports import free_port
+from tests.conftest import Edge
 from tests.helpers_cli import run_cli
+from tests.test_doctor_files import real_edge  # noqa: F401  (the real-JDK edge fixture)
+from tests.test_doctor_pid import NOBODY, Evil, evil, target  # noqa: F401
 from tests.test_proxied_artifacts import PASSWORD, Server, no_hadoop, proxied, with_basic_auth
 
 __all__ = ["no_hadoop", "proxied", "with_basic_auth"]  # the fixtures, shared with that module
@@ -288,3 +292,33 @@ def test_mlflow_s_error_text_is_redacted_where_it_is_read(no_hadoop: dict[str, s
     assert "Connection refused" in answer.detail
     assert secret not in answer.detail and "bob:" not in answer.detail
     assert "http://***@127.0.0.1:" in answer.detail  # MLflow did quote the URL: masked
+
+
+# --------------------------------------------------------------------------- whose environment
+def test_mlflow_s_client_never_runs_with_another_users_environment(
+    real_edge: Edge, clean_env: dict[str, str], evil: Evil, target: Callable[..., Any]
+) -> None:
+    """``--pid`` of another user's process: MLflow's client is not started with its
+    environment (its PYTHONPATH would run its sitecustomize as us); of our own uid, it is."""
+    url = f"http://127.0.0.1:{free_port()}"
+
+    def run(pid: int) -> dict[str, Any]:
+        argv = [sys.executable, "-m", "mlflow_client_env", "doctor", "--pid", str(pid),
+                "--json", *real_edge.cli_args(), "--tracking-uri", url,
+                "--check", "tracking-server"]  # fmt: skip
+        out = subprocess.run(argv, capture_output=True, text=True, env=clean_env, timeout=300)
+        assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+        (check,) = json.loads(out.stdout)["checks"]
+        found: dict[str, Any] = check["findings"][0]
+        assert found["code"] == "tracking-server.unreachable"
+        return found
+
+    victim = target(evil.env, uid=NOBODY)
+    down = run(victim.pid)
+    assert "MLflow's own client was not run with another user's environment" in down["evidence"]
+    assert evil.markers_of(0) == [], "a probe ran with the nobody process's environment"
+
+    mine = target(evil.env)  # our own uid: MLflow's client runs, with its environment
+    down = run(mine.pid)
+    assert [e for e in down["evidence"] if e.startswith(f"{MLFLOW_CLIENT} failed too: ")]
+    assert [m for m in evil.markers_of(0) if m.startswith("site-")]
