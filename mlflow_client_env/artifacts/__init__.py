@@ -2,9 +2,10 @@
 
 - :mod:`.mode`: which client serves (``native``, ``jvm``, ``auto``) and why:
   :func:`hdfs_client_in_force`;
-- :mod:`.repository`: the ``mlflow.artifact_repository`` entry point for ``hdfs`` and
+- :mod:`.plugin`: the ``mlflow.artifact_repository`` entry point for ``hdfs`` and
   ``viewfs`` (it replaces MLflow's built-in repository once installed, and hands back
   that very repository in ``jvm`` mode);
+- :mod:`.repository`: the repository on hdfs-native;
 - :mod:`.native`: the hdfs-native client with a deadline on every step;
 - :mod:`.errors`: the typed errors of the native path.
 

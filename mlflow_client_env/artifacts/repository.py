@@ -1,16 +1,10 @@
-"""MLflow's artifact repository for ``hdfs://`` and ``viewfs://``, on hdfs-native or the JVM.
+"""The hdfs-native artifact repository: what MLflow's ``HdfsArtifactRepository`` does.
 
-Registered through the ``mlflow.artifact_repository`` entry point (pyproject.toml).
-MLflow registers entry points after its built-in repositories, so this factory
-replaces the built-in one for both schemes as soon as the package is installed. It
-then decides per repository (:func:`~mlflow_client_env.artifacts.mode.hdfs_client_in_force`):
-
-- the JVM path returns MLflow's own ``HdfsArtifactRepository``, unchanged;
-- the native path returns :class:`NativeHdfsArtifactRepository`, which implements what
-  the built-in one implements, with its path semantics (checked side by side by
-  tests/test_native_repo.py): ``log_artifact``, ``log_artifacts``, ``list_artifacts``,
-  ``_is_directory``, ``_download_file`` (hence ``download_artifacts``, for files and
-  folders) and ``delete_artifacts``.
+:class:`NativeHdfsArtifactRepository` implements what the built-in repository
+implements, with its path semantics (checked side by side by tests/test_native_repo.py):
+``log_artifact``, ``log_artifacts``, ``list_artifacts``, ``_is_directory``,
+``_download_file`` (hence ``download_artifacts``, for files and folders) and
+``delete_artifacts``. :mod:`.plugin` decides when it serves.
 
 The constructor takes ``(artifact_uri)`` as MLflow 2 calls it, and
 ``(artifact_uri, tracking_uri=..., registry_uri=...)`` as MLflow 3 does.
@@ -26,7 +20,7 @@ from typing import Any
 from mlflow.entities import FileInfo
 from mlflow.store.artifact.artifact_repo import ArtifactRepository
 
-from .mode import HdfsClientChoice, client_conf, hdfs_client_in_force, log_choice_once
+from .mode import HdfsClientChoice, client_conf
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -47,35 +41,10 @@ def _accepted_keywords(cls: type) -> frozenset[str]:
     return found
 
 
-def _uris(cls: type, tracking_uri: str | None, registry_uri: str | None) -> dict[str, Any]:
+def uri_keywords(cls: type, tracking_uri: str | None, registry_uri: str | None) -> dict[str, Any]:
+    """The keywords ``cls(artifact_uri, **these)`` takes, of MLflow 3's two URIs."""
     given = {"tracking_uri": tracking_uri, "registry_uri": registry_uri}
     return {k: v for k, v in given.items() if k in _accepted_keywords(cls)}
-
-
-def hdfs_artifact_repository(
-    artifact_uri: str,
-    tracking_uri: str | None = None,
-    registry_uri: str | None = None,
-    **_ignored: Any,
-) -> ArtifactRepository:
-    """The repository for an ``hdfs://`` or ``viewfs://`` URI: the entry point's target."""
-    choice = hdfs_client_in_force(artifact_uri=artifact_uri)
-    log_choice_once(choice)
-    if not choice.native:
-        return builtin_repository(artifact_uri, tracking_uri, registry_uri)
-    return NativeHdfsArtifactRepository(artifact_uri, tracking_uri, registry_uri, choice=choice)
-
-
-def builtin_repository(
-    artifact_uri: str, tracking_uri: str | None = None, registry_uri: str | None = None
-) -> ArtifactRepository:
-    """MLflow's own HdfsArtifactRepository (pyarrow -> libhdfs -> JVM), as MLflow makes it."""
-    from mlflow.store.artifact.hdfs_artifact_repo import HdfsArtifactRepository
-
-    repo: ArtifactRepository = HdfsArtifactRepository(
-        artifact_uri, **_uris(HdfsArtifactRepository, tracking_uri, registry_uri)
-    )
-    return repo
 
 
 # ----------------------------------------------------------------------------- paths
@@ -119,7 +88,9 @@ class NativeHdfsArtifactRepository(ArtifactRepository):
         *,
         choice: HdfsClientChoice | None = None,
     ) -> None:
-        super().__init__(artifact_uri, **_uris(ArtifactRepository, tracking_uri, registry_uri))
+        super().__init__(
+            artifact_uri, **uri_keywords(ArtifactRepository, tracking_uri, registry_uri)
+        )
         self.scheme, self.host, self.port, self.path = _connection_params(artifact_uri)
         self.choice = choice
         self._native: NativeHdfs | None = None
