@@ -56,10 +56,25 @@ class HdfsPorts:
         ]  # fmt: skip
 
 
-def client_site(realm: str, nn_port: int) -> tuple[dict[str, str], dict[str, str]]:
-    """core-site and hdfs-site for a client of the sandbox (what /etc/hadoop/conf holds)."""
+#: The HA nameservice clients of the sandbox address the cluster by (fs.defaultFS), as on
+#: a Cloudera HA cluster; it has one NameNode, the one the servers run.
+NAMESERVICE = "sandboxns"
+FAILOVER_PROXY_PROVIDER = (
+    "org.apache.hadoop.hdfs.server.namenode.ha.ConfiguredFailoverProxyProvider"
+)
+
+
+def client_site(
+    realm: str, nn_port: int, nameservice: str | None = NAMESERVICE
+) -> tuple[dict[str, str], dict[str, str]]:
+    """core-site and hdfs-site for a client of the sandbox (what /etc/hadoop/conf holds).
+
+    With ``nameservice`` (the default) fs.defaultFS is ``hdfs://<nameservice>``, which only
+    these keys resolve to the NameNode at ``localhost:<nn_port>``; None gives the plain
+    ``hdfs://localhost:<nn_port>`` the servers' own configuration uses.
+    """
     core = {
-        "fs.defaultFS": f"hdfs://localhost:{nn_port}",
+        "fs.defaultFS": f"hdfs://{nameservice or f'localhost:{nn_port}'}",
         "hadoop.security.authentication": "kerberos",
         "hadoop.security.authorization": "true",
         "hadoop.rpc.protection": "authentication",
@@ -73,6 +88,19 @@ def client_site(realm: str, nn_port: int) -> tuple[dict[str, str], dict[str, str
         "dfs.client.use.datanode.hostname": "true",
         "dfs.webhdfs.enabled": "false",
     }
+    if nameservice:
+        hdfs.update({
+            "dfs.nameservices": nameservice,
+            f"dfs.ha.namenodes.{nameservice}": "nn1",
+            f"dfs.namenode.rpc-address.{nameservice}.nn1": f"localhost:{nn_port}",
+            f"dfs.client.failover.proxy.provider.{nameservice}": FAILOVER_PROXY_PROVIDER,
+            # One NameNode: failing over to it again is pointless, and Hadoop's default (15
+            # failovers, sleeps growing to 15 s) keeps a client of a stopped NameNode
+            # waiting for minutes. Two quick tries, then the error.
+            "dfs.client.failover.max.attempts": "2",
+            "dfs.client.failover.sleep.base.millis": "100",
+            "dfs.client.failover.sleep.max.millis": "500",
+        })  # fmt: skip
     return core, hdfs
 
 
@@ -134,7 +162,7 @@ class Hdfs:
         for sub in ("hdfs", "datanode", "secondary", "static"):
             (self.base / "cp-extra" / "webapps" / sub).mkdir(parents=True, exist_ok=True)
         kt = str(self.keytab)
-        core, hdfs = client_site(realm, self.ports.nn_rpc)
+        core, hdfs = client_site(realm, self.ports.nn_rpc, nameservice=None)  # no HA: one NN
         core["hadoop.security.auth_to_local"] = "\n".join([
             f"RULE:[2:$1@$0](nn@{realm})s/.*/hdfs/",
             f"RULE:[2:$1@$0](dn@{realm})s/.*/hdfs/",

@@ -183,7 +183,6 @@ def build_parcel_tree(
     (meta / "parcel.json").write_text(json.dumps(parcel_json(), indent=2) + "\n")
 
     conf_dir = root / "etc" / "hadoop" / "conf"
-    write_client_conf(conf_dir, realm, nn_port)
     krb5 = krb5_conf or root / "etc" / "krb5.conf"
     bin_hadoop = parcel / "bin" / "hadoop"
     bin_hadoop.parent.mkdir()
@@ -194,6 +193,9 @@ def build_parcel_tree(
     if link.is_symlink() or link.exists():
         link.unlink()
     link.symlink_to(PARCEL_NAME)
+    # last, as Cloudera Manager deploys it after activating a parcel: a client
+    # configuration older than the parcel is a stale one (catalog H3)
+    write_client_conf(conf_dir, realm, nn_port)
     return ParcelTree(root, parcels_root, parcel, link, conf_dir, parcel / "lib64", bin_hadoop)
 
 

@@ -194,7 +194,8 @@ def test_a_real_hdfs_write_failure_is_c4_only_where_the_versions_allow(
     closed), and the 2 GB single write of old MLflow (C4) makes the same pyarrow text: only
     the versions and the traceback can tell them apart."""
     env = produced_env(client_env)
-    base = f"{client_env.namenode_uri}/tmp/catalog-dn-{uuid.uuid4().hex[:8]}"
+    # a path of the default file system (the sandbox nameservice), which "default" connects to
+    base = f"/tmp/catalog-dn-{uuid.uuid4().hex[:8]}"
     hdfs.stop_datanode()
     try:
         big = subprocess.run(
