@@ -484,7 +484,7 @@ def test_a_specific_cause_beats_a_generic_one_wherever_it_stands() -> None:
 
 def code_of(text: str, versions: dict[str, str] | None = None) -> str | None:
     exp = explain_text(text, versions={} if versions is None else versions)
-    return exp and exp.code
+    return exp.code if exp else None
 
 
 def test_the_innermost_java_cause_wins() -> None:
@@ -536,3 +536,70 @@ def test_in_a_python_chain_the_cause_wins_over_the_wrapper() -> None:
         "PermissionError: Permission denied: could not check the ACL\n"
     )
     assert code_of(printed) == "namenode-unreachable"
+
+
+# --------------------------------------------------------------------------- B4 or DNS
+@pytest.mark.parametrize(
+    "text",
+    [
+        "java.lang.IllegalArgumentException: java.net.UnknownHostException: namenod01.example.com",
+        "java.net.UnknownHostException: namenod01.example.com: Name or service not known",
+        "Caused by: java.net.UnknownHostException: nn01:8020",
+        "java.net.UnknownHostException: Invalid host name: local host is: (unknown); destination "
+        'host is: "namenod01.example.com":8020; java.net.UnknownHostException; For more details '
+        "see:  http://wiki.apache.org/hadoop/UnknownHost",
+    ],
+)
+def test_a_host_that_does_not_resolve_is_not_b4(text: str) -> None:
+    """A name with dots or a port is a host the DNS does not know (a misspelt NameNode): no
+    nameservice configuration would help, so it is not B4."""
+    exp = explain_text(text, versions={})
+    assert exp is not None and exp.code == "namenode-unreachable", exp
+    assert exp.fix.startswith("the NameNode's host name does not resolve (DNS): check its spelling")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "UnknownHostException: nameservice1",
+        "java.lang.IllegalArgumentException: java.net.UnknownHostException: sandboxns\n"
+        "Caused by: java.net.UnknownHostException: sandboxns",
+        "java.net.UnknownHostException: nameservice1: Name or service not known",
+        "could not reach java.net.UnknownHostException: nsdev.",
+    ],
+)
+def test_a_logical_name_that_does_not_resolve_is_b4(text: str) -> None:
+    exp = explain_text(text, versions={})
+    assert exp is not None and exp.code == "B4", exp
+
+
+def test_a_bare_unknown_host_says_both_causes() -> None:
+    exp = explain_text("java.net.UnknownHostException", versions={})
+    assert exp is not None and exp.code == "namenode-unreachable"
+    assert "a misspelt NameNode host, or a nameservice" in exp.fix and "(catalog B4)" in exp.fix
+
+
+def test_a_real_misspelt_namenode_host_is_explained_as_dns_not_b4(
+    parcel_tree: ParcelTree, java_home: Path, kdc: Kdc, tmp_path: Path
+) -> None:
+    """fs.defaultFS names a host that does not exist: the real libhdfs says
+    UnknownHostException with the dotted name. Java resolves names from a hosts file of the
+    test's own (jdk.net.hosts.file), so no DNS server is asked."""
+    from tests.test_doctor_b3 import client, composed
+
+    host = "namenod01.example.invalid"
+    conf = make_client_conf(
+        tmp_path / "conf", kdc.realm, 8020, core={"fs.defaultFS": f"hdfs://{host}:8020"}
+    )
+    shell = {**client(parcel_tree, java_home, kdc, tmp_path), "HADOOP_CONF_DIR": str(conf)}
+    env = composed(shell)
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost\n")
+    env["LIBHDFS_OPTS"] = f"{env['LIBHDFS_OPTS']} -Djdk.net.hosts.file={hosts}"
+    seen, err = pyarrow_failure(env)
+    assert seen[0]["text"] == "HDFS connection failed"
+    assert f"java.net.UnknownHostException: {host}" in err.stderr
+    exp = explain(err)
+    assert exp is not None and exp.code == "namenode-unreachable", exp
+    assert exp.matched.endswith(f"java.net.UnknownHostException: {host}")
+    assert "does not resolve (DNS)" in exp.fix

@@ -163,10 +163,36 @@ _RULES: tuple[_Rule, ...] = (
     _rule(
         "B6", r"ClassCastException.*(protobuf|Proto)|Proto cannot be cast to (?:class )?\S*protobuf"
     ),
-    _rule("B3", r"could not find method getRootCauseMessage"),
+    # the ExceptionUtils that libhdfs reports exceptions with is missing: Hadoop 3's libhdfs
+    # says so as below (commons-lang3); a missing commons-lang(3) class names the jar
+    _rule(
+        "B3",
+        r"could not find method getRootCauseMessage"
+        r"|(?:NoClassDefFoundError|ClassNotFoundException): org[/.]apache[/.]commons[/.]lang3?[/.]",
+    ),
+    # Hadoop 2's libhdfs (commons-lang, as on the sandbox): the report of another failure
+    # was lost; a NoClassDefFoundError next to it (B2) says more
+    _rule("B3", r"ExceptionUtils::getStackTrace error", CONSEQUENCE),
     _rule("B2", r"NoClassDefFoundError|ClassNotFoundException|loadFileSystems error"),
     _rule("B7", r"No FileSystem for scheme"),
-    _rule("B4", r"UnknownHostException"),
+    # B4 is a logical name, one label without a port (nameservice1): only the client
+    # configuration resolves it. A name with dots or a port is a host the DNS does not know
+    # (a misspelt NameNode), which no nameservice configuration would fix.
+    _rule("B4", r"UnknownHostException: (?!Invalid host name)[\w-]+(?![\w-]|\.[\w-]|:\d)"),
+    _rule(
+        "namenode-unreachable",
+        # Java's "host.example.com", Hadoop's "Invalid host name: ... destination host is:"
+        r"UnknownHostException: (?:Invalid host name\b|[\w-]+(?:\.[\w-]|:\d))",
+        hint="the NameNode's host name does not resolve (DNS): check its spelling in "
+        "fs.defaultFS or the artifact URI, and that this host can resolve it",
+    ),
+    _rule(
+        "namenode-unreachable",
+        r"UnknownHostException(?!: )",
+        WEAK,
+        hint="a host name did not resolve: a misspelt NameNode host, or a nameservice the "
+        "client configuration does not define (catalog B4)",
+    ),
     _rule("B8", r"No such file or directory: 'hadoop'"),
     # the legacy pyarrow.hdfs ran `hadoop classpath --glob` and the OS found no `hadoop`
     # (on Windows: "[WinError 2] The system cannot find the file specified")

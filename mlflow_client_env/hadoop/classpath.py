@@ -211,6 +211,112 @@ def lint(entries: Sequence[str], install: HadoopInstall | None = None) -> list[F
     return out
 
 
+#: How libhdfs prints a Java exception: through commons-lang's ExceptionUtils, the class
+#: named in the library itself. Hadoop 2's libhdfs calls commons-lang 2
+#: (``getStackTrace``); Hadoop 3's calls commons-lang3 (``getRootCauseMessage`` too).
+_EXCEPTION_UTILS = re.compile(rb"org/apache/commons/lang3?/exception/ExceptionUtils")
+#: the jar (artifact name) that holds each of those classes
+EXCEPTION_UTILS_JARS = {
+    "org/apache/commons/lang3/exception/ExceptionUtils": "commons-lang3",
+    "org/apache/commons/lang/exception/ExceptionUtils": "commons-lang",
+}
+#: a libhdfs.so is far smaller; anything bigger is not read
+_MAX_LIBHDFS = 64 << 20
+_EXCEPTION_UTILS_SEEN: dict[tuple[str, int, int], str | None] = {}
+
+
+def exception_utils_class(libhdfs: Path) -> str | None:
+    """The ExceptionUtils class (``org/apache/commons/lang3/exception/ExceptionUtils``) this
+    ``libhdfs.so`` calls to report every Java exception, read from the file; None when it
+    names none or cannot be read."""
+    try:
+        st = os.stat(libhdfs)
+    except OSError:
+        return None
+    key = (str(libhdfs), st.st_mtime_ns, st.st_size)
+    if key not in _EXCEPTION_UTILS_SEEN:
+        found = None
+        if stat.S_ISREG(st.st_mode) and st.st_size <= _MAX_LIBHDFS:
+            try:
+                with open(libhdfs, "rb") as fh:
+                    m = _EXCEPTION_UTILS.search(fh.read())
+                found = m.group(0).decode() if m else None
+            except OSError:
+                found = None
+        _EXCEPTION_UTILS_SEEN[key] = found
+    return _EXCEPTION_UTILS_SEEN[key]
+
+
+def _holds_class(entries: Sequence[str], class_file: str) -> bool:
+    """Whether a folder or jar among ``entries`` holds ``class_file`` (a fat jar may)."""
+    import zipfile
+
+    for e in entries:
+        if e.endswith("*"):
+            continue  # the JVM libhdfs starts takes it literally: it provides nothing
+        if os.path.isdir(e):
+            if os.path.isfile(os.path.join(e, class_file)):
+                return True
+            continue
+        if not e.endswith(".jar"):
+            continue
+        try:
+            with zipfile.ZipFile(e) as jar:
+                jar.getinfo(class_file)
+            return True
+        except (KeyError, OSError, zipfile.BadZipFile):
+            continue
+    return False
+
+
+def lint_error_reporting(
+    entries: Sequence[str], libhdfs: Path | None, install: HadoopInstall | None = None
+) -> Finding | None:
+    """Catalog B3: the jar whose ExceptionUtils ``libhdfs`` calls to report a Java exception
+    is not on CLASSPATH; None when it is, or when CLASSPATH lacks Hadoop itself (B1/B2,
+    reported by :func:`lint`)."""
+    cls = exception_utils_class(libhdfs) if libhdfs is not None else None
+    if cls is None:
+        return None
+    artifact = EXCEPTION_UTILS_JARS[cls]
+    names = {ident[0] for ident in map(jar_identity, entries) if ident}
+    if "hadoop-common" not in names and "hadoop-client-api" not in names:
+        return None
+    if artifact in names or _holds_class(entries, f"{cls}.class"):
+        return None
+    dotted = cls.replace("/", ".")
+    hadoop = "Hadoop 3's" if artifact == "commons-lang3" else "Hadoop 2's"
+    what = (
+        "on the first failure libhdfs cannot get its reason ('could not find method "
+        "getRootCauseMessage from class (null)') and the JVM can crash with SIGSEGV, taking "
+        "the process (a Jupyter kernel) with it"
+        if artifact == "commons-lang3"
+        else "on the first failure libhdfs cannot print its reason ('unable to get stack trace "
+        "for ... ExceptionUtils::getStackTrace error'), and Hadoop 2's own classes need it too "
+        "(NoClassDefFoundError: org/apache/commons/lang/StringUtils)"
+    )
+    where = None
+    if install is not None:
+        where = next(
+            (
+                str(j)
+                for d in install.jar_dirs
+                for j in jars_in(d)
+                if (jar_identity(str(j)) or ("",))[0] == artifact
+            ),
+            None,
+        )
+    return Finding(
+        f"classpath.no-{artifact}",
+        "error",
+        f"no {artifact} jar: libhdfs ({hadoop}) reports every Java exception through "
+        f"{dotted}; without it {what} (catalog B3)",
+        (f"{libhdfs} calls {dotted}",),
+        f"add {where or f'the {artifact} jar of this Hadoop'} to CLASSPATH, or use the full "
+        "CLASSPATH from 'mlflow-client-env env'",
+    )
+
+
 def _fingerprint(install: HadoopInstall, conf_dir: Path | None) -> str:
     import hashlib
 

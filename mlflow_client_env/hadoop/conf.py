@@ -9,6 +9,7 @@ defusedxml: these files come from outside our control.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -19,6 +20,45 @@ from ..safeio import read_small
 
 DEFAULT_CONF_DIR = "/etc/hadoop/conf"
 SITE_FILES = ("core-site.xml", "hdfs-site.xml")
+#: The NameNode RPC port an ``hdfs://host`` URI without one means.
+DEFAULT_NAMENODE_PORT = 8020
+#: The key whose presence makes the client treat ``hdfs://<name>`` as a logical (HA) name.
+FAILOVER_PROVIDER = "dfs.client.failover.proxy.provider."
+
+_HDFS_URI = re.compile(
+    r"^hdfs://(?:[^/@]*@)?(?P<host>\[[^\]/]*\]|[^/:?#]+)(?::(?P<port>\d*))?", re.I
+)
+
+
+def hdfs_authority(uri: str) -> tuple[str, int | None] | None:
+    """``(host, port)`` of an ``hdfs://`` URI (the host as written: a nameservice ID is
+    case-sensitive), port None when the URI gives none; None for any other URI."""
+    m = _HDFS_URI.match(uri.strip())
+    if not m:
+        return None
+    port = m.group("port")
+    return m.group("host"), int(port) if port else None
+
+
+def is_logical_name(host: str) -> bool:
+    """Whether Hadoop can only resolve ``host`` through the client configuration: one label
+    (no dot), not ``localhost``, not an address. Such a name is an HA nameservice; a host
+    name with dots (or an address) goes to DNS."""
+    h = host.strip("[]")
+    return (
+        bool(h) and "." not in h and ":" not in h and h.lower() != "localhost" and not (h.isdigit())
+    )
+
+
+def _address(text: str) -> tuple[str, int] | None:
+    """``("nn1.example.com", 8020)`` from a ``host:port`` value (the port defaults)."""
+    text = text.strip()
+    if not text:
+        return None
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit():
+        return text, DEFAULT_NAMENODE_PORT
+    return host, int(port)
 
 
 @record
@@ -48,8 +88,68 @@ class HadoopConf:
 
     @property
     def nameservices(self) -> tuple[str, ...]:
-        raw = self.get("dfs.nameservices") or ""
+        return self._list("dfs.nameservices")
+
+    def _list(self, key: str) -> tuple[str, ...]:
+        raw = self.get(key) or ""
         return tuple(s.strip() for s in raw.split(",") if s.strip())
+
+    def namenode_ids(self, nameservice: str) -> tuple[str, ...]:
+        return self._list(f"dfs.ha.namenodes.{nameservice}")
+
+    def nameservice_gaps(self, nameservice: str) -> tuple[str, ...]:
+        """What this configuration lacks for a client to reach ``hdfs://<nameservice>``;
+        empty when nothing. Hadoop's client needs all of: a failover proxy provider for the
+        name (without one it looks the name up in DNS: ``UnknownHostException``), the name
+        in ``dfs.nameservices``, its NameNode IDs and each one's RPC address (without them:
+        "Could not find any configured addresses for URI")."""
+        gaps = []
+        if not self.get(FAILOVER_PROVIDER + nameservice):
+            gaps.append(f"no {FAILOVER_PROVIDER}{nameservice}")
+        if nameservice not in self.nameservices:
+            gaps.append(
+                f"dfs.nameservices={','.join(self.nameservices)} does not list it"
+                if self.nameservices
+                else "no dfs.nameservices"
+            )
+        ids = self.namenode_ids(nameservice)
+        if not ids:
+            gaps.append(f"no dfs.ha.namenodes.{nameservice}")
+        gaps += [
+            f"no dfs.namenode.rpc-address.{nameservice}.{nn}"
+            for nn in ids
+            if not self.get(f"dfs.namenode.rpc-address.{nameservice}.{nn}")
+        ]
+        return tuple(gaps)
+
+    def namenode_addresses(self, uri: str) -> tuple[tuple[str, int], ...]:
+        """The NameNode RPC addresses a client with this configuration connects to for an
+        ``hdfs://`` URI: a nameservice's NameNodes, or the URI's own host and port."""
+        authority = hdfs_authority(uri)
+        if authority is None:
+            return ()
+        host, port = authority
+        if port is None and self.get(FAILOVER_PROVIDER + host):
+            found = (
+                _address(self.get(f"dfs.namenode.rpc-address.{host}.{nn}") or "")
+                for nn in self.namenode_ids(host)
+            )
+            return tuple(a for a in found if a is not None)
+        return ((host, port or DEFAULT_NAMENODE_PORT),)
+
+    def known_namenodes(self) -> tuple[tuple[str, int], ...]:
+        """Every NameNode RPC address this configuration names: fs.defaultFS's, each
+        nameservice's, and a plain ``dfs.namenode.rpc-address``."""
+        out: list[tuple[str, int]] = []
+        if self.default_fs:
+            out += self.namenode_addresses(self.default_fs)
+        for ns in self.nameservices:
+            out += self.namenode_addresses(f"hdfs://{ns}")
+            plain = _address(self.get(f"dfs.namenode.rpc-address.{ns}") or "")
+            out += [plain] if plain else []
+        plain = _address(self.get("dfs.namenode.rpc-address") or "")
+        out += [plain] if plain else []
+        return tuple(dict.fromkeys((h.lower(), p) for h, p in out))
 
 
 def parse_site_xml(path: Path) -> dict[str, str]:
