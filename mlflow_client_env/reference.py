@@ -460,7 +460,9 @@ _ENTRIES: tuple[Entry, ...] = (
         "work but lose native checksums and short-circuit reads. The line shows up next to real "
         "errors and is often mistaken for one.",
         "pass -Djava.library.path=<parcel>/lib/hadoop/lib/native in LIBHDFS_OPTS "
-        "(mlflow-client-env env does); otherwise ignore the warning",
+        "(mlflow-client-env env does); 'mlflow-client-env doctor --check jvm' runs Hadoop's "
+        "own native check in a JVM started as libhdfs starts one, and says why not; "
+        "otherwise ignore the warning",
         (
             "https://hadoop.apache.org/docs/stable/hadoop-project-dist/hadoop-common/NativeLibraries.html",
         ),
@@ -482,7 +484,9 @@ _ENTRIES: tuple[Entry, ...] = (
         "out-of-memory kill.",
         "Without `-Xmx`, the embedded JVM picks its maximum heap as a share of the machine's "
         "memory (tens of gigabytes on a large node), although an HDFS client needs little.",
-        "cap the heap in LIBHDFS_OPTS, e.g. -Xmx512m (mlflow-client-env env does)",
+        "cap the heap in LIBHDFS_OPTS, e.g. -Xmx512m (mlflow-client-env env does); "
+        "'mlflow-client-env doctor --check jvm' shows the heap that JVM takes, and "
+        "'doctor --pid PID' the cap of a running process's",
         ("https://github.com/criteo/tf-yarn/issues/14",),
     ),
     # ------------------------------------------------------------------ F

@@ -132,7 +132,8 @@ def test_healthy_sandbox_is_ok_everywhere(
     assert statuses == {
         "versions": "ok", "installation": "ok", "java": "ok", "client-config": "ok",
         "classpath": "ok", "native-libraries": "ok", "process-start": "ok",
-        "live-process": "skip", "kerberos": "ok", "tracking-server": "ok", "hdfs": "ok",
+        "jvm": "ok", "live-process": "skip", "kerberos": "ok", "tracking-server": "ok",
+        "hdfs": "ok",
     }  # fmt: skip
     f = d.found
     assert f["live-process.not-asked"]["status"] == "skip"  # the only skip: no --pid

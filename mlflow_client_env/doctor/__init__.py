@@ -6,8 +6,10 @@ a ✓ / ! / ✗ line per check and a one-line verdict. Checks run in the catalog
 probe order, cheap and local first, network and JVM last.
 
 The package: ``checks`` (the local checks), ``kerberos``, ``live`` (``--pid``, through
-``procfs``: read only), ``remote`` (the tracking server and the HDFS probe, which runs
-``hdfs_probe`` in a subprocess), ``versions``, ``native/`` (libhdfs' ELF file, the
+``procfs``: read only), ``remote`` (the tracking server, asked by our HTTP client and by
+MLflow's own in ``tracking_probe``, and the HDFS probe, which runs ``hdfs_probe`` in a
+subprocess), ``jvm_probe`` (a JVM started as libhdfs starts one: native libraries,
+heap), ``versions``, ``native/`` (libhdfs' ELF file, the
 ldconfig cache and the dynamic loader's view), ``catalog`` (error text -> reference entry),
 ``context`` (what checks share, the run's budget, the one way to spawn), ``secrets``,
 ``render``.
