@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -189,6 +190,27 @@ def test_no_jvm_no_heap_finding(hdfs_client_env: dict[str, str]) -> None:
         assert proc.stdout is not None and proc.stdout.readline() == "up\n"
         found = doctor_live(proc.pid, hdfs_client_env)
         assert not [c for c in found if c.startswith(("live-process.heap", "live-process.E5"))]
+    finally:
+        proc.kill()
+        proc.wait(timeout=60)
+
+
+def test_libjvm_loaded_but_no_jvm_made_has_no_heap_finding(hdfs_client_env: dict[str, str]) -> None:
+    """libjvm.so mapped (dlopen), no JVM created: no HotSpot thread, no perf data, no heap."""
+    libjvm = Path(hdfs_client_env["JAVA_HOME"]) / "lib" / "server" / "libjvm.so"
+    code = f"import ctypes, sys; ctypes.CDLL({str(libjvm)!r}); print('up', flush=True); sys.stdin.read()"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], env=hdfs_client_env, stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, text=True, preexec_fn=pdeathsig_preexec(),
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "up\n"
+        with open(f"/proc/{proc.pid}/maps") as fh:
+            assert str(libjvm) in fh.read()
+        found = doctor_live(proc.pid, hdfs_client_env)
+        assert f"process {proc.pid} mapped: libjvm.so" in found["live-process.mapped"]["summary"]
+        assert not [c for c in found if c.startswith(("live-process.heap", "live-process.E5"))]
+        assert "live-process.E4" not in found
     finally:
         proc.kill()
         proc.wait(timeout=60)

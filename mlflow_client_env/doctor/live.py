@@ -335,6 +335,8 @@ def heap_findings(
     start_opts = env.get("LIBHDFS_OPTS")
     evidence = [f"LIBHDFS_OPTS it started with: {shown('LIBHDFS_OPTS', start_opts)}"]
     perf = perf_data_mapping(maps)
+    if perf is None and _jvm_threads(pid) == []:
+        return []  # libjvm.so is loaded, but no JVM runs (none made yet): no heap to judge
     counters: Mapping[str, int | str] | None = None
     why_not = "the JVM keeps no perf data file (-XX:-UsePerfData)"
     if perf is not None:
