@@ -281,7 +281,7 @@ def check_client_config(ctx: Context) -> list[Finding]:
             )
         )
     elif not conf.kerberos and fs:
-        refused = _simple_refused(ctx, conf, fs, artifacts[1] if artifacts else None)
+        refused = _simple_refused(ctx, conf, artifacts[1] if artifacts else None)
         if refused is not None:
             out.append(refused)
     out.append(
@@ -450,33 +450,49 @@ def namenode_refuses_simple(host: str, port: int, timeout: float) -> str | None:
     return m.group(0).decode() if m else None
 
 
-def _simple_refused(
-    ctx: Context, conf: HadoopConf, fs: str, artifacts: str | None
-) -> Finding | None:
+def simple_refusal(
+    ctx: Context, conf: HadoopConf, artifacts: str | None = None
+) -> tuple[str, int, str] | None:
+    """``(host, port, refusal)`` of a NameNode of this configuration (fs.defaultFS's, then
+    the artifact location's) that refuses SIMPLE authentication; None when none does or
+    none answers. Asked once a run (memoised), so the kerberos check can ask it too."""
+
+    def make() -> tuple[str, int, str] | None:
+        fs = conf.default_fs or ""
+        addresses = conf.namenode_addresses(fs) + (
+            conf.namenode_addresses(artifacts) if artifacts else ()
+        )
+        for host, port in list(dict.fromkeys(addresses))[:4]:
+            seconds, _ = ctx.step_timeout(
+                f"asking the NameNode {host}:{port} for SIMPLE", SIMPLE_PROBE_CAP
+            )
+            refusal = namenode_refuses_simple(host, port, seconds)
+            if refusal is not None:
+                return host, port, refusal
+        return None
+
+    found: tuple[str, int, str] | None = ctx.memo(f"simple-refusal:{conf.conf_dir}", make)
+    return found
+
+
+def _simple_refused(ctx: Context, conf: HadoopConf, artifacts: str | None) -> Finding | None:
     """Catalog H3: the configuration says SIMPLE (and names no Kerberos principal, else
     B5 says it) while the cluster's NameNode requires Kerberos: written before Kerberos
-    was turned on. Asked of the NameNodes of fs.defaultFS and of the artifact location."""
-    addresses = conf.namenode_addresses(fs) + (
-        conf.namenode_addresses(artifacts) if artifacts else ()
+    was turned on."""
+    refused = simple_refusal(ctx, conf, artifacts)
+    if refused is None:
+        return None
+    host, port, refusal = refused
+    return Finding(
+        "client-config.stale-simple-auth",
+        "error",
+        f"{conf.conf_dir} says hadoop.security.authentication={conf.authentication}, but "
+        f"the NameNode {host}:{port} requires Kerberos: the configuration predates "
+        "Kerberos on this cluster (catalog H3); every HDFS call will fail with 'SIMPLE "
+        "authentication is not enabled' (B5, which libhdfs reports as 'Permission denied')",
+        (*conf.evidence, f"the NameNode {host}:{port} answered a SIMPLE handshake: {refusal}"),
+        fix=STALE_FIX,
     )
-    for host, port in list(dict.fromkeys(addresses))[:4]:
-        seconds, _ = ctx.step_timeout(
-            f"asking the NameNode {host}:{port} for SIMPLE", SIMPLE_PROBE_CAP
-        )
-        refusal = namenode_refuses_simple(host, port, seconds)
-        if refusal is None:
-            continue
-        return Finding(
-            "client-config.stale-simple-auth",
-            "error",
-            f"{conf.conf_dir} says hadoop.security.authentication={conf.authentication}, but "
-            f"the NameNode {host}:{port} requires Kerberos: the configuration predates "
-            "Kerberos on this cluster (catalog H3); every HDFS call will fail with 'SIMPLE "
-            "authentication is not enabled' (B5, which libhdfs reports as 'Permission denied')",
-            (*conf.evidence, f"the NameNode {host}:{port} answered a SIMPLE handshake: {refusal}"),
-            fix=STALE_FIX,
-        )
-    return None
 
 
 def check_classpath(ctx: Context) -> Iterator[Finding]:
