@@ -13,6 +13,7 @@ The doctor names the missing jar before that, from the class named in libhdfs.so
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -152,3 +153,64 @@ def test_a_parcel_without_commons_lang_makes_our_classpath_b3(
     b3 = found["classpath.ours.no-commons-lang"]
     assert code == 1 and b3["status"] == "error" and "(catalog B3)" in b3["summary"]
     assert b3["fix"].startswith("add the commons-lang jar of this Hadoop to CLASSPATH")
+
+
+# --------------------------------------------------------------------------- commons-lang3
+HADOOP2_CLASS = b"org/apache/commons/lang/exception/ExceptionUtils"
+HADOOP3_CLASS = b"org/apache/commons/lang3/exception/ExceptionUtils"
+
+
+@pytest.fixture(scope="module")
+def lang3_libhdfs(sandbox_assets: Assets, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sandbox's libhdfs built again with one change: it reports exceptions through
+    commons-lang3's ExceptionUtils, the class Hadoop 3's libhdfs calls. Only that lookup
+    is Hadoop 3's (not its cached classes, not getRootCauseMessage, not its crash)."""
+    from mlflow_client_env_sandbox.libhdfs import ensure_libhdfs
+
+    src = tmp_path_factory.mktemp("libhdfs-lang3-src") / "libhdfs"
+    shutil.copytree(sandbox_assets.libhdfs_src, src)
+    exc = src / "exception.c"
+    code = exc.read_bytes()
+    assert code.count(HADOOP2_CLASS) == 1, "pydoop's exception.c changed"
+    exc.write_bytes(code.replace(HADOOP2_CLASS, HADOOP3_CLASS))
+    return ensure_libhdfs(src, sandbox_assets.java_home, tmp_path_factory.mktemp("build"))
+
+
+def test_a_libhdfs_that_calls_commons_lang3_needs_that_jar(
+    parcel_tree: ParcelTree, java_home: Path, kdc: Kdc, lang3_libhdfs: Path, tmp_path: Path
+) -> None:
+    assert exception_utils_class(lang3_libhdfs) == HADOOP3_CLASS.decode()
+    for lib in parcel_tree.lib64.glob("libhdfs.so*"):
+        if not lib.is_symlink():
+            shutil.copy2(lang3_libhdfs, lib)  # the parcel now ships that libhdfs
+    shell = client(parcel_tree, java_home, kdc, tmp_path)
+    env = composed(shell)  # Hadoop 2.7.3's jars: commons-lang, no commons-lang3
+    code, found = doctor_classpath(env)
+    for where in ("inherited", "ours"):
+        b3 = found[f"classpath.{where}.no-commons-lang3"]
+        assert b3["status"] == "error" and "(catalog B3)" in b3["summary"], found
+        assert "org.apache.commons.lang3.exception.ExceptionUtils" in b3["summary"]
+    assert code == 1
+    # the real failure: nothing listens at the configuration's NameNode (localhost:8020);
+    # the ConnectException is there, libhdfs cannot say so
+    run = subprocess.run(
+        [sys.executable, "-c", CONNECT],
+        env=env, capture_output=True, text=True, timeout=120, preexec_fn=pdeathsig_preexec(),
+    )  # fmt: skip
+    assert run.returncode == 1, run.stderr[-3000:]
+    lost = "exception: ExceptionUtils::getStackTrace error.)"
+    assert lost in run.stderr, run.stderr[-3000:]
+    # with commons-lang3 on CLASSPATH the same libhdfs prints the reason, and the doctor
+    # has nothing to say
+    jar = parcel_tree.parcel_dir / "jars" / "commons-lang3-3.5.jar"
+    assert jar.is_file()
+    with_jar = {**env, "CLASSPATH": f"{env['CLASSPATH']}:{jar}"}
+    _, found_with = doctor_classpath(with_jar)
+    assert "classpath.inherited.no-commons-lang3" not in found_with
+    run = subprocess.run(
+        [sys.executable, "-c", CONNECT],
+        env=with_jar, capture_output=True, text=True, timeout=120,
+        preexec_fn=pdeathsig_preexec(),
+    )  # fmt: skip
+    assert run.returncode == 1 and lost not in run.stderr
+    assert "java.net.ConnectException: Connection refused" in run.stderr, run.stderr[-3000:]
