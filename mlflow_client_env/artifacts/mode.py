@@ -247,11 +247,15 @@ def native_gaps(
         problem = libgssapi_problem()
         if problem:
             gaps.append(problem)
-    if env.get("HADOOP_TOKEN_FILE_LOCATION"):
+    scheme, host = _target(artifact_uri, conf)
+    if env.get("HADOOP_TOKEN_FILE_LOCATION") and not (
+        scheme == "hdfs" and props.get(f"dfs.ha.namenodes.{host}")
+    ):
         gaps.append(
-            "HADOOP_TOKEN_FILE_LOCATION is set: hdfs-native 0.14 uses a delegation token only "
-            "when the token's service is literally the host:port it connects to, while "
-            "Hadoop matches it by address"
+            "HADOOP_TOKEN_FILE_LOCATION is set and the target is no HA nameservice: "
+            "hdfs-native 0.14 uses a NameNode's delegation token only when the token's "
+            "service is literally the host:port it connects to, while Hadoop matches it by "
+            "address (tokens of a nameservice, ha-hdfs:NAME, match in both)"
         )
     if env.get("MLFLOW_KERBEROS_USER") and not env.get("MLFLOW_KERBEROS_TICKET_CACHE"):
         gaps.append(
@@ -264,7 +268,6 @@ def native_gaps(
     umask = props.get("fs.permissions.umask-mode")
     if umask is not None and parse_umask(umask) is None:
         gaps.append(f"fs.permissions.umask-mode={umask!r} is neither octal nor u=..,g=..,o=..")
-    scheme, host = _target(artifact_uri, conf)
     if scheme not in ("hdfs", "viewfs"):
         gaps.append(
             f"fs.defaultFS is {conf.default_fs or 'unset'}: hdfs-native serves hdfs and viewfs"

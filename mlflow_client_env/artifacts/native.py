@@ -217,6 +217,46 @@ def namenode_addresses(
     return ((host, DEFAULT_NAMENODE_PORT),)
 
 
+FAILOVER_ATTEMPTS = "dfs.client.failover.max.attempts"
+
+
+def _namenodes_per_nameservice(
+    scheme: str, host: str | None, port: int | None, props: Mapping[str, str]
+) -> list[int]:
+    """How many NameNodes each nameservice the target reaches has (1 for a plain NameNode)."""
+    import urllib.parse
+
+    if not host:
+        default = urllib.parse.urlparse(props.get("fs.defaultFS") or "")
+        if not default.hostname:
+            return [1]
+        return _namenodes_per_nameservice(default.scheme, default.hostname, default.port, props)
+    if scheme == "viewfs":
+        counts = [
+            n
+            for key, value in props.items()
+            if key.startswith(f"fs.viewfs.mounttable.{host}.") and value.startswith("hdfs://")
+            for n in _namenodes_per_nameservice(
+                "hdfs",
+                urllib.parse.urlparse(value).hostname,
+                urllib.parse.urlparse(value).port,
+                props,
+            )
+        ]
+        return counts or [1]
+    if port:
+        return [1]
+    ids = [i for i in (props.get(f"dfs.ha.namenodes.{host}") or "").split(",") if i.strip()]
+    return [max(1, len(ids))]
+
+
+def _is_io_failure(error: BaseException | None) -> bool:
+    """An I/O failure of hdfs-native (not a path error), or its panic in a failover sleep."""
+    if isinstance(error, OSError):
+        return not isinstance(error, _PATH_ERRORS)
+    return type(error).__name__ == "PanicException" and "no reactor running" in str(error)
+
+
 # ----------------------------------------------------------------------------- Kerberos
 def _ccache_file(name: str) -> str | None:
     """The path of a FILE cache name (``FILE:/x`` or ``/x``); None for other types."""
@@ -269,12 +309,22 @@ class _Deadline(Exception):
         self.what, self.seconds, self.listening = what, seconds, listening
 
 
+class _IoFailure(Exception):
+    """An I/O error of hdfs-native, with which NameNodes accepted a connection just after."""
+
+    def __init__(self, error: BaseException, listening: tuple[str, ...]) -> None:
+        super().__init__(str(error))
+        self.error, self.listening = error, listening
+
+
 class _Refused(Exception):
     def __init__(self, what: str, addresses: tuple[str, ...], seconds: float) -> None:
         super().__init__(what)
         self.what, self.addresses, self.seconds = what, addresses, seconds
 
 
+#: What hdfs-native reports as pyarrow does (missing path, existing path): passed on as is.
+_PATH_ERRORS = (FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError)
 _LEASE_GONE = ("LeaseExpiredException", "is not open for writing", "does not have any open files")
 _DATANODE = (
     "could only be replicated to 0 nodes",
@@ -288,6 +338,12 @@ _DATANODE = (
     "Insufficient blocks",
     "Could not obtain block",
 )
+
+
+def _short(text: str, limit: int = 400) -> str:
+    """hdfs-native's message, cut (a DataNode failure prints whole protobuf records)."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _entry_fix(code: str) -> str:
@@ -317,6 +373,18 @@ def translate(
             f"refused them for {exc.seconds:g} s)",
             _entry_fix("namenode-unreachable"),
         )
+    if isinstance(exc, _IoFailure):
+        raw = f"hdfs-native: {_short(str(exc.error))}"
+        if exc.listening:
+            return HdfsDataNodeError(
+                f"{what}: the NameNode ({', '.join(exc.listening)}) answers, but a DataNode "
+                f"could not be reached ({raw})",
+                _entry_fix("no-datanode"),
+            )
+        return HdfsUnreachableError(
+            f"{what}: no NameNode of {target} accepts connections ({raw})",
+            _entry_fix("namenode-unreachable"),
+        )
     if isinstance(exc, _Deadline):
         listening = ", ".join(exc.listening) or "the NameNode"
         return HdfsTimeoutError(
@@ -326,7 +394,7 @@ def translate(
             f"the cluster is only slow, raise {TIMEOUT_VAR} (seconds per step)",
         )
     text = str(exc)
-    raw = f"hdfs-native: {text}"
+    raw = f"hdfs-native: {_short(text)}"
     if "GSSAPIError" in text or "GSS_S_" in text:
         if "Ticket expired" in text or "ticket expired" in text:
             return HdfsKerberosError(
@@ -363,7 +431,7 @@ def translate(
     if any(marker in text for marker in _DATANODE):
         return HdfsDataNodeError(f"{what}: {raw}", _entry_fix("no-datanode"))
     return NativeHdfsError(
-        f"{what} failed through hdfs-native ({type(exc).__name__}: {text})",
+        f"{what} failed through hdfs-native ({type(exc).__name__}: {_short(text)})",
         f"run 'mlflow-client-env doctor'; or use the JVM client: {HDFS_CLIENT_VAR}=jvm",
     )
 
@@ -429,15 +497,32 @@ class NativeHdfs:
         self.namenodes = namenode_addresses(scheme, host, port, props)
         retries = max(0, _int(props.get("ipc.client.connect.max.retries"), 10))
         interval = max(0, _int(props.get("ipc.client.connect.retry.interval"), 1000)) / 1000
+        self.retry_interval = interval
         self.refused_budget = max(PROBE_INTERVAL, retries * interval)
         self.kerberos = kerberos_arguments(env)
         self.cache = _cache_in_use(env, self.kerberos)
-        self.client = _async_client(self.url, self.extra, self.conf_dir, self.kerberos)
+        # hdfs-native's asyncio API polls its futures outside a tokio runtime, where the sleep
+        # between failover rounds panics ("there is no reactor running"): one try per
+        # NameNode, no sleep; a refused NameNode is retried here instead, as Hadoop does
+        per_round = max(1, min(_namenodes_per_nameservice(scheme, host, port, props)))
+        attempts = min(_int(props.get(FAILOVER_ATTEMPTS), 15), per_round - 1)
+        self.config = {**self.extra, FAILOVER_ATTEMPTS: str(max(0, attempts))}
+        self.client = _async_client(self.url, self.config, self.conf_dir, self.kerberos)
 
     # ------------------------------------------------------------------ plumbing
-    def _call(self, factory: Callable[[], Awaitable[T]], what: str, extra: float = 0.0) -> T:
-        """Run one step on the loop thread under the deadline; typed errors out."""
-        future = _loop().submit(self._guarded(factory, what, extra))
+    def _call(
+        self,
+        factory: Callable[[], Awaitable[T]],
+        what: str,
+        extra: float = 0.0,
+        retry_refused: bool = False,
+    ) -> T:
+        """Run one step on the loop thread under the deadline; typed errors out.
+
+        ``retry_refused``: the step may be sent again while every NameNode refuses
+        connections (then nothing reached the NameNode), for Hadoop's retry budget.
+        """
+        future = _loop().submit(self._guarded(factory, what, extra, retry_refused))
         try:
             return future.result()
         except BaseException as exc:
@@ -446,20 +531,42 @@ class NativeHdfs:
                 raise
             raise translate(exc, what, target=self.target, cache=self.cache) from None
 
-    async def _guarded(self, factory: Callable[[], Awaitable[T]], what: str, extra: float) -> T:
+    async def _guarded(
+        self, factory: Callable[[], Awaitable[T]], what: str, extra: float, retry_refused: bool
+    ) -> T:
         loop = asyncio.get_running_loop()
-        task = asyncio.ensure_future(factory())
         start = loop.time()
         deadline = start + self.timeout + extra
+        refused_since: float | None = None
+        while True:
+            try:
+                return await self._watch(asyncio.ensure_future(factory()), what, start, deadline)
+            except _IoFailure as failure:
+                now = loop.time()
+                if failure.listening or not retry_refused or not self.namenodes:
+                    raise
+                refused_since = now if refused_since is None else refused_since
+                if now - refused_since >= self.refused_budget or now >= deadline:
+                    addresses = tuple(f"{h}:{p}" for h, p in self.namenodes)
+                    raise _Refused(what, addresses, round(now - start, 1)) from None
+                await asyncio.sleep(min(self.retry_interval, max(0.0, deadline - now)))
+
+    async def _watch(self, task: asyncio.Future[T], what: str, start: float, deadline: float) -> T:
+        """``task``'s result; while it runs, the NameNodes are probed once a second."""
+        loop = asyncio.get_running_loop()
         refused_since: float | None = None
         try:
             while True:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     listening = await self._listening()
-                    raise _Deadline(what, self.timeout + extra, listening)
+                    raise _Deadline(what, round(deadline - start, 1), listening)
                 done, _ = await asyncio.wait({task}, timeout=min(PROBE_INTERVAL, remaining))
                 if done:
+                    error = task.exception()
+                    if error is not None and _is_io_failure(error):
+                        # refused, reset, timed out: the NameNode's, or a DataNode's?
+                        raise _IoFailure(error, await self._listening())
                     return task.result()
                 if not self.namenodes:
                     continue
@@ -473,7 +580,7 @@ class NativeHdfs:
                     refused_since = None
         finally:
             if not task.done():
-                task.cancel()
+                await _cancel(task)
 
     async def _connects(self, host: str, port: int) -> bool | None:
         """True: accepts; False: refused or unreachable; None: no answer within 1 s."""
@@ -509,7 +616,7 @@ class NativeHdfs:
                     return None
                 raise
 
-        return self._call(go, f"reading the status of {path}")
+        return self._call(go, f"reading the status of {path}", retry_refused=True)
 
     def listdir(self, path: str) -> list[Any]:
         """The entries directly under the folder ``path``, in the NameNode's order."""
@@ -517,14 +624,17 @@ class NativeHdfs:
         async def go() -> list[Any]:
             return [status async for status in self.client.list_status(path, False)]
 
-        return self._call(go, f"listing {path}")
+        return self._call(go, f"listing {path}", retry_refused=True)
 
     def mkdirs(self, path: str) -> None:
         perm = self.defaults.dir_permission
-        self._call(lambda: self.client.mkdirs(path, perm, True), f"creating the folder {path}")
+        what = f"creating the folder {path}"
+        self._call(lambda: self.client.mkdirs(path, perm, True), what, retry_refused=True)
 
     def delete(self, path: str, recursive: bool) -> None:
-        self._call(lambda: self.client.delete(path, recursive), f"deleting {path}")
+        self._call(
+            lambda: self.client.delete(path, recursive), f"deleting {path}", retry_refused=True
+        )
 
     def upload(self, local_path: str, remote_path: str) -> None:
         """Write the local file to ``remote_path`` (replacing it), in 1 MiB chunks."""
@@ -540,7 +650,9 @@ class NativeHdfs:
         )
         what = f"writing {remote_path}"
         with open(local_path, "rb") as source:
-            writer = self._call(lambda: self.client.create(remote_path, options), what)
+            writer = self._call(
+                lambda: self.client.create(remote_path, options), what, retry_refused=True
+            )
             written = 0
             while chunk := source.read(WRITE_CHUNK):
                 self._call(functools.partial(writer.write, chunk), what)
@@ -594,7 +706,7 @@ class NativeHdfs:
     def download(self, remote_path: str, local_path: str) -> None:
         """Copy ``remote_path`` to the local file, in 4 MiB chunks."""
         what = f"reading {remote_path}"
-        reader = self._call(lambda: self.client.read(remote_path), what)
+        reader = self._call(lambda: self.client.read(remote_path), what, retry_refused=True)
         with open(local_path, "wb") as dest:
             while True:
                 chunk: bytes = self._call(lambda: reader.read(READ_CHUNK), what)
