@@ -18,7 +18,9 @@ from .discovery import discover, environment_of
 from .environment import Environment, Variable, refuse_credentials_in_uri, without_hadoop
 from .errors import HadoopNotFoundError, MlflowClientEnvError
 from .findings import Finding, worst
+from .forksafety import warn_after_fork
 from .jvm import loaded_libjvm
+from .jvm_state import failed_jvm_load
 from .kerberos.java_cache import plan_java_ccache
 from .kerberos.profile import discover_kerberos
 from .kerberos.readiness import ticket_line, ticket_readiness
@@ -211,7 +213,13 @@ def setup(
     ]
     not_applied = tuple(v for v in changed if v.timing == "start")
     jvm = None
-    if any(c.name in JVM_VARIABLES for c in applied):
+    # pyarrow keeps a failed libjvm/libhdfs load for the life of the process (A4, F2):
+    # nothing set now can reach it, whatever this call changes
+    failed_load = failed_jvm_load()
+    findings += failed_load
+    if failed_load:
+        warnings.warn(failed_load[0].summary, RuntimeWarning, stacklevel=2)
+    if any(c.name in JVM_VARIABLES for c in applied) and not failed_load:
         jvm = loaded_libjvm()
         if jvm is not None:
             findings.append(
@@ -227,6 +235,7 @@ def setup(
             warnings.warn(findings[-1].summary, RuntimeWarning, stacklevel=2)
     for c in applied:
         os.environ[c.name] = c.new
+    warn_after_fork()  # a child forked once libhdfs has a JVM here hangs on HDFS (E4)
     if tracking_uri and "mlflow" in sys.modules:
         sys.modules["mlflow"].set_tracking_uri(tracking_uri)
     if "IPython" in sys.modules:

@@ -17,8 +17,8 @@ processes show it against the sandbox's Kerberized HDFS:
 - The controls: a process that connected, and a kernel that only imported mlflow (which
   imports pyarrow's HDFS module), get no finding.
 
-``setup()`` itself does not call ``failed_jvm_load()`` yet (session.py is not this
-module's): the tests show what it reports meanwhile, "ready" with at most warnings.
+``setup()`` calls ``failed_jvm_load()``: after a failed load it reports "NOT ready" with
+the process-start.F2 error (and warns), instead of the JVM-already-loaded warning.
 """
 # ruff: noqa: F811  (fixtures imported from tests.test_fork_safety)
 
@@ -66,6 +66,7 @@ import mlflow_client_env
 report = mlflow_client_env.setup()
 print(json.dumps({
     "first": first, "second": second, "setup": repr(report).splitlines()[0],
+    "setup_findings": [[f.code, f.status] for f in report.findings],
     "found": [{"code": f.code, "status": f.status, "summary": f.summary,
                "evidence": list(f.evidence), "fix": f.fix} for f in failed_jvm_load()],
 }), flush=True)
@@ -123,7 +124,9 @@ def test_a_failed_libhdfs_load_sticks_and_is_detected_in_process_and_by_pid(
     pid, got = scripted(env, "ARROW_LIBHDFS_DIR", good, hdfs_file)
     assert got["first"].startswith("OSError: Unable to load libhdfs"), got
     assert got["second"] == "OSError: Prior attempt to load libhdfs failed", got  # fixed: no use
-    assert "NOT ready" not in got["setup"], got  # what setup() says today
+    assert "NOT ready" in got["setup"], got  # setup() says so itself
+    assert ["process-start.F2", "error"] in got["setup_findings"], got
+    assert not any(c == "process-start.jvm-already-loaded" for c, _ in got["setup_findings"])
     (f,) = got["found"]
     assert f["code"] == "process-start.F2" and f["status"] == "error"
     assert f["summary"].startswith("libjvm.so is loaded in this process but libhdfs.so is not")
@@ -177,7 +180,8 @@ def test_in_a_kernel_the_failed_cell_is_the_witness(
         )
         assert second.error == "OSError: Prior attempt to load libhdfs failed", second
         ready = run_cell(kc, "import mlflow_client_env\nprint(repr(mlflow_client_env.setup()))")
-        assert ready.error is None and "NOT ready" not in ready.stdout, ready
+        assert ready.error is None and "NOT ready" in ready.stdout, ready  # setup() says so
+        assert "(catalog A4, F2)" in ready.stdout, ready
         out = run_cell(kc, KERNEL_FOUND)
         assert out.error is None, out
         (f,) = json.loads(out.stdout.strip().splitlines()[-1])

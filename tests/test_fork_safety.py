@@ -80,14 +80,20 @@ if __name__ == "__main__":
         emit("audit", events=seen)
         sys.exit(0)
     import mlflow_client_env
-    from mlflow_client_env.forksafety import warn_after_fork
-    mlflow_client_env.setup()
-    for _ in range(3):  # as setup() does on every call
-        warn_after_fork()
+    for _ in range(3):  # setup() registers the at-fork warning, once however often called
+        mlflow_client_env.setup()
+    if mode == "failed":  # after setup(), which would have set it right
+        os.environ["ARROW_LIBHDFS_DIR"] = "/nonexistent/libhdfs-dir"
     import pyarrow.fs as pafs
     if mode == "warn":
         os.waitpid(fork_child(lambda: None), 0)  # before any HDFS use: no JVM yet
-    fs = pafs.HadoopFileSystem("default", 0)
+    try:
+        fs = pafs.HadoopFileSystem("default", 0)
+    except OSError as exc:  # mode "failed": ARROW_LIBHDFS_DIR is wrong
+        emit("parent-failed", error=str(exc).splitlines()[0])
+        emit("forked", child=fork_child(lambda: sys.stdin.read()))
+        sys.stdin.read()
+        sys.exit(0)
     emit("parent-read", type=fs.get_file_info(path).type.name)
     if mode == "warn":
         os.waitpid(fork_child(lambda: None), 0)  # after: the child inherits the JVM
@@ -338,3 +344,41 @@ def test_registering_the_warning_reads_nothing(run_script: Any, tmp_path: Path) 
     events = tree.next("audit")["events"]
     assert tree.proc.wait(timeout=60) == 0
     assert not [e for e in events if e in ("open", "os.listdir", "os.scandir")], events
+
+
+def test_without_jvm_perf_data_the_inherited_mapping_is_the_evidence(
+    run_script: Any, hdfs_client_env: dict[str, str], hdfs_file: str
+) -> None:
+    """-XX:-UsePerfData (kept by setup() among the user's options): no perf data file, so
+    the doctor relies on the libjvm.so mapping shared with the parent, whose JVM runs."""
+    env = {**hdfs_client_env, "LIBHDFS_OPTS": "-XX:-UsePerfData"}
+    tree: Tree = run_script("hang", hdfs_file, env)
+    parent = tree.proc.pid
+    child = int(tree.next("forked")["child"])
+    tree.next("child-calling-hdfs")
+    wait_blocked(child)
+    with open(f"/proc/{child}/maps") as fh:
+        assert "hsperfdata_" not in fh.read()
+    e4 = doctor_live(child, hdfs_client_env).get("live-process.E4")
+    assert e4 is not None
+    assert e4["summary"].startswith(f"process {child} was forked from process {parent} after")
+    assert not [e for e in e4["evidence"] if "perf data" in e]
+    assert any(f"the same mapping as in its parent process {parent}" in e for e in e4["evidence"])
+
+
+def test_no_warning_and_no_e4_after_a_load_that_made_no_jvm(
+    run_script: Any, hdfs_client_env: dict[str, str], hdfs_file: str
+) -> None:
+    """libhdfs failed to load (wrong ARROW_LIBHDFS_DIR): libjvm.so is mapped but no JVM was
+    made, so a forked child has nothing to hang on; it inherits the failed load (A4) instead."""
+    tree: Tree = run_script("failed", hdfs_file, hdfs_client_env)
+    assert tree.next("parent-failed")["error"].startswith("Unable to load libhdfs")
+    child = int(tree.next("forked")["child"])
+    assert tree.next("child-started")["pid"] == child
+    with open(f"/proc/{child}/maps") as fh:
+        maps = fh.read()
+    assert "/libjvm.so" in maps and "/libhdfs.so" not in maps
+    found = doctor_live(child, hdfs_client_env)
+    assert "live-process.E4" not in found
+    assert found["live-process.F2"]["status"] == "error"  # what it does have
+    assert not [e for e in tree.drain() if e["kind"] == "warning"], tree.seen
