@@ -12,7 +12,7 @@ it. Registering reads nothing (``setup()`` stays cheap); the handler runs in eac
 right after ``os.fork()`` (multiprocessing's 'fork' start method included; ``subprocess``
 and the 'spawn' and 'forkserver' methods start a new program and do not run it), reads
 ``/proc/self/maps``, which the child has from its parent, and warns once in that child
-when libjvm.so is mapped there.
+when a JVM was made there (libjvm.so mapped, with libhdfs.so or HotSpot's perf data).
 """
 
 from __future__ import annotations
@@ -49,9 +49,14 @@ def warn_after_fork() -> None:
     _registered = True
 
 
-def jvm_mapped(maps: bytes) -> bool:
-    """Whether a ``/proc/PID/maps`` text maps libjvm.so."""
-    return b"/libjvm.so\n" in maps or b"/libjvm.so (deleted)\n" in maps
+def jvm_made(maps: bytes) -> bool:
+    """Whether a ``/proc/PID/maps`` text shows a JVM made in the process: libjvm.so mapped,
+    and with it libhdfs.so (which makes the JVM at pyarrow's first connection) or the perf
+    data file HotSpot maps once it runs. libjvm.so alone is a load that stopped short (a
+    failed libhdfs load, catalog A4): no JVM, nothing to hang on."""
+    if b"/libjvm.so\n" not in maps and b"/libjvm.so (deleted)\n" not in maps:
+        return False
+    return b"/libhdfs.so" in maps or b"/hsperfdata_" in maps
 
 
 def _read_own_maps() -> bytes:
@@ -61,7 +66,7 @@ def _read_own_maps() -> bytes:
 
 def _after_fork_in_child() -> None:
     try:
-        if not jvm_mapped(_read_own_maps()):
+        if not jvm_made(_read_own_maps()):
             return
         warnings.warn(
             f"this process ({os.getpid()}) was forked from process {os.getppid()} after "

@@ -205,7 +205,8 @@ def fork_findings(
     of the process that created the JVM, names another process; else (no perf data,
     -XX:-UsePerfData) libjvm.so is mapped at the very address, device and inode where its
     parent maps it, which a library loaded on its own would not be (address randomisation),
-    and none of HotSpot's own threads runs here."""
+    the parent's JVM runs (its HotSpot threads, named from Java 9 on), and none of HotSpot's
+    own threads runs here. Java 8 with -XX:-UsePerfData leaves no such trace: not reported."""
     me = own_pid_in_namespace(dict(status), pid)
     threads = status.get("Threads", "?")
     jvm_threads = _jvm_threads(pid)
@@ -223,13 +224,18 @@ def fork_findings(
             f"the process that created the JVM, not after this one ({me})"
         )
     ppid = int(status.get("PPid", "0") or 0)
-    parent_jvm = None
+    parent_maps: list[MappedFile] = []
     if ppid > 1:
         try:
-            parent_jvm = _libjvm(read_maps(ppid))
+            parent_maps = read_maps(ppid)
         except MlflowClientEnvError:
-            parent_jvm = None
+            parent_maps = []
+    parent_jvm = _libjvm(parent_maps)
     inherited = parent_jvm is not None and _same_mapping(parent_jvm, jvm)
+    if inherited and perf is None and not _jvm_threads(ppid):
+        # without perf data, only a parent whose JVM visibly runs shows one was made (a
+        # libjvm.so loaded by a failed libhdfs attempt and inherited is no JVM)
+        inherited = perf_data_mapping(parent_maps) is not None
     if inherited:
         evidence.append(
             f"libjvm.so is mapped at {jvm.start:#x} (inode {jvm.inode}), the same mapping as in "
