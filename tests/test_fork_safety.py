@@ -181,7 +181,7 @@ def hdfs_client_env(
     FILE ticket), before mlflow-client-env: the processes call ``setup()`` themselves."""
     sandbox.ensure_parcel()
     cc = tmp_path / "krb5cc_alice"
-    kdc.kinit("alice", cc, lifetime="1h")
+    kdc.kinit("alice", cc, lifetime="10h")  # 1 h sits at the "expiring" threshold
     sb = {k: v for k, v in sandbox.env().items() if k != "MLFLOW_TRACKING_URI"}
     return {**base_env(), **sb, "KRB5CCNAME": f"FILE:{cc}"}
 
