@@ -439,15 +439,18 @@ def failed_load_findings(pid: int, maps: list[MappedFile]) -> list[Finding]:
         ]
     if has_jvm:
         return []
+    # Not a warning: every kernel that imported mlflow (which imports pyarrow's HDFS module)
+    # and has not used HDFS yet looks exactly like this. Said, for the user who knows HDFS
+    # already failed there.
     return [
         Finding(
-            "live-process.F2",
-            "warn",
-            f"pyarrow's HDFS module is loaded in process {pid} but no JVM ever was: if HDFS was "
-            "already tried there, its first load of libjvm failed, and pyarrow keeps that "
-            "failure for the life of the process, so a new JAVA_HOME does not help it (A4, F2)",
+            "live-process.no-jvm-yet",
+            "ok",
+            f"pyarrow's HDFS module is loaded in process {pid} but no JVM is: HDFS was not "
+            "used there yet, or its first load of libjvm failed, which pyarrow keeps for the "
+            "life of the process (A4, F2)",
             evidence,
-            fix="if HDFS fails there ('Prior attempt to load libhdfs failed'), restart the "
-            "kernel after fixing JAVA_HOME; a process that has not tried HDFS yet is fine",
+            fix="if HDFS fails there with 'Prior attempt to load libhdfs failed', restart the "
+            "kernel after fixing JAVA_HOME",
         )
     ]
