@@ -21,10 +21,10 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 
 from ..errors import UnknownCheckError
 from ..findings import SEVERITY, Finding
+from ..records import record
 from . import checks, remote
 from .context import BudgetExhausted, Context, NotNeeded, Unmet
 from .secrets import known_secrets, scrub_finding
@@ -83,7 +83,7 @@ CHECKS: dict[str, tuple[Check, str]] = {
 }
 
 
-@dataclass(frozen=True)
+@record
 class CheckResult:
     name: str
     findings: tuple[Finding, ...]
@@ -102,7 +102,7 @@ class CheckResult:
         return next((f for f in self.findings if f.status == self.status), self.findings[0])
 
 
-@dataclass(frozen=True)
+@record
 class DoctorReport:
     results: tuple[CheckResult, ...]
     #: the checks named with --check (empty: all were run as a whole)

@@ -36,12 +36,12 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 
+from ..records import record
 from ..reference import DOC_PATH, lookup
 
 
-@dataclass(frozen=True)
+@record
 class Explanation:
     code: str  # a catalog entry ("D1") or a descriptive code ("namenode-unreachable")
     title: str
@@ -79,7 +79,7 @@ ANNOTATION = 1
 GENERIC = 0
 
 
-@dataclass(frozen=True)
+@record
 class _Rule:
     code: str
     pattern: re.Pattern[str]
@@ -315,7 +315,7 @@ def _c4_ruled_out(text: str, versions: Mapping[str, str]) -> str | None:
 
 
 # --------------------------------------------------------------------------- ranking
-@dataclass(frozen=True)
+@record
 class _Candidate:
     rule: _Rule
     order: int  # position of the rule in the table

@@ -25,10 +25,10 @@ import re
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..findings import Finding
+from ..records import record
 from ..redact import redact, redact_then_truncate
 from .context import Context, ForeignEnvironment
 
@@ -100,7 +100,7 @@ _CHECK_LINE = re.compile(
 )
 
 
-@dataclass(frozen=True)
+@record
 class Heap:
     max_bytes: int
     origin: str | None  # Java 9+: "command line", "ergonomic", "environment"...; Java 8: None
@@ -121,7 +121,7 @@ def parse_heap(stdout: str, stderr: str) -> Heap | None:
     return Heap(int(m[1]), m[2], picked)
 
 
-@dataclass(frozen=True)
+@record
 class NativeCheck:
     """NativeLibraryChecker's answer: ``libraries`` maps a name to (loaded, detail)."""
 

@@ -12,9 +12,9 @@ import errno
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 from ..errors import MlflowClientEnvError
+from ..records import record
 
 #: the libraries whose mapped copy the live-process check reports
 WATCHED_LIBRARIES = ("libjvm.so", "libhdfs.so", "libssl.so", "libkrb5.so", "libgssapi_krb5.so")
@@ -23,7 +23,7 @@ WATCHED_LIBRARIES = ("libjvm.so", "libhdfs.so", "libssl.so", "libkrb5.so", "libg
 MAX_ENVIRON = 8 * 1024 * 1024
 
 
-@dataclass(frozen=True)
+@record
 class ProcessSnapshot:
     pid: int
     uid: int  # real uid
@@ -137,7 +137,7 @@ def mapped_libraries(pid: int) -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------- maps, status, tasks
-@dataclass(frozen=True)
+@record
 class MappedFile:
     """One file-backed line of ``/proc/PID/maps``."""
 

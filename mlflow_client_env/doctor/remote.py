@@ -19,12 +19,12 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import MlflowClientEnvError, setting
 from ..findings import Finding
+from ..records import record, replace
 from ..redact import redact, redact_then_truncate
 from ..safeio import read_small
 from ..tracking import (
@@ -58,7 +58,7 @@ MAX_BODY = 1 << 20
 MAX_REDIRECTS = 5
 
 
-@dataclass(frozen=True)
+@record
 class ServerInfo:
     uri: str
     version: str | None
@@ -293,7 +293,7 @@ def _string_constants(path: Path) -> dict[str, str]:
     }
 
 
-@dataclass(frozen=True)
+@record
 class DefaultStore:
     """Where the installed MLflow logs when no tracking URI is set, and how we know."""
 
@@ -524,15 +524,48 @@ def check_hdfs(ctx: Context) -> list[Finding]:
                 fix="run 'mlflow-client-env doctor -v' and read the JVM output",
             )
         ]
-    return [
-        Finding(
-            f"hdfs.{exp.code}",
-            "error",
-            f"HDFS probe of {target} failed: {exp.title} {exp.label}",
-            (f"matched: {redact(exp.matched)}", *tail),
-            exp.fix,
-        )
-    ]
+    found = Finding(
+        f"hdfs.{exp.code}",
+        "error",
+        f"HDFS probe of {target} failed: {exp.title} {exp.label}",
+        (f"matched: {redact(exp.matched)}", *tail),
+        exp.fix,
+    )
+    if exp.code == "permission-denied":
+        found = _denied_for_simple(ctx, found)
+    return [found]
+
+
+def _denied_for_simple(ctx: Context, found: Finding) -> Finding:
+    """libhdfs reports a NameNode's refusal of SIMPLE authentication as 'Permission
+    denied' (it does not print the AccessControlException of mkdirs): when the client
+    configuration says SIMPLE and its NameNode refuses it (the client-config check's
+    probe, shared), that refusal is the cause, not the path's permissions."""
+    from .checks import STALE_FIX, simple_refusal, simple_refusal_cause
+
+    d = ctx.discovery()
+    conf = None if isinstance(d, MlflowClientEnvError) else d.conf
+    refused = simple_refusal(ctx, conf) if conf is not None else None
+    if conf is None or refused is None:
+        return found
+    host, port, refusal = refused
+    code, entry = simple_refusal_cause(conf)
+    fix = (
+        STALE_FIX
+        if entry == "H3"
+        else "set hadoop.security.authentication=kerberos in the client configuration's "
+        "core-site.xml, or re-deploy it"
+    )
+    return Finding(
+        found.code,
+        "error",
+        f"{found.summary}: not the path's permissions, the client offered SIMPLE "
+        f"authentication ({conf.conf_dir} says hadoop.security.authentication="
+        f"{conf.authentication}) and the NameNode {host}:{port} refuses it (see {code}, "
+        f"catalog {entry})",
+        (*found.evidence, f"the NameNode {host}:{port} answered a SIMPLE handshake: {refusal}"),
+        fix,
+    )
 
 
 def _probe_json(stdout: str) -> dict[str, Any] | None:

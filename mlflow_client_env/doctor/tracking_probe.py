@@ -21,7 +21,8 @@ import json
 import subprocess
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+from ..records import record
 
 #: the probe's own cap (importing MLflow takes a second or more); the budget may cut it
 MLFLOW_PROBE_CAP = 40.0
@@ -31,7 +32,7 @@ MLFLOW_HTTP_TIMEOUT = 10
 SHOWN = 400
 
 
-@dataclass(frozen=True)
+@record
 class ClientAnswer:
     """What MLflow's client said.
 
