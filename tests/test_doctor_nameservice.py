@@ -176,16 +176,39 @@ def test_a_configuration_without_the_nameservice_is_b4_before_the_unknown_host(
 def test_a_nameservice_listed_but_without_its_provider_is_reported(
     client_env: ClientEnv, tmp_path: Path
 ) -> None:
-    """dfs.nameservices names it, the rest is missing: the same UnknownHostException."""
+    """dfs.nameservices names it, the provider is missing: the same UnknownHostException."""
     conf = conf_copy(
         client_env.conf_dir, tmp_path / "conf", drop="dfs.client.failover.proxy.provider."
     )
     env = hosts_only(shell_env(client_env, tmp_path, HADOOP_CONF_DIR=str(conf)), tmp_path)
     d = doctor(env, "--check", "client-config")
+    assert d.code == 1
     found = d.found["client-config.unknown-nameservice"]
-    assert found["status"] == "warn"  # see the TODO in checks._unknown_nameservice
+    assert found["status"] == "error"  # listed, but not enough to connect
     assert f"(no dfs.client.failover.proxy.provider.{NAMESERVICE})" in found["summary"]
     assert f"UnknownHostException: {NAMESERVICE} (catalog B4)" in found["summary"]
     run = connect(env, f"hdfs://{NAMESERVICE}/tmp/ns-{uuid.uuid4().hex[:8]}")
     assert run.returncode == 1
     assert f"java.net.UnknownHostException: {NAMESERVICE}" in run.stderr
+
+
+def test_a_nameservice_without_its_namenode_addresses_is_reported(
+    client_env: ClientEnv, tmp_path: Path
+) -> None:
+    """Listed, its provider and NameNode IDs given, the NameNodes' RPC addresses missing:
+    Hadoop's failover provider finds no address for the name (no DNS lookup this time)."""
+    conf = conf_copy(
+        client_env.conf_dir, tmp_path / "conf", drop=f"dfs.namenode.rpc-address.{NAMESERVICE}."
+    )
+    env = hosts_only(shell_env(client_env, tmp_path, HADOOP_CONF_DIR=str(conf)), tmp_path)
+    d = doctor(env, "--check", "client-config")
+    assert d.code == 1
+    found = d.found["client-config.unknown-nameservice"]
+    assert found["status"] == "error"
+    assert f"(no dfs.namenode.rpc-address.{NAMESERVICE}.nn1)" in found["summary"]
+    assert found["summary"].endswith(
+        f"'Could not find any configured addresses for URI hdfs://{NAMESERVICE}' (catalog B4)"
+    )
+    run = connect(env, f"hdfs://{NAMESERVICE}/tmp/ns-{uuid.uuid4().hex[:8]}")
+    assert run.returncode == 1 and "written" not in run.stdout
+    assert f"Could not find any configured addresses for URI hdfs://{NAMESERVICE}" in run.stderr

@@ -186,9 +186,31 @@ def make_conf(
         "hadoop.security.authentication": "kerberos" if kerberos else "simple",
     }
     (conf / "core-site.xml").write_text(site(core))
-    hdfs = {"dfs.nameservices": nameservices} if nameservices else {}
-    (conf / "hdfs-site.xml").write_text(site(hdfs))
+    (conf / "hdfs-site.xml").write_text(site(ha_definition(nameservices)))
     return conf
+
+
+#: The provider Cloudera Manager writes for every HA nameservice of a client configuration.
+FAILOVER_PROXY_PROVIDER = (
+    "org.apache.hadoop.hdfs.server.namenode.ha.ConfiguredFailoverProxyProvider"
+)
+
+
+def ha_definition(nameservices: str | None) -> dict[str, str]:
+    """The hdfs-site.xml keys that define each of the comma-separated ``nameservices`` as a
+    deployed HA client configuration does: the list, two NameNode IDs a nameservice, each
+    one's RPC address and the failover proxy provider (without all of these Hadoop's client
+    cannot reach the nameservice: catalog B4). The NameNode hosts are under ``.invalid``
+    (RFC 2606: never a real host), so nothing can reach them by accident."""
+    if not nameservices:
+        return {}
+    props = {"dfs.nameservices": nameservices}
+    for ns in nameservices.split(","):
+        props[f"dfs.ha.namenodes.{ns}"] = "nn1,nn2"
+        for nn in ("nn1", "nn2"):
+            props[f"dfs.namenode.rpc-address.{ns}.{nn}"] = f"{nn}.{ns}.invalid:8020"
+        props[f"dfs.client.failover.proxy.provider.{ns}"] = FAILOVER_PROXY_PROVIDER
+    return props
 
 
 def make_krb5_conf(path: Path, realm: str = "EXAMPLE.COM", ccache: str | None = None) -> Path:

@@ -314,13 +314,10 @@ def _unknown_nameservice(
         if not conf.get(FAILOVER_PROVIDER + ns)
         else f"'Could not find any configured addresses for URI hdfs://{ns}'"
     )
-    # Listed in dfs.nameservices but defined in part fails just the same (tested); it is a
-    # warning only because the test suite's fake edge node (tests/trees.make_conf) writes
-    # such a configuration for a healthy host. TODO: an error once that fixture is complete.
-    listed = ns in conf.nameservices
+    # listed in dfs.nameservices but defined in part fails just the same (tested): an error
     return Finding(
         code,
-        "warn" if listed else "error",
+        "error",
         f"{label} names the nameservice '{ns}', which {conf.conf_dir} does not define "
         f"({'; '.join(gaps)}): the client will fail with {fails} (catalog B4)",
         conf.evidence,
