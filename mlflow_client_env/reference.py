@@ -182,25 +182,48 @@ _ENTRIES: tuple[Entry, ...] = (
     ),
     Entry(
         "B3",
-        "a partial CLASSPATH crashed even libhdfs's error reporting (commons-lang3 missing)",
-        "`could not find method getRootCauseMessage from class (null) ...`, then the JVM's fatal "
-        "error banner (SIGSEGV); in Jupyter the kernel dies.",
-        "When a connection fails, libhdfs asks a commons-lang3 helper class for the reason. "
-        "With that jar absent from CLASSPATH the error path itself fails and the process "
-        "crashes, hiding the original problem.",
-        "use the full CLASSPATH from 'mlflow-client-env env' (every jar listed)",
+        "the commons-lang jar libhdfs reports Java errors with is missing from CLASSPATH",
+        "Hadoop 3's libhdfs: `could not find method getRootCauseMessage from class (null) ...`, "
+        "then the JVM's fatal error banner (SIGSEGV); in Jupyter the kernel dies. Hadoop 2's "
+        "libhdfs: `unable to get stack trace for ... (ExceptionUtils::getStackTrace error)` "
+        "in place of the real reason, often beside `NoClassDefFoundError: "
+        "org/apache/commons/lang/StringUtils`.",
+        "To turn a Java exception into a message, libhdfs calls the `ExceptionUtils` class of "
+        "Apache Commons Lang: the `commons-lang3` jar for Hadoop 3's libhdfs, the older "
+        "`commons-lang` (2.x) for Hadoop 2's; the class name is compiled into libhdfs.so. A "
+        "hand-made CLASSPATH that has the Hadoop jars but not that one breaks the error path "
+        "itself: Hadoop 3's can crash the whole process, Hadoop 2's prints that it could not "
+        "get the stack trace, and the first failure's real cause is lost. Hadoop 2's own "
+        "classes also need commons-lang, so there the first connection fails too. The doctor "
+        "reads the class from libhdfs.so and says `classpath.inherited.no-commons-lang3` (or "
+        "`no-commons-lang`, or `classpath.ours.*` for the CLASSPATH it would set).",
+        "use the full CLASSPATH from 'mlflow-client-env env' (every jar listed), or add the "
+        "commons-lang(3) jar of the same Hadoop installation",
         ("https://github.com/apache/arrow/issues/44543",),
     ),
     Entry(
         "B4",
-        "the nameservice in fs.defaultFS is unknown: the client configuration is not on CLASSPATH",
-        "`UnknownHostException: nameservice1`, or another HA nameservice name or the authority "
-        "of fs.defaultFS.",
-        "An HA cluster's address is a logical name that only `hdfs-site.xml` resolves to "
-        "NameNodes. libhdfs finds `core-site.xml` and `hdfs-site.xml` only as resources on "
-        "CLASSPATH (it does not read HADOOP_CONF_DIR), so without the conf dir there the name "
-        "is looked up as a host name. YARN containers without a gateway config hit the same.",
-        "put /etc/hadoop/conf first on CLASSPATH; connect with host='default'",
+        "the client cannot resolve the HA nameservice in the URI: its configuration does not "
+        "define it, or is not on CLASSPATH",
+        "`UnknownHostException: nameservice1` (or another one-word name: the nameservice in "
+        "fs.defaultFS or in the artifact URI), or `Could not find any configured addresses "
+        "for URI hdfs://nameservice1`.",
+        "An HA cluster is addressed by a logical name, not a host. Only the client's "
+        "`hdfs-site.xml` turns it into NameNodes: `dfs.nameservices` lists it, "
+        "`dfs.ha.namenodes.<name>` gives its NameNode IDs, `dfs.namenode.rpc-address.<name>."
+        "<id>` their addresses, and `dfs.client.failover.proxy.provider.<name>` the class that "
+        "picks one. Without a failover proxy provider Hadoop takes the name for a host and "
+        "looks it up in DNS (`UnknownHostException`); with a provider but no addresses it "
+        "finds nothing to try (`Could not find any configured addresses`). That happens when "
+        "libhdfs does not see the conf dir (it reads `core-site.xml` and `hdfs-site.xml` only "
+        "as resources on CLASSPATH, never through HADOOP_CONF_DIR), when the conf dir belongs "
+        "to another or an older cluster (H3), or on YARN containers without a gateway "
+        "configuration. A name with dots or a port (`nn01.example.com`, `host:8020`) is a "
+        "host, not a nameservice: its `UnknownHostException` is a DNS problem or a misspelt "
+        "NameNode (namenode-unreachable), which no nameservice definition fixes.",
+        "put the cluster's client conf dir (/etc/hadoop/conf) first on CLASSPATH "
+        "(mlflow-client-env env does) and make sure its hdfs-site.xml defines the nameservice; "
+        "connect with host='default'",
         ("https://github.com/apache/arrow/issues/6320",),
     ),
     Entry(
@@ -581,7 +604,16 @@ _ENTRIES: tuple[Entry, ...] = (
         "renamed, Kerberos enabled), or fs.defaultFS disagrees with the artifact URI.",
         "`/etc/hadoop/conf` is an alternatives link that Cloudera Manager updates only on hosts "
         "with a gateway role; elsewhere, or when another alternative has a higher priority, the "
-        "old XML stays.",
+        "old XML stays. The doctor's client-config check looks for three signs of it: "
+        "`client-config.artifacts-elsewhere` (the experiment's artifact location is on a "
+        "NameNode the configuration does not name), `client-config.older-than-parcel` (every "
+        "file of the configuration is older than the parcel in use: an upgrade without a "
+        "client configuration deploy) and `client-config.stale-simple-auth` (the configuration "
+        "says SIMPLE while the cluster's NameNode refuses SIMPLE, asked with the start of a "
+        "real RPC handshake: Kerberos was turned on after it was written). The last is an "
+        "error, and the kerberos check then says `kerberos.simple-refused` instead of "
+        "'no ticket needed'. libhdfs reports that refusal only as `Permission denied`; the "
+        "doctor's HDFS probe says when it is the configuration and not the path.",
         "deploy the client configuration to this host (gateway role in Cloudera Manager), or "
         "pass --hadoop-conf-dir with a current copy",
         (

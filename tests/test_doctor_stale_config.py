@@ -14,7 +14,10 @@ with an ``hdfs://`` artifact root, its parcel tree):
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import threading
 import uuid
 from pathlib import Path
 
@@ -97,7 +100,10 @@ def test_a_simple_configuration_against_the_kerberized_namenode_is_an_h3_error(
     )
     env = hosts_only(shell_env(client_env, tmp_path, HADOOP_CONF_DIR=str(conf)), tmp_path)
     probe = f"{client_env.namenode_uri}/tmp/stale-{uuid.uuid4().hex[:8]}"
-    d = doctor(env, "--check", "client-config", "--check", "hdfs", "--probe-path", probe)
+    d = doctor(
+        env, "--check", "client-config", "--check", "kerberos", "--check", "hdfs",
+        "--probe-path", probe,
+    )  # fmt: skip
     assert d.code == 1
     assert "client-config.simple-against-kerberos" not in d.found
     stale = d.found["client-config.stale-simple-auth"]
@@ -111,9 +117,114 @@ def test_a_simple_configuration_against_the_kerberized_namenode_is_an_h3_error(
         "answered a SIMPLE handshake: SIMPLE authentication is not enabled.  "
         "Available:[TOKEN, KERBEROS]"
     )
+    nn = f"localhost:{client_env.namenode_uri.rsplit(':', 1)[1]}"
+    # the kerberos check does not call SIMPLE fine: the cluster needs Kerberos after all
+    assert "kerberos.not-used" not in d.found
+    refused = d.found["kerberos.simple-refused"]
+    assert refused["status"] == "error"
+    assert refused["summary"] == (
+        f"{conf} says hadoop.security.authentication=simple, so the client would use no "
+        f"ticket, but the NameNode {nn} refuses SIMPLE authentication: the cluster uses "
+        "Kerberos (see client-config.stale-simple-auth, catalog H3)"
+    )
+    assert refused["fix"].startswith("fix the client configuration first")
     # what the client then really hits: the HDFS probe (pyarrow, libhdfs, the JVM) fails,
     # and all libhdfs says of it is "Permission denied" (it does not print the NameNode's
-    # AccessControlException for mkdirs): only the check above says why
+    # AccessControlException for mkdirs): the finding says it is the stale configuration
     hdfs = d.check("hdfs")["findings"]
     assert [f["code"] for f in hdfs] == ["hdfs.permission-denied"], hdfs
-    assert hdfs[0]["status"] == "error" and "Permission denied" in hdfs[0]["evidence"][-1]
+    denied = hdfs[0]
+    assert denied["status"] == "error"
+    assert any("Permission denied" in line for line in denied["evidence"])
+    assert denied["summary"].endswith(
+        f": not the path's permissions, the client offered SIMPLE authentication ({conf} says "
+        f"hadoop.security.authentication=simple) and the NameNode {nn} refuses it (see "
+        "client-config.stale-simple-auth, catalog H3)"
+    )
+    assert denied["fix"] == stale["fix"]
+
+
+class CountingRelay:
+    """A TCP relay on 127.0.0.1 to the NameNode that counts the connections it accepts:
+    who asked the NameNode, and how often. Closed (every socket, every thread) by close()."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.connections = 0
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self._server.settimeout(0.2)
+        self.port: int = self._server.getsockname()[1]
+        self._stop = threading.Event()
+        self._sockets: list[socket.socket] = []
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._threads[0].start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.connections += 1
+            upstream = socket.create_connection(self.target, timeout=10)
+            self._sockets += [conn, upstream]
+            for a, b in ((conn, upstream), (upstream, conn)):
+                t = threading.Thread(target=self._pump, args=(a, b), daemon=True)
+                self._threads.append(t)
+                t.start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while chunk := src.recv(65536):
+                dst.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                dst.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        self._stop.set()
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        for t in self._threads:
+            t.join(timeout=30)
+        for sock in (self._server, *self._sockets):
+            sock.close()
+
+
+def test_the_kerberos_check_shares_the_client_config_checks_simple_probe(
+    client_env: ClientEnv, cluster: Cluster, tmp_path: Path
+) -> None:
+    """The same stale configuration, its NameNode reached through a relay that counts: the
+    client-config check asks the NameNode once, the kerberos check uses that answer (one
+    connection in all), and alone the kerberos check asks it itself."""
+    relay = CountingRelay(("localhost", cluster.hdfs.nn_port))
+    try:
+        conf = make_client_conf(
+            tmp_path / "conf",
+            cluster.kdc.realm,
+            relay.port,
+            core={"hadoop.security.authentication": "simple"},
+            hdfs={"dfs.namenode.kerberos.principal": None, "dfs.datanode.kerberos.principal": None},
+        )
+        env = shell_env(client_env, tmp_path, HADOOP_CONF_DIR=str(conf))
+        d = doctor(env, "--check", "client-config", "--check", "kerberos")
+        assert d.code == 1
+        assert d.found["client-config.stale-simple-auth"]["status"] == "error"
+        assert d.found["kerberos.simple-refused"]["status"] == "error"
+        assert (
+            f"the NameNode localhost:{relay.port} refuses SIMPLE"
+            in (d.found["kerberos.simple-refused"]["summary"])
+        )
+        assert relay.connections == 1  # one SIMPLE handshake for both checks
+        alone = doctor(env, "--check", "kerberos")
+        assert alone.code == 1 and "kerberos.simple-refused" in alone.found
+        assert "kerberos.not-used" not in alone.found
+        assert relay.connections == 2
+    finally:
+        relay.close()

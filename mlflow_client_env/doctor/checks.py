@@ -281,7 +281,7 @@ def check_client_config(ctx: Context) -> list[Finding]:
             )
         )
     elif not conf.kerberos and fs:
-        refused = _simple_refused(ctx, conf, artifacts[1] if artifacts else None)
+        refused = _simple_refused(ctx, conf)
         if refused is not None:
             out.append(refused)
     out.append(
@@ -447,17 +447,20 @@ def namenode_refuses_simple(host: str, port: int, timeout: float) -> str | None:
     return m.group(0).decode() if m else None
 
 
-def simple_refusal(
-    ctx: Context, conf: HadoopConf, artifacts: str | None = None
-) -> tuple[str, int, str] | None:
-    """``(host, port, refusal)`` of a NameNode of this configuration (fs.defaultFS's, then
-    the artifact location's) that refuses SIMPLE authentication; None when none does or
-    none answers. Asked once a run (memoised), so the kerberos check can ask it too."""
+def simple_refusal(ctx: Context, conf: HadoopConf) -> tuple[str, int, str] | None:
+    """``(host, port, refusal)`` of a NameNode of this SIMPLE configuration (fs.defaultFS's,
+    then the experiment's artifact location's) that refuses SIMPLE authentication; None for
+    a Kerberos configuration, or when none refuses or none answers. Asked once a run
+    (memoised per conf dir), so the client-config, kerberos and hdfs checks share one
+    probe whichever runs first."""
+    fs = conf.default_fs
+    if conf.kerberos or not fs:
+        return None
 
     def make() -> tuple[str, int, str] | None:
-        fs = conf.default_fs or ""
+        artifacts = _artifact_location(ctx)
         addresses = conf.namenode_addresses(fs) + (
-            conf.namenode_addresses(artifacts) if artifacts else ()
+            conf.namenode_addresses(artifacts[1]) if artifacts else ()
         )
         for host, port in list(dict.fromkeys(addresses))[:4]:
             seconds, _ = ctx.step_timeout(
@@ -472,11 +475,21 @@ def simple_refusal(
     return found
 
 
-def _simple_refused(ctx: Context, conf: HadoopConf, artifacts: str | None) -> Finding | None:
+def simple_refusal_cause(conf: HadoopConf) -> tuple[str, str]:
+    """(client-config finding code, catalog entry) that says why this SIMPLE configuration
+    meets a NameNode that refuses SIMPLE: B5 when it names the servers' Kerberos principals
+    (copied from a secure cluster, the switch left off), else H3 (written before Kerberos
+    was turned on)."""
+    if any(conf.get(k) for k in KERBEROS_SERVER_KEYS):
+        return "client-config.simple-against-kerberos", "B5"
+    return "client-config.stale-simple-auth", "H3"
+
+
+def _simple_refused(ctx: Context, conf: HadoopConf) -> Finding | None:
     """Catalog H3: the configuration says SIMPLE (and names no Kerberos principal, else
     B5 says it) while the cluster's NameNode requires Kerberos: written before Kerberos
     was turned on."""
-    refused = simple_refusal(ctx, conf, artifacts)
+    refused = simple_refusal(ctx, conf)
     if refused is None:
         return None
     host, port, refusal = refused

@@ -18,12 +18,14 @@ from pathlib import Path
 
 from ..errors import MlflowClientEnvError
 from ..findings import Finding
+from ..hadoop.conf import HadoopConf
 from ..kerberos.profile import (
     cache_not_java_readable,
     discover_kerberos,
     java_disagreement,
     java_view,
 )
+from .checks import STALE_FIX, simple_refusal, simple_refusal_cause
 from .context import Context
 
 
@@ -81,11 +83,17 @@ def check_kerberos(ctx: Context) -> Iterator[Finding]:
         ctx.hadoop_needed(JAVA_SIDE)  # raises: the runner says what was skipped, and why
     d = ctx.found()
     if d.conf is not None and not d.conf.kerberos:
-        yield Finding(
-            "kerberos.not-used",
-            "ok",
-            f"the cluster uses {d.conf.authentication} authentication; no ticket needed",
-        )
+        refused = simple_refusal(ctx, d.conf)  # the client-config check's probe, shared
+        if refused is None:
+            yield Finding(
+                "kerberos.not-used",
+                "ok",
+                f"the cluster uses {d.conf.authentication} authentication; no ticket needed",
+            )
+            yield from kinit
+            return
+        yield _simple_refused(d.conf, *refused)
+        yield ticket_finding(ctx, d.conf.conf_dir)  # what a fixed configuration will need
         yield from kinit
         return
     out: list[Finding] = []
@@ -130,6 +138,23 @@ def check_kerberos(ctx: Context) -> Iterator[Finding]:
         )
     out.append(java_disagreement(k, ours, inherited))
     yield from out
+
+
+def _simple_refused(conf: HadoopConf, host: str, port: int, refusal: str) -> Finding:
+    """The client configuration says SIMPLE, so nothing would use a ticket, but the
+    cluster's NameNode refuses SIMPLE: Kerberos is needed after all, and the configuration
+    is what is wrong (the client-config check's finding says how)."""
+    code, entry = simple_refusal_cause(conf)
+    return Finding(
+        "kerberos.simple-refused",
+        "error",
+        f"{conf.conf_dir} says hadoop.security.authentication={conf.authentication}, so the "
+        f"client would use no ticket, but the NameNode {host}:{port} refuses SIMPLE "
+        f"authentication: the cluster uses Kerberos (see {code}, catalog {entry})",
+        (f"the NameNode {host}:{port} answered a SIMPLE handshake: {refusal}",),
+        fix=f"fix the client configuration first ({code}: {STALE_FIX}); then HDFS needs a "
+        "Kerberos ticket (kinit)",
+    )
 
 
 def _without_hadoop(ctx: Context) -> Iterator[Finding]:
