@@ -31,13 +31,15 @@ VAR = "MLFLOW_CLIENT_ENV_HDFS_CLIENT"
 
 
 def _conf(folder: Path, **hdfs: str) -> Path:
-    """A Kerberized client configuration (fs.defaultFS hdfs://nn.example:8020) plus ``hdfs``."""
+    """A Kerberized client configuration (fs.defaultFS hdfs://nn.example:8020) plus ``hdfs``
+    (``fs.*`` keys go to core-site.xml)."""
     folder.mkdir(parents=True, exist_ok=True)
+    core = {"fs.defaultFS": "hdfs://nn.example:8020", "hadoop.security.authentication": "kerberos"}
+    core.update({k: v for k, v in hdfs.items() if k.startswith("fs.")})
+    write_configuration(folder / "core-site.xml", core)
     write_configuration(
-        folder / "core-site.xml",
-        {"fs.defaultFS": "hdfs://nn.example:8020", "hadoop.security.authentication": "kerberos"},
+        folder / "hdfs-site.xml", {k: v for k, v in hdfs.items() if not k.startswith("fs.")}
     )
-    write_configuration(folder / "hdfs-site.xml", dict(hdfs))
     return folder
 
 
@@ -99,6 +101,7 @@ GAPS = {
     ),
     "viewfs linkMerge": ({"fs.viewfs.mounttable.cl.linkMerge./data": "hdfs://nn/a"}, "linkMerge"),
     "umask": ({"fs.permissions.umask-mode": "u+rwx"}, "umask-mode"),
+    "default fs": ({"fs.defaultFS": "s3a://bucket"}, "hdfs-native serves hdfs and viewfs"),
 }
 URIS = {"proxy provider": "hdfs://ns1/x", "viewfs linkMerge": "viewfs://cl/x"}
 

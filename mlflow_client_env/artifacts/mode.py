@@ -268,6 +268,7 @@ def native_gaps(
     umask = props.get("fs.permissions.umask-mode")
     if umask is not None and parse_umask(umask) is None:
         gaps.append(f"fs.permissions.umask-mode={umask!r} is neither octal nor u=..,g=..,o=..")
+    nameservices: set[str] = set()
     if scheme not in ("hdfs", "viewfs"):
         gaps.append(
             f"fs.defaultFS is {conf.default_fs or 'unset'}: hdfs-native serves hdfs and viewfs"
