@@ -8,8 +8,15 @@ one private event-loop thread per process, each awaited step under a deadline
 (``MLFLOW_CLIENT_ENV_HDFS_TIMEOUT``, 60 s by default). While a step waits, the
 NameNode addresses are probed once a second; when all of them refuse connections for
 as long as Hadoop's own client would retry (``ipc.client.connect.max.retries`` x
-``ipc.client.connect.retry.interval``, 10 x 1 s by default), the step fails at once
-with ``namenode-unreachable`` instead of waiting out the deadline.
+``ipc.client.connect.retry.interval``, 10 x 1 s by default), the step fails with
+``namenode-unreachable`` instead of waiting out the deadline.
+
+hdfs-native's asyncio API polls its futures outside a tokio runtime, where the sleep
+between two failover rounds panics ("there is no reactor running"). So the client is
+made with one try per NameNode (``dfs.client.failover.max.attempts`` capped at the
+number of NameNodes minus one), and a step that sent nothing yet (status, listing,
+mkdirs, delete, create, open) is sent again here while every NameNode refuses, for the
+same budget.
 
 Data moves in bounded chunks (1 MiB up, 4 MiB down), driven from the caller's thread,
 so MLflow's download threads stay parallel and memory stays flat.
@@ -122,16 +129,22 @@ def step_timeout(env: Mapping[str, str]) -> float:
     return value
 
 
-def fast_close_enabled(env: Mapping[str, str]) -> bool:
-    if env.get(FAST_CLOSE_VAR, "").strip() in ("0", "false", "no", "off"):
-        return False
+@functools.cache
+def hdfs_native_version() -> str | None:
+    """The installed hdfs-native's version (None when it is not installed)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        installed = version("hdfs-native")
+        return version("hdfs-native")
     except PackageNotFoundError:
+        return None
+
+
+def fast_close_enabled(env: Mapping[str, str]) -> bool:
+    if env.get(FAST_CLOSE_VAR, "").strip() in ("0", "false", "no", "off"):
         return False
-    return installed.startswith(FAST_CLOSE_VERSIONS)
+    installed = hdfs_native_version()
+    return installed is not None and installed.startswith(FAST_CLOSE_VERSIONS)
 
 
 def _size(text: str | None, default: int) -> int:
