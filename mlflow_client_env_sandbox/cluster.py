@@ -24,6 +24,7 @@ from .ports import check_port_free, free_ports
 from .prepare import Assets, prepare_assets
 from .procs import ManagedProcess
 from .progress import say, step
+from .spnego_proxy import SpnegoProxy
 from .state import STATE_FILE, SandboxState, load_state
 
 MARKER = ".mlflow-client-env-sandbox"
@@ -96,6 +97,8 @@ class Sandbox:
         self.alice_ccache = self.state_dir / "krb5cc_alice"
         self.state = SandboxState(self.state_dir, detached)
         self.parcel: ParcelTree | None = None
+        #: opt-in (ensure_spnego_proxy): httpd with mod_auth_gssapi in front of MLflow
+        self.spnego_proxy: SpnegoProxy | None = None
         self._kdc_up = False
         self._hdfs_up = False
         self._mlflow_ready = False
@@ -104,6 +107,8 @@ class Sandbox:
     # -- bookkeeping -----------------------------------------------------------------
     def _processes(self) -> list[ManagedProcess]:
         procs = [self.kdc.process, self.hdfs.namenode, self.hdfs.datanode, self.mlflow.process]
+        if self.spnego_proxy is not None:
+            procs.append(self.spnego_proxy.process)
         return [p for p in procs if p is not None]
 
     def _save(self) -> None:
@@ -125,6 +130,10 @@ class Sandbox:
             "components": {"kdc": self._kdc_up, "hdfs": self._hdfs_up,
                            "mlflow": self._mlflow_ready},
         }  # fmt: skip
+        if self.spnego_proxy is not None:
+            self.state.info["spnego_proxy"] = {
+                "url": self.spnego_proxy.url, "access_log": str(self.spnego_proxy.access_log),
+            }  # fmt: skip
         with disk_full_guard(self.state_dir):
             self.state.save()
 
@@ -193,6 +202,19 @@ class Sandbox:
             self._save()
         return self.mlflow
 
+    def ensure_spnego_proxy(self) -> SpnegoProxy:
+        """Apache httpd with mod_auth_gssapi (HTTP/localhost) in front of the MLflow server
+        (started first); clients use ``spnego_proxy.url``. Stopped by ``close()``."""
+        if self.spnego_proxy is None:
+            self.ensure_kdc()
+            self.ensure_mlflow()
+            proxy = SpnegoProxy(self.kdc, self.mlflow.tracking_uri, self.state_dir / "spnego-proxy")
+            with step(f"starting the SPNEGO proxy (httpd, mod_auth_gssapi) on {proxy.url}"):
+                proxy.start()  # stops what it started when it fails
+            self.spnego_proxy = proxy
+            self._save()
+        return self.spnego_proxy
+
     def kinit_alice(self, lifetime: str = "10h", renewable: str | None = "7d") -> Path:
         self.ensure_kdc()
         self.kdc.kinit("alice", self.alice_ccache, lifetime=lifetime, renewable=renewable)
@@ -212,7 +234,10 @@ class Sandbox:
             raise
 
     def close(self) -> None:
-        """Stop every process by PID (MLflow, DataNode, NameNode, KDC)."""
+        """Stop every process by PID (SPNEGO proxy, MLflow, DataNode, NameNode, KDC)."""
+        if self.spnego_proxy is not None:
+            self.spnego_proxy.stop()
+            self.spnego_proxy = None
         self.mlflow.stop()
         self.hdfs.stop_datanode()
         self.hdfs.stop_namenode()
