@@ -2,7 +2,7 @@
 
 Each case runs MLflow's repository (native mode) in a fresh process against the
 sandbox, with a real fault: no ticket, a ticket of another principal, an expired
-ticket, the KDC stopped, the NameNode stopped or frozen (SIGSTOP: it accepts
+ticket, the KDC stopped or frozen, the NameNode stopped or frozen (SIGSTOP: it accepts
 connections and never answers), the DataNode stopped or frozen. Every case must end
 with a typed error (an ``MlflowClientEnvError`` that is also an ``OSError``, as
 pyarrow's are) naming its troubleshooting code and a fix, not a Rust panic text and
@@ -150,6 +150,16 @@ def test_kdc_down_is_kdc_unreachable(native: dict[str, Any], kdc: Kdc) -> None:
     assert "Cannot contact any KDC" in got["problem"]
 
 
+def test_frozen_kdc_is_kdc_unreachable(native: dict[str, Any], frozen: dict[str, Any]) -> None:
+    """A KDC that accepts connections and never answers: libkrb5 gives up on its own (about
+    27 s with the sandbox's krb5.conf) and says so. hdfs-native calls GSSAPI synchronously,
+    so that bound is libkrb5's, not MLFLOW_CLIENT_ENV_HDFS_TIMEOUT's."""
+    frozen["freeze"]("kdc")
+    env = {**native["env"], "MLFLOW_CLIENT_ENV_HDFS_TIMEOUT": "5"}
+    got = _run("write", env, native["root"], native["local"])
+    _typed(got, "HdfsKerberosError", "kdc-unreachable")
+
+
 @pytest.fixture
 def namenode_stopped(hdfs: HdfsControl) -> Iterator[None]:
     hdfs.stop_namenode()
@@ -170,12 +180,12 @@ def test_namenode_down_is_namenode_unreachable(native: dict[str, Any]) -> None:
 
 
 @pytest.fixture
-def frozen(hdfs: HdfsControl) -> Iterator[dict[str, Any]]:
+def frozen(hdfs: HdfsControl, kdc: Kdc) -> Iterator[dict[str, Any]]:
     """SIGSTOP a server (by the PID the sandbox started it with), SIGCONT it afterwards."""
     stopped: list[int] = []
 
     def freeze(which: str) -> None:
-        proc = getattr(hdfs.hdfs, which)
+        proc = kdc.process if which == "kdc" else getattr(hdfs.hdfs, which)
         assert proc is not None, f"no {which} running"
         os.kill(proc.pid, signal.SIGSTOP)
         stopped.append(proc.pid)
