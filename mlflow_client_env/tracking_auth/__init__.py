@@ -20,7 +20,6 @@ or a check runs: ``setup()`` and the kernel launcher stay fast.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from .errors import (
     AuthRejectedError,
@@ -46,6 +45,10 @@ from .settings import (
     service_principal,
     tracking_auth,
 )
+
+TYPE_CHECKING = False  # typing is not imported at run time (import cost; mypy honours this)
+if TYPE_CHECKING:
+    from typing import Any
 
 EXTRA_FIX = (
     "install the kerberos extra: pip install 'mlflow-client-env[kerberos]' (python-gssapi "

@@ -20,17 +20,18 @@ import os
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
 
 from ..findings import Finding
 from .errors import PluginMissingError, TrackingAuthError
 from .settings import AUTH_VAR, PROVIDER_NAME, service_principal
 
-T = TypeVar("T")
-
-TYPE_CHECKING = False
+TYPE_CHECKING = False  # typing is not imported at run time (import cost; mypy honours this)
 if TYPE_CHECKING:
+    from typing import Any, TypeVar
+
     import gssapi
+
+    T = TypeVar("T")
 
 #: MLflow release that added ``MLFLOW_TRACKING_AUTH`` and the request auth provider plugins.
 MLFLOW_MIN = (2, 8)
