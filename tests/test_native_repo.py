@@ -315,7 +315,7 @@ def test_entry_point_replaces_the_builtin_repository_and_jvm_mode_hands_it_back(
     )
     from mlflow.store.artifact.hdfs_artifact_repo import HdfsArtifactRepository
 
-    registered = get_registered_artifact_repositories()
+    registered: dict[str, object] = dict(get_registered_artifact_repositories())
     assert registered["hdfs"] is hdfs_artifact_repository
     assert registered["viewfs"] is hdfs_artifact_repository
     monkeypatch.setenv("MLFLOW_CLIENT_ENV_HDFS_CLIENT", "jvm")
