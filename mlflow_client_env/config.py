@@ -62,6 +62,18 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "tracking_uri", "MLFLOW_TRACKING_URI", "URI",
         "MLflow tracking server (default $MLFLOW_TRACKING_URI)",
     ),
+    SettingSpec(
+        "tracking_auth", "MLFLOW_TRACKING_AUTH", "NAME",
+        "kerberos: SPNEGO to a tracking server behind a Kerberos proxy (docs/spnego.md)",
+    ),
+    SettingSpec(
+        "tracking_spn", "MLFLOW_CLIENT_ENV_TRACKING_SPN", "PRINCIPAL",
+        "that proxy's service principal (default HTTP@<host of the tracking URI>)",
+    ),
+    SettingSpec(
+        "hdfs_client", "MLFLOW_CLIENT_ENV_HDFS_CLIENT", "MODE",
+        "HDFS artifacts through native (hdfs-native, no JVM), jvm, or auto (the default)",
+    ),
 )  # fmt: skip
 SETTINGS_BY_NAME: dict[str, SettingSpec] = {s.name: s for s in SETTINGS}
 #: Setting name -> environment variable that overrides it.
@@ -89,6 +101,9 @@ class Overrides:
     hadoop_conf_dir: Setting | None = None
     java_home: Setting | None = None
     tracking_uri: Setting | None = None
+    tracking_auth: Setting | None = None
+    tracking_spn: Setting | None = None
+    hdfs_client: Setting | None = None
 
 
 def user_config_path(env: Mapping[str, str]) -> Path:
@@ -130,6 +145,14 @@ def read_config(path: Path) -> dict[str, str]:
             f"{path}: {', '.join(bad)} must be strings", 'quote the values: key = "value"'
         )
     return {k: str(v) for k, v in data.items()}
+
+
+def resolve_setting(
+    name: str, argument: str | None = None, env: Mapping[str, str] | None = None
+) -> Setting | None:
+    """One setting, in the same order as every other: the argument, its environment
+    variable, the user config, the site config; None when nothing sets it."""
+    return getattr(resolve_overrides({name: argument}, env), name)  # type: ignore[no-any-return]
 
 
 def resolve_overrides(

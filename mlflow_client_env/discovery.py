@@ -145,6 +145,9 @@ def environment_of(
         Options(
             legacy_ld_library_path=legacy_ld_library_path,
             tracking_uri=_pair(d.overrides.tracking_uri),
+            tracking_auth=_pair(d.overrides.tracking_auth),
+            tracking_spn=_pair(d.overrides.tracking_spn),
+            hdfs_client=_pair(d.overrides.hdfs_client),
             java_ccache=java_ccache,
             copied_from=copied_from if java_ccache else None,
         ),

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from . import pathlist
+from .artifacts.mode import HDFS_CLIENT_VAR, checked_mode
 from .errors import SecretError, setting
 from .findings import Finding
 from .hadoop.conf import HadoopConf
@@ -20,6 +21,7 @@ from .kerberos.java_cache import COPIED_FROM_VAR
 from .kerberos.profile import KerberosSetup, cache_not_java_readable
 from .records import record
 from .redact import redact, redact_value, url_has_credentials
+from .tracking_auth.settings import AUTH_VAR, PROVIDER_NAME, SPN_VAR, check_spn, checked_auth
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost; mypy honours this)
 if TYPE_CHECKING:
@@ -97,6 +99,9 @@ class Options:
     tracking_uri: tuple[str, str] | None = None  # (value, source)
     java_ccache: str | None = None  # a FILE cache made for Java from a KEYRING/KCM one
     copied_from: str | None = None  # the cache java_ccache is a copy of (None: a login's)
+    tracking_auth: tuple[str, str] | None = None  # (value, source), as tracking_uri
+    tracking_spn: tuple[str, str] | None = None
+    hdfs_client: tuple[str, str] | None = None
 
 
 NO_OPTIONS = Options()  # the default: nothing given
@@ -342,6 +347,8 @@ def compose(
         uri, source = options.tracking_uri
         refuse_credentials_in_uri(uri, source)
         add("MLFLOW_TRACKING_URI", uri, f"from {source}")
+    for var in client_settings(options):
+        add(*var)
 
     ld_new = [str(jh.server_dir)]
     ld_reason = (
@@ -369,6 +376,27 @@ def compose(
     add("LD_LIBRARY_PATH", ld_value, ld_reason, timing="start")
 
     return Environment(tuple(vars_), tuple(findings), hadoop, conf, java, kerberos)
+
+
+def client_settings(options: Options) -> list[tuple[str, str, str]]:
+    """(variable, value, reason) for the settings MLflow's plugins read at call time: the
+    tracking server's authentication and principal, and the HDFS client. Each is checked
+    here, before anything is written (a typed error names the setting and its source)."""
+    out: list[tuple[str, str, str]] = []
+    if options.tracking_auth:
+        mode = checked_auth(*options.tracking_auth)
+        if mode == PROVIDER_NAME:
+            out.append(
+                (AUTH_VAR, mode, f"from {options.tracking_auth[1]}: MLflow's requests carry "
+                 "a Kerberos (SPNEGO) token, through this package's request auth provider")
+            )  # fmt: skip
+    if options.tracking_spn:
+        spn = check_spn(*options.tracking_spn)
+        out.append((SPN_VAR, spn, f"from {options.tracking_spn[1]}: the proxy's principal"))
+    if options.hdfs_client:
+        value, source = options.hdfs_client
+        out.append((HDFS_CLIENT_VAR, checked_mode(value, source), f"from {source}"))
+    return out
 
 
 def without_hadoop(

@@ -104,7 +104,7 @@ def evil() -> Iterator[Evil]:
             "JAVA_TOOL_OPTIONS": "-Dmce.evil=1",
             "_JAVA_OPTIONS": "-Dmce.evil=2",
             "PATH": f"{bindir}:/usr/bin:/bin",
-            "HOME": "/nonexistent",
+            "HOME": str(root / "home"),  # never a shared path: MLflow writes ~/.config
         }
         yield Evil(root, markers, env)
     finally:

@@ -20,6 +20,15 @@ from mlflow_client_env.jupyter import spec as ks
 from tests.conftest import OUR_VARS
 
 NAMES = [s.name for s in SETTINGS]
+#: A valid value of each kind of setting (by its metavar).
+SAMPLES = {
+    "PATH": "/x/y", "DIR": "/x/y", "URI": "http://127.0.0.1:5999", "NAME": "kerberos",
+    "PRINCIPAL": "HTTP@proxy.example.com", "MODE": "jvm",
+}  # fmt: skip
+
+
+def sample(spec: config.SettingSpec) -> str:
+    return SAMPLES[spec.metavar]
 
 
 def test_overrides_has_one_field_per_setting_in_order() -> None:
@@ -28,7 +37,7 @@ def test_overrides_has_one_field_per_setting_in_order() -> None:
 
 @pytest.mark.parametrize("spec", SETTINGS, ids=NAMES)
 def test_every_place_offers_the_setting(spec: config.SettingSpec, tmp_path: Path) -> None:
-    value = "/x/y" if spec.metavar in ("PATH", "DIR") else "http://127.0.0.1:5999"
+    value = sample(spec)
     # argparse: the main CLI's discovery options (env, install-kernel, doctor)
     for command in ("env", "install-kernel", "doctor"):
         args = cli_main.build_parser().parse_args([command, spec.option, value])
@@ -66,7 +75,7 @@ def test_install_kernel_writes_every_setting_into_the_launcher(
     spec: config.SettingSpec, jupyter: object
 ) -> None:
     """install-kernel takes the setting from its options and writes it into kernel.json's argv."""
-    value = "/x/y" if spec.metavar in ("PATH", "DIR") else "http://127.0.0.1:5999"
+    value = sample(spec)
     out = subprocess.run(
         [sys.executable, "-m", "mlflow_client_env", "install-kernel", "--dry-run", spec.option, value],
         capture_output=True, text=True, timeout=120,

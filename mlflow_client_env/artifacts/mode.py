@@ -17,14 +17,11 @@ doctor and ``setup()`` all ask it. Standard library only at import time.
 
 from __future__ import annotations
 
-import logging
 import os
-import sys
 import urllib.parse
 from collections.abc import Mapping
-from pathlib import Path
 
-from ..config import site_config_path, user_config_path
+from ..config import resolve_setting
 from ..errors import ConfigFileError
 from ..records import record
 from .errors import HdfsClientSettingError
@@ -57,7 +54,6 @@ KEY_PROVIDER_KEYS = ("hadoop.security.key.provider.path", "dfs.encryption.key.pr
 #: The library hdfs-native loads (dlopen) for Kerberos.
 LIBGSSAPI = "libgssapi_krb5.so.2"
 
-_logger = logging.getLogger("mlflow_client_env.artifacts")
 _LOGGED: set[tuple[str, str]] = set()
 
 
@@ -84,39 +80,8 @@ class HdfsClientChoice:
         )
 
 
-def _toml(text: str) -> dict[str, object]:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
-    data: dict[str, object] = tomllib.loads(text)
-    return data
-
-
-def config_file_setting(path: Path) -> str | None:
-    """The ``hdfs_client`` value of one config file (None: no file, or no such key).
-
-    Only this key is read; :func:`mlflow_client_env.config.read_config` checks the rest.
-    """
-    from ..safeio import read_small_text
-
-    fix = 'the key looks like: hdfs_client = "auto"'
-    text = read_small_text(path, fix)
-    if text is None:
-        return None
-    try:
-        data = _toml(text)
-    except Exception as exc:  # TOMLDecodeError, RecursionError
-        raise ConfigFileError(f"{path} is not valid TOML ({exc})", f"fix the file; {fix}") from None
-    value = data.get(CONFIG_KEY)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ConfigFileError(f"{path}: {CONFIG_KEY} must be a string", f"quote it; {fix}")
-    return value
-
-
-def _checked(value: str, source: str) -> str:
+def checked_mode(value: str, source: str) -> str:
+    """The mode ``value`` names (case and spaces ignored), or ``HdfsClientSettingError``."""
     mode = value.strip().lower()
     if mode not in MODES:
         raise HdfsClientSettingError(
@@ -129,20 +94,13 @@ def _checked(value: str, source: str) -> str:
 def requested_hdfs_client(
     argument: str | None = None, env: Mapping[str, str] | None = None
 ) -> tuple[str, str]:
-    """``(mode, source)``: the mode asked for and where (argument, environment, user config,
-    site config, or the default)."""
-    env = os.environ if env is None else env
-    if argument is not None and argument != "":
-        return _checked(argument, "argument"), "argument"
-    if env.get(HDFS_CLIENT_VAR):
-        source = f"environment {HDFS_CLIENT_VAR}"
-        return _checked(env[HDFS_CLIENT_VAR], source), source
-    for kind, path in (("user", user_config_path(env)), ("site", site_config_path(env))):
-        value = config_file_setting(path)
-        if value is not None:
-            source = f"{kind} config {path}"
-            return _checked(value, source), source
-    return DEFAULT_MODE, "default"
+    """``(mode, source)``: the mode asked for and where, in the order of every setting
+    (``config.SETTINGS``): the argument, the environment, the user config, the site
+    config; else the default."""
+    found = resolve_setting(CONFIG_KEY, argument, env)
+    if found is None:
+        return DEFAULT_MODE, "default"
+    return checked_mode(*found.pair()), found.source
 
 
 # ----------------------------------------------------------------------------- what it lacks
@@ -340,6 +298,8 @@ def hdfs_client_in_force(
 def log_choice_once(choice: HdfsClientChoice) -> None:
     """Log the choice once per process: INFO, except WARNING when hdfs-native is installed
     but ``auto`` still had to use the JVM (the user installed it expecting it to serve)."""
+    import logging  # here: logging costs ~5 ms cold, and setup() imports this module
+
     key = (choice.client, choice.reason)
     if key in _LOGGED:
         return
@@ -347,4 +307,4 @@ def log_choice_once(choice: HdfsClientChoice) -> None:
     level = logging.INFO
     if choice.requested == "auto" and not choice.native and choice.native_installed:
         level = logging.WARNING
-    _logger.log(level, "%s", choice.summary())
+    logging.getLogger("mlflow_client_env.artifacts").log(level, "%s", choice.summary())

@@ -86,6 +86,9 @@ class KernelSettings:
     hadoop_conf_dir: str | None = None
     java_home: str | None = None
     tracking_uri: str | None = None
+    tracking_auth: str | None = None
+    tracking_spn: str | None = None
+    hdfs_client: str | None = None
     experiment: str | None = None
     keytab: str | None = None
     principal: str | None = None

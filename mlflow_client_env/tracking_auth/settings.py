@@ -9,17 +9,15 @@
   the proxy's keytab, set it: ``HTTP@lb.example.com`` (a host-based name) or
   ``HTTP/proxy.example.com@EXAMPLE.COM`` (a full principal).
 
-Precedence, as for every setting: argument > environment > user config > site config >
-default. Config files are read through ``mlflow_client_env.config`` (whose ``read_config``
-refuses keys it does not declare, so both keys must be declared there).
+Both are settings of ``mlflow_client_env.config.SETTINGS``, resolved as every setting is:
+argument > environment > user config > site config > default.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from pathlib import Path
 
+from ..config import resolve_setting
 from ..records import record
 from .errors import TrackingAuthConfigError
 
@@ -53,37 +51,6 @@ class ServicePrincipal:
         return "/" not in self.name
 
 
-#: path -> (stat key, settings): the config files are read again only when they change.
-_READ: dict[Path, tuple[tuple[int, int, int] | None, dict[str, str]]] = {}
-
-
-def _settings_of(path: Path) -> dict[str, str]:
-    from ..config import read_config
-
-    try:
-        st = os.stat(path)
-        key: tuple[int, int, int] | None = (st.st_ino, st.st_size, st.st_mtime_ns)
-    except OSError:
-        key = None
-    hit = _READ.get(path)
-    if hit is not None and hit[0] == key and key is not None:
-        return hit[1]
-    data = read_config(path)
-    _READ[path] = (key, data)
-    return data
-
-
-def configured(key: str, env: Mapping[str, str]) -> tuple[str, str] | None:
-    """(value, source) of ``key`` in the user config, else the site config, else None."""
-    from ..config import site_config_path, user_config_path
-
-    for label, path in (("user", user_config_path(env)), ("site", site_config_path(env))):
-        value = _settings_of(path).get(key)
-        if value:
-            return value, f"{label} config {path}"
-    return None
-
-
 def check_spn(value: str, source: str) -> str:
     """``value`` when it can name a service principal, else ``TrackingAuthConfigError``."""
     service, at, rest = value.partition("@")
@@ -107,41 +74,37 @@ def service_principal(host: str, env: Mapping[str, str] | None = None) -> Servic
     """The principal to ask a ticket for, to talk to ``host``: the configured one
     (``MLFLOW_CLIENT_ENV_TRACKING_SPN``, else ``tracking_spn`` in the user, then the site
     config), else ``HTTP@host``."""
-    env = os.environ if env is None else env
-    if env.get(SPN_VAR):
-        source = f"environment {SPN_VAR}"
-        return ServicePrincipal(check_spn(env[SPN_VAR], source), source)
-    found = configured(SPN_KEY, env)
+    found = resolve_setting(SPN_KEY, None, env)
     if found is not None:
-        return ServicePrincipal(check_spn(*found), found[1])
+        return ServicePrincipal(check_spn(*found.pair()), found.source)
     if not host:
         raise TrackingAuthConfigError("the tracking URI names no host", SPN_FIX)
     return ServicePrincipal(f"{SERVICE}@{host}", "default: HTTP@<host of the tracking URI>")
 
 
+def checked_auth(value: str, source: str) -> str:
+    """``value`` of ``tracking_auth`` when valid: ``kerberos`` or ``none`` from an argument
+    or a config file; ``MLFLOW_TRACKING_AUTH`` (MLflow's own variable) may also name another
+    MLflow provider (``kubernetes``), which is returned as it is."""
+    if source == f"environment {AUTH_VAR}" or value in AUTH_CHOICES:
+        return value
+    raise TrackingAuthConfigError(
+        f"tracking_auth {value!r} (from {source}) is not one of {', '.join(AUTH_CHOICES)}",
+        'use tracking_auth = "kerberos" for a tracking server behind Kerberos (SPNEGO)',
+    )
+
+
 def tracking_auth(
     argument: str | None, env: Mapping[str, str] | None = None
 ) -> tuple[str, str] | None:
-    """(mode, source) of ``tracking_auth``: the argument (``setup(tracking_auth=...)`` or
-    ``--tracking-auth``), else ``MLFLOW_TRACKING_AUTH``, else the user, then the site
-    config; None when nothing sets it. A value other than ``kerberos``/``none`` from the
-    argument or a config file is a ``TrackingAuthConfigError``; ``MLFLOW_TRACKING_AUTH`` may
-    name another MLflow provider (``kubernetes``), which is returned as it is."""
-    env = os.environ if env is None else env
-    if argument is not None and argument != "":
-        found: tuple[str, str] | None = (argument, "argument tracking_auth")
-    elif env.get(AUTH_VAR):
-        return env[AUTH_VAR], f"environment {AUTH_VAR}"
-    else:
-        found = configured(AUTH_KEY, env)
+    """(mode, source) of ``tracking_auth``, in the order of every setting (config.SETTINGS):
+    the argument (``setup(tracking_auth=...)`` or ``--tracking-auth``), else
+    ``MLFLOW_TRACKING_AUTH``, else the user, then the site config; None when nothing sets
+    it. An invalid value is a ``TrackingAuthConfigError`` (:func:`checked_auth`)."""
+    found = resolve_setting(AUTH_KEY, argument, env)
     if found is None:
         return None
-    if found[0] not in AUTH_CHOICES:
-        raise TrackingAuthConfigError(
-            f"tracking_auth {found[0]!r} (from {found[1]}) is not one of {', '.join(AUTH_CHOICES)}",
-            'use tracking_auth = "kerberos" for a tracking server behind Kerberos (SPNEGO)',
-        )
-    return found
+    return checked_auth(*found.pair()), found.source
 
 
 def environment_for(mode: str | None) -> dict[str, str]:
