@@ -6,6 +6,10 @@ wrong, where, and what to do about it.
 
 from __future__ import annotations
 
+TYPE_CHECKING = False  # typing is not imported at run time (import cost; mypy honours this)
+if TYPE_CHECKING:
+    from .findings import Finding
+
 #: The front end whose words messages use for a setting, innermost last: "python" (the
 #: library: ``setup(parcel=...)``) unless a ``speaking("cli")`` block is running (the
 #: ``mlflow-client-env`` command, and the kernel launcher, whose settings are
@@ -179,3 +183,146 @@ class UnknownCheckError(MlflowClientEnvError, ValueError):
 
 class GssapiMissingError(KinitError):
     """A Kerberos operation needs python-gssapi (the ``kerberos`` extra), which is missing."""
+
+
+# --- the HDFS client (mlflow_client_env.artifacts): hdfs-native's path ---------------
+# Each is also an OSError, as pyarrow's HDFS errors are, so code that catches OSError
+# around mlflow.log_artifact catches these too. ``code`` names the troubleshooting entry.
+
+
+class HdfsClientSettingError(MlflowClientEnvError, ValueError):
+    """A setting of the HDFS client is wrong: an unknown mode (``native``, ``jvm``,
+    ``auto``), ``native`` asked for where hdfs-native cannot load, a bad timeout or
+    ``MLFLOW_PYARROW_EXTRA_CONF``."""
+
+
+class NativeHdfsError(MlflowClientEnvError, OSError):
+    """An HDFS operation through hdfs-native failed; ``code`` is its troubleshooting entry."""
+
+    code: str | None = None
+
+    def __init__(self, problem: str, fix: str, code: str | None = None) -> None:
+        if code is not None:
+            self.code = code
+        if self.code is not None:
+            label = f"catalog {self.code}" if self.code[0].isupper() else self.code
+            problem = f"{problem} [{label}]"
+        super().__init__(problem, fix)
+
+
+class HdfsKerberosError(NativeHdfsError):
+    """No usable Kerberos ticket for HDFS: none, another principal's, expired (D1, D6), or
+    the KDC could not be reached for a service ticket (kdc-unreachable)."""
+
+
+class HdfsUnreachableError(NativeHdfsError):
+    """No NameNode accepted a connection (namenode-unreachable)."""
+
+    code = "namenode-unreachable"
+
+
+class HdfsTimeoutError(NativeHdfsError):
+    """An HDFS step got no answer within the timeout (a NameNode, DataNode or KDC that
+    accepts connections but does not answer)."""
+
+
+class HdfsDataNodeError(NativeHdfsError):
+    """The NameNode answered, but no DataNode could store or serve the block (no-datanode)."""
+
+    code = "no-datanode"
+
+
+class HdfsPermissionError(NativeHdfsError, PermissionError):
+    """HDFS refused access to the path (permission-denied)."""
+
+    code = "permission-denied"
+
+
+# --- the tracking server's Kerberos (mlflow_client_env.tracking_auth, catalog D8) -------
+
+
+class TrackingAuthError(MlflowClientEnvError):
+    """Kerberos (SPNEGO) authentication to the tracking server failed."""
+
+    #: the finding code the doctor and setup() report it under
+    code = "tracking.spnego-failed"
+    #: the troubleshooting catalog entry, when one explains it
+    catalog: str | None = None
+
+    def __init__(self, problem: str, fix: str) -> None:
+        if self.catalog and f"catalog {self.catalog}" not in problem:
+            problem = f"{problem} (catalog {self.catalog})"
+        super().__init__(problem, fix)
+
+    def finding(self, evidence: tuple[str, ...] = ()) -> Finding:
+        """This error as an ``error`` finding (same code, problem and fix)."""
+        from .findings import Finding
+
+        return Finding(self.code, "error", self.problem, evidence, self.fix)
+
+
+class TrackingAuthConfigError(TrackingAuthError, ValueError):
+    """A setting of the plugin (``tracking_auth``, the service principal) is not valid."""
+
+    code = "tracking.spnego-config"
+
+
+class PluginMissingError(TrackingAuthError):
+    """requests-gssapi or python-gssapi (the ``kerberos`` extra) is not installed."""
+
+    code = "tracking.spnego-plugin-missing"
+
+
+class NoTicketError(TrackingAuthError):
+    """No usable Kerberos ticket in the cache Python uses (catalog D8)."""
+
+    code = "tracking.spnego-no-ticket"
+    catalog = "D8"
+
+
+class ExpiredTicketError(NoTicketError):
+    """The ticket in the cache has expired (catalog D8)."""
+
+    code = "tracking.spnego-ticket-expired"
+
+
+class UnknownServicePrincipalError(TrackingAuthError):
+    """The KDC has no principal for the tracking server's service name."""
+
+    code = "tracking.spnego-unknown-principal"
+
+
+class WrongRealmError(TrackingAuthError):
+    """The service principal is in a realm the user's realm has no trust with."""
+
+    code = "tracking.spnego-wrong-realm"
+
+
+class ClockSkewError(TrackingAuthError):
+    """This machine's clock and the KDC's (or the proxy's) differ by more than allowed."""
+
+    code = "tracking.spnego-clock-skew"
+
+
+class KdcUnreachableError(TrackingAuthError):
+    """No KDC of the realm answered while asking for the service ticket."""
+
+    code = "tracking.spnego-kdc-unreachable"
+
+
+class AuthRejectedError(TrackingAuthError):
+    """The server answered 401 again after it got a Kerberos token."""
+
+    code = "tracking.spnego-rejected"
+
+
+class MutualAuthError(TrackingAuthError):
+    """The server's answer to mutual authentication does not prove it holds the key."""
+
+    code = "tracking.spnego-mutual-auth-failed"
+
+
+class ProxyUnreachableError(TrackingAuthError):
+    """Nothing accepts connections at the tracking server's address (the proxy is down)."""
+
+    code = "tracking.spnego-proxy-unreachable"

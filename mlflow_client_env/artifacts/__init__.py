@@ -7,14 +7,15 @@
   that very repository in ``jvm`` mode);
 - :mod:`.repository`: the repository on hdfs-native;
 - :mod:`.native`: the hdfs-native client with a deadline on every step;
-- :mod:`.errors`: the typed errors of the native path.
+- the typed errors of the native path (``HdfsClientSettingError``, ``NativeHdfsError`` and
+  its kinds) are declared in :mod:`mlflow_client_env.errors`, with every other.
 
 Importing this package imports neither mlflow nor hdfs_native.
 """
 
 from __future__ import annotations
 
-from .errors import (
+from ..errors import (
     HdfsClientSettingError,
     HdfsDataNodeError,
     HdfsKerberosError,

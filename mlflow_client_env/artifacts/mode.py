@@ -22,9 +22,8 @@ import urllib.parse
 from collections.abc import Mapping
 
 from ..config import resolve_setting
-from ..errors import ConfigFileError
+from ..errors import ConfigFileError, HdfsClientSettingError
 from ..records import record
-from .errors import HdfsClientSettingError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

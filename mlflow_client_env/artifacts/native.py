@@ -44,17 +44,17 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ..errors import MlflowClientEnvError
-from ..records import record
-from .errors import (
+from ..errors import (
     HdfsClientSettingError,
     HdfsDataNodeError,
     HdfsKerberosError,
     HdfsPermissionError,
     HdfsTimeoutError,
     HdfsUnreachableError,
+    MlflowClientEnvError,
     NativeHdfsError,
 )
+from ..records import record
 from .mode import HDFS_CLIENT_VAR, parse_extra_conf, parse_umask
 
 TYPE_CHECKING = False

@@ -11,7 +11,8 @@ the entry point ``mlflow.request_auth_provider`` named ``kerberos`` (pyproject.t
   ``MLFLOW_CLIENT_ENV_TRACKING_SPN``), and where each comes from.
 - :mod:`.spnego`: the auth object (requests-gssapi underneath), why an exchange failed.
 - :mod:`.check`: findings for ``setup()`` (no network) and the doctor (asks the server).
-- :mod:`.errors`: the typed errors, each with its finding code.
+- the typed errors, each with its finding code (``TrackingAuthError`` and its kinds), are
+  declared in :mod:`mlflow_client_env.errors`, with every other.
 
 This package imports neither requests-gssapi nor gssapi until a request is authenticated
 or a check runs: ``setup()`` and the kernel launcher stay fast.
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import os
 
-from .errors import (
+from ..errors import (
     AuthRejectedError,
     ClockSkewError,
     ExpiredTicketError,

@@ -21,8 +21,8 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
+from ..errors import PluginMissingError, TrackingAuthError
 from ..findings import Finding
-from .errors import PluginMissingError, TrackingAuthError
 from .settings import AUTH_VAR, PROVIDER_NAME, service_principal
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost; mypy honours this)

@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..config import resolve_setting
+from ..errors import TrackingAuthConfigError
 from ..records import record
-from .errors import TrackingAuthConfigError
 
 #: MLflow's own variable: the name of the request auth provider to use.
 AUTH_VAR = "MLFLOW_TRACKING_AUTH"

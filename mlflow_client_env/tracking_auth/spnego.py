@@ -65,9 +65,7 @@ from requests_gssapi.exceptions import (  # type: ignore[import-untyped]
     SPNEGOExchangeError,
 )
 
-from ..redact import redact
-from ..tracking import origin
-from .errors import (
+from ..errors import (
     AuthRejectedError,
     ClockSkewError,
     ExpiredTicketError,
@@ -79,6 +77,8 @@ from .errors import (
     UnknownServicePrincipalError,
     WrongRealmError,
 )
+from ..redact import redact
+from ..tracking import origin
 from .settings import SPN_FIX, ServicePrincipal, service_principal
 
 TYPE_CHECKING = False
