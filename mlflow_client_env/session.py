@@ -26,6 +26,8 @@ from .kerberos.profile import discover_kerberos
 from .kerberos.readiness import ticket_line, ticket_readiness
 from .records import record
 from .redact import redact, redact_value
+from .tracking_auth.check import setup_findings as spnego_setup_findings
+from .tracking_auth.settings import AUTH_VAR
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost; mypy honours this)
 if TYPE_CHECKING:
@@ -207,6 +209,10 @@ def setup(
     # after the login or the copy: the ticket of the cache Java and Python will use
     ticket, ticket_findings = ticket_readiness(env)
     findings = [*kinit_findings, *env.findings, *ticket_findings]
+    # a tracking server behind Kerberos (tracking_auth=kerberos): the plugin and the ticket
+    # MLflow's requests will use, checked now, without the network
+    after = {**os.environ, **env.as_dict()}
+    findings += spnego_setup_findings(after.get(AUTH_VAR), after.get("MLFLOW_TRACKING_URI"), after)
     changed = env.changes(os.environ)
     applied = [
         Change(v.name, os.environ.get(v.name), v.value) for v in changed if v.timing == "lazy"

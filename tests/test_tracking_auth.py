@@ -13,12 +13,15 @@ from __future__ import annotations
 import json
 import re
 import struct
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -256,8 +259,8 @@ def test_a_launcher_kernel_logs_through_the_proxy(
     proxy: SpnegoProxy, cluster: Cluster, client_env: ClientEnv, jupyter: Jupyter,
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
 ) -> None:  # fmt: skip
-    """The quickstart notebook in a launcher kernel whose tracking server is the proxy. Until
-    install-kernel has --tracking-auth, --env MLFLOW_TRACKING_AUTH=kerberos turns it on."""
+    """The quickstart notebook in a launcher kernel whose tracking server is the proxy,
+    installed with --tracking-auth kerberos (the launcher exports MLFLOW_TRACKING_AUTH)."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -269,7 +272,7 @@ def test_a_launcher_kernel_logs_through_the_proxy(
     experiment = "through_spnego_kernel"
     rc = run_cli([
         "install-kernel", "--prefix", str(jupyter.prefix), "--tracking-uri", proxy.url,
-        "--experiment", experiment, "--env", f"MLFLOW_TRACKING_AUTH={PROVIDER_NAME}",
+        "--experiment", experiment, "--tracking-auth", PROVIDER_NAME,
     ])  # fmt: skip
     assert rc == 0
     nb = nbformat.read(NOTEBOOK, as_version=4)
@@ -579,6 +582,41 @@ def test_setup_findings_without_network(
     assert [f.code for f in bad] == ["tracking.spnego-no-ticket"] and bad[0].status == "error"
     assert auth_check.setup_findings(None, "http://localhost:1") == ()
     assert auth_check.setup_findings("none", "http://localhost:1") == ()
+
+
+SETUP_SCRIPT = """
+import json, os, sys
+import mlflow_client_env
+try:
+    r = mlflow_client_env.setup(tracking_uri=sys.argv[1], tracking_auth=sys.argv[2])
+except mlflow_client_env.MlflowClientEnvError as exc:
+    print(json.dumps({"error": type(exc).__name__, "problem": exc.problem}))
+else:
+    print(json.dumps({"findings": [[f.code, f.status] for f in r.findings],
+                      "auth": os.environ.get("MLFLOW_TRACKING_AUTH")}))
+"""
+
+
+def test_setup_tracking_auth_kerberos(client_env: ClientEnv, tmp_path: Path) -> None:
+    """setup(tracking_auth="kerberos") exports MLflow's variable and reports the ticket the
+    plugin will use (no network); without a ticket that is D8, before any request; a value
+    that is no mode is a typed error."""
+
+    def run(auth: str, **extra: str) -> dict[str, Any]:
+        out = subprocess.run(
+            [sys.executable, "-c", SETUP_SCRIPT, "http://localhost:1", auth],
+            env={**client_env.env, **extra}, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+    good = run(PROVIDER_NAME)
+    assert good["auth"] == PROVIDER_NAME
+    assert ["tracking.spnego-enabled", "ok"] in good["findings"], good
+    bad = run(PROVIDER_NAME, KRB5CCNAME=f"FILE:{tmp_path / 'none'}")
+    assert ["tracking.spnego-no-ticket", "error"] in bad["findings"], bad
+    wrong = run("negotiate")
+    assert wrong["error"] == "TrackingAuthConfigError" and "negotiate" in wrong["problem"]
 
 
 # ------------------------------------------------------------------ settings
