@@ -13,7 +13,7 @@ side is reported as skipped.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from ..errors import MlflowClientEnvError
@@ -101,6 +101,9 @@ def check_kerberos(ctx: Context) -> Iterator[Finding]:
     out.append(ticket_finding(ctx, d.conf.conf_dir if d.conf else None))  # the headline
     if not k.java_readable:
         out.append(cache_not_java_readable(k))
+    user_only = user_without_ticket_cache(ctx.env)
+    if user_only is not None:
+        out.append(user_only)
     out += kinit
     yield from out
     out = []
@@ -138,6 +141,31 @@ def check_kerberos(ctx: Context) -> Iterator[Finding]:
         )
     out.append(java_disagreement(k, ours, inherited))
     yield from out
+
+
+def user_without_ticket_cache(env: Mapping[str, str]) -> Finding | None:
+    """Catalog D2: ``MLFLOW_KERBEROS_USER`` without ``MLFLOW_KERBEROS_TICKET_CACHE`` on a
+    Kerberized cluster. MLflow's HDFS repository then passes pyarrow ``user=`` and no
+    ``kerb_ticket``; libhdfs makes a SIMPLE "remote user" of that name, which the NameNode
+    refuses ("Client cannot authenticate via:[TOKEN, KERBEROS]"), whatever ticket the user
+    holds. None when the variable is unset, or the cache is named too."""
+    user = env.get("MLFLOW_KERBEROS_USER")
+    if not user or env.get("MLFLOW_KERBEROS_TICKET_CACHE"):
+        return None
+    return Finding(
+        "kerberos.user-without-ticket-cache",
+        "error",
+        f"MLFLOW_KERBEROS_USER={user} is set without MLFLOW_KERBEROS_TICKET_CACHE: MLflow's "
+        "HDFS repository then connects as that user name with no ticket (a SIMPLE login), "
+        "which this Kerberized cluster refuses: 'Client cannot authenticate via:[TOKEN, "
+        "KERBEROS]', even with a valid ticket (catalog D2)",
+        (
+            f"MLFLOW_KERBEROS_USER={user}",
+            "MLFLOW_KERBEROS_TICKET_CACHE is not set",
+        ),
+        fix="unset MLFLOW_KERBEROS_USER, or let setup() or 'eval \"$(mlflow-client-env env)\"' "
+        "export MLFLOW_KERBEROS_TICKET_CACHE (the FILE cache holding your ticket)",
+    )
 
 
 def _simple_refused(conf: HadoopConf, host: str, port: int, refusal: str) -> Finding:
