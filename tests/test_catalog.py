@@ -603,3 +603,35 @@ def test_a_real_misspelt_namenode_host_is_explained_as_dns_not_b4(
     assert exp is not None and exp.code == "namenode-unreachable", exp
     assert exp.matched.endswith(f"java.net.UnknownHostException: {host}")
     assert "does not resolve (DNS)" in exp.fix
+
+
+def test_a_real_nameservice_without_namenode_addresses_is_b4(
+    parcel_tree: ParcelTree, java_home: Path, kdc: Kdc, tmp_path: Path
+) -> None:
+    """fs.defaultFS is a nameservice the client configuration lists, with its NameNode IDs
+    and failover provider, but without the NameNodes' RPC addresses: Hadoop's failover
+    provider says 'Could not find any configured addresses for URI hdfs://NS' (no lookup
+    of any name is made), which only the client configuration can fix (B4)."""
+    from tests.test_doctor_b3 import client, composed
+
+    ns = "edgens"
+    conf = make_client_conf(
+        tmp_path / "conf",
+        kdc.realm,
+        8020,
+        core={"fs.defaultFS": f"hdfs://{ns}"},
+        hdfs={
+            "dfs.nameservices": ns,
+            f"dfs.ha.namenodes.{ns}": "nn1,nn2",
+            f"dfs.client.failover.proxy.provider.{ns}": (
+                "org.apache.hadoop.hdfs.server.namenode.ha.ConfiguredFailoverProxyProvider"
+            ),
+        },
+    )
+    shell = {**client(parcel_tree, java_home, kdc, tmp_path), "HADOOP_CONF_DIR": str(conf)}
+    seen, err = pyarrow_failure(composed(shell))
+    assert seen[0]["text"] == "HDFS connection failed"
+    assert f"Could not find any configured addresses for URI hdfs://{ns}" in err.stderr
+    exp = explain(err)
+    assert exp is not None and exp.code == "B4", (exp, err.stderr[-3000:])
+    assert exp.matched.endswith(f"Could not find any configured addresses for URI hdfs://{ns}")

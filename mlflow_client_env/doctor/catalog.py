@@ -179,6 +179,9 @@ _RULES: tuple[_Rule, ...] = (
     # configuration resolves it. A name with dots or a port is a host the DNS does not know
     # (a misspelt NameNode), which no nameservice configuration would fix.
     _rule("B4", r"UnknownHostException: (?!Invalid host name)[\w-]+(?![\w-]|\.[\w-]|:\d)"),
+    # a nameservice the configuration lists, its NameNodes' RPC addresses missing: Hadoop's
+    # failover proxy provider has nothing to connect to (no name is looked up)
+    _rule("B4", r"Could not find any configured addresses for URI [\w+.-]+://[\w.-]+"),
     _rule(
         "namenode-unreachable",
         # Java's "host.example.com", Hadoop's "Invalid host name: ... destination host is:"
