@@ -38,6 +38,7 @@ from ..tracking import (
     tls_context,
     without_userinfo,
 )
+from ..tracking_auth.settings import AUTH_VAR, PROVIDER_NAME
 from .catalog import explain_text
 from .context import BudgetExhausted, Context, ForeignEnvironment
 from .secrets import known_secrets, scrub
@@ -375,6 +376,23 @@ def check_tracking_server(ctx: Context) -> list[Finding]:
             )
         ]
     notes = info.notes
+    spnego = _spnego_findings(ctx, uri, info)
+    if any(f.status == "error" for f in spnego):  # the server wants Kerberos and cannot get it
+        return list(spnego)
+    if spnego and (info.error or "").startswith("HTTP 401"):  # it wants Kerberos, not told
+        return [
+            Finding(
+                "tracking-server.kerberos-not-used",
+                "error",
+                f"the tracking server {redact(uri)} wants Kerberos (HTTP Negotiate) and "
+                "MLflow's requests carry none, so they get 401 (catalog D8)",
+                notes,
+                fix="MLFLOW_TRACKING_AUTH=kerberos: setup(tracking_auth='kerberos'), "
+                "'install-kernel --tracking-auth kerberos', or tracking_auth = \"kerberos\" "
+                "in the config file",
+            ),
+            *spnego,
+        ]
     if info.problem == "credentials":
         return [
             Finding(
@@ -460,8 +478,31 @@ def check_tracking_server(ctx: Context) -> list[Finding]:
             f"{f'MLflow {info.version}' if info.version else 'the MLflow server'} at "
             f"{redact(uri)}; experiment {info.experiment!r} stores artifacts at {loc}",
             (note, *notes),
-        )
+        ),
+        *spnego,
     ]
+
+
+#: how long the SPNEGO exchange may take, at most, within the run's budget
+SPNEGO_CAP = 10.0
+
+
+def _spnego_findings(ctx: Context, uri: str, info: ServerInfo) -> tuple[Finding, ...]:
+    """When the server refused us with 401, or MLflow is told to use Kerberos for it
+    (MLFLOW_TRACKING_AUTH=kerberos): ask it with SPNEGO, the way MLflow's plugin will
+    (tracking_auth.check.check_server: D8 without a ticket, the principal tried, clock
+    skew, a realm without that principal...). Nothing when the server does not ask for
+    Negotiate. Not for another user's process: libkrb5 would read our environment."""
+    asked = ctx.env.get(AUTH_VAR) == PROVIDER_NAME
+    if not asked and not (info.error or "").startswith("HTTP 401"):
+        return ()
+    if ctx.foreign_reason() is not None:
+        return ()
+    from ..tracking_auth.check import check_server
+
+    seconds, _ = ctx.step_timeout("the SPNEGO exchange", SPNEGO_CAP)
+    found = check_server(uri, ctx.env, seconds=seconds)
+    return tuple(f for f in found if f.code != "tracking.spnego-not-asked")
 
 
 def _probe_target(ctx: Context) -> tuple[str | None, str]:
