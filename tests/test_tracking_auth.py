@@ -217,16 +217,20 @@ with mlflow.start_run(run_name="through_spnego") as run:
     cfg = pathlib.Path(tempfile.mkdtemp()) / "config.yaml"
     cfg.write_text("auth: kerberos\\n")
     mlflow.log_artifact(str(cfg))
-print(json.dumps({"run_id": run.info.run_id, "artifact_uri": run.info.artifact_uri}))
+jvm = b"/libjvm.so" in pathlib.Path("/proc/self/maps").read_bytes()
+print(json.dumps({"run_id": run.info.run_id, "artifact_uri": run.info.artifact_uri, "jvm": jvm}))
 """
 
 
+@pytest.mark.parametrize("hdfs_client", ["jvm", "native"])
 def test_a_run_is_logged_through_the_kerberos_proxy(
-    proxy: SpnegoProxy, cluster: Cluster, client_env: ClientEnv
+    proxy: SpnegoProxy, cluster: Cluster, client_env: ClientEnv, hdfs_client: str
 ) -> None:
-    env = through_proxy(client_env, proxy)
-    # setup() with the Hadoop client: the artifact goes to Kerberized HDFS through libhdfs
-    out = run_python(CLIENT.replace("sys.argv[1]", "'through_spnego'"), env, timeout=300)
+    """Params, metrics and an artifact through the proxy; the artifact goes to Kerberized
+    HDFS through libhdfs (jvm) or hdfs-native (native: no JVM in the process)."""
+    env = through_proxy(client_env, proxy, MLFLOW_CLIENT_ENV_HDFS_CLIENT=hdfs_client)
+    name = f"'through_spnego_{hdfs_client}'"
+    out = run_python(CLIENT.replace("sys.argv[1]", name), env, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     got = json.loads(out.stdout.strip().splitlines()[-1])
     # what the server stored, asked directly (not through the proxy)
@@ -238,6 +242,7 @@ def test_a_run_is_logged_through_the_kerberos_proxy(
     # MLflow takes mlflow.user from the client (getpass), never from a proxy header
     assert run.data.tags["mlflow.user"] != "alice@SANDBOX.TEST"
     assert got["artifact_uri"].startswith(cluster.mlflow_server.artifact_root)
+    assert got["jvm"] is (hdfs_client == "jvm"), got
     cat = hdfs_cat(cluster.hdfs, f"{got['artifact_uri']}/config.yaml", client_env.ccache)
     assert cat == "auth: kerberos\n"
     # every REST call of the run went through the proxy, as alice
