@@ -9,7 +9,14 @@ from __future__ import annotations
 TYPE_CHECKING = False  # typing is not imported at run time (import cost; mypy honours this)
 
 __version__ = "0.1.0"
-__all__ = ["MlflowClientEnvError", "build_environment", "explain", "keep_ticket_fresh", "setup"]
+__all__ = [
+    "MlflowClientEnvError",
+    "build_environment",
+    "explain",
+    "keep_ticket_fresh",
+    "setup",
+    "spark_conf",
+]
 
 if TYPE_CHECKING:
     from typing import Any
@@ -19,6 +26,7 @@ if TYPE_CHECKING:
     from .errors import MlflowClientEnvError
     from .kerberos.renew import keep_ticket_fresh
     from .session import setup
+    from .spark import spark_conf
 
 _LAZY = {
     "setup": ".session",
@@ -26,6 +34,7 @@ _LAZY = {
     "MlflowClientEnvError": ".errors",
     "explain": ".doctor.catalog",
     "keep_ticket_fresh": ".kerberos.renew",
+    "spark_conf": ".spark",
 }
 
 

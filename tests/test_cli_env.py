@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -78,3 +79,29 @@ def test_help_teaches() -> None:
     )
     assert 'eval "$(mlflow-client-env env)"' in out.stdout
     assert "--parcel" in out.stdout and "config.toml" in out.stdout
+
+
+def test_spark_conf_format(edge: Edge, clean_env: dict[str, str], tmp_path: Path) -> None:
+    """env --format spark-conf: the executors' environment as spark-submit --conf lines, the
+    same values as env's own (yarn: never the local ticket cache); the public spark_conf()
+    gives the same dict."""
+    ccache = tmp_path / "krb5cc"
+    env = {**clean_env, "KRB5CCNAME": f"FILE:{ccache}", "MLFLOW_CLIENT_ENV_HDFS_CLIENT": "jvm"}
+    plain = json.loads(cli("env", "--json", *edge.cli_args(), env=env).stdout)
+    out = cli("env", "--format", "spark-conf", "--spark-mode", "yarn", *edge.cli_args(), env=env)
+    words = shlex.split(out.stdout.replace("\\\n", " "))  # what the shell hands spark-submit
+    assert words[::2] == ["--conf"] * (len(words) // 2), out.stdout
+    conf = dict(w.split("=", 1) for w in words[1::2])
+    assert conf["spark.executorEnv.CLASSPATH"] == plain["CLASSPATH"], out.stderr
+    assert conf["spark.executorEnv.ARROW_LIBHDFS_DIR"] == plain["ARROW_LIBHDFS_DIR"]
+    assert not any(str(ccache) in v for v in conf.values())  # yarn: tokens, not our cache
+    code = (
+        "import json, sys, mlflow_client_env\n"
+        "print(json.dumps(mlflow_client_env.spark_conf(mode='yarn', **dict("
+        "a.split('=', 1) for a in sys.argv[1:]))))"
+    )
+    args = [f"{k}={v}" for k, v in edge.overrides().items()]
+    py = subprocess.run(
+        [sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, check=True
+    )
+    assert json.loads(py.stdout) == conf

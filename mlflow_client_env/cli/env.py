@@ -15,6 +15,8 @@ examples:
   mlflow-client-env env --explain             show every variable and why
   mlflow-client-env env --json                machine-readable
   mlflow-client-env env --format dotenv > .env
+  spark-submit $(mlflow-client-env env --format spark-conf --spark-mode yarn) job.py
+                                              the executors' environment (docs/spark.md)
   mlflow-client-env env --parcel /opt/cloudera/parcels/CDH-7.1.7-1.cdh7.1.7.p0.15945976
 
 Settings can also come from MLFLOW_CLIENT_ENV_<NAME> variables (e.g.
@@ -37,7 +39,22 @@ def cmd_env(args: argparse.Namespace) -> int:
         ask_server=True,  # no Hadoop is fine when the server stores the artifacts (H4)
     )
     fmt = "json" if args.json else args.format
-    sys.stdout.write(formats.FORMATS[fmt](env, explain=args.explain))
+    if fmt == "spark-conf":  # the executors' environment, as spark-submit --conf lines
+        from ..spark import format_spark_conf
+
+        hdfs_client = overrides_from(args).get("hdfs_client")
+        sys.stdout.write(
+            format_spark_conf(
+                env,
+                explain=args.explain,
+                mode=args.spark_mode,
+                master=args.spark_master,
+                deploy_mode=args.deploy_mode,
+                hdfs_client=hdfs_client,
+            )
+        )
+    else:
+        sys.stdout.write(formats.FORMATS[fmt](env, explain=args.explain))
     # a Kerberized client's ticket, as setup() reports it (no ticket or an expired one: exit 1)
     _, ticket_findings = ticket_readiness(env)
     findings = [*env.findings, *ticket_findings]
@@ -63,7 +80,22 @@ def add_commands(sub: Any, discovery: argparse.ArgumentParser) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--json", action="store_true", help="a JSON object: variable -> value")
-    p.add_argument("--format", choices=("shell", "dotenv", "json"), default="shell")
+    p.add_argument(
+        "--format", choices=("shell", "dotenv", "json", "spark-conf"), default="shell",
+        help="spark-conf: spark-submit --conf lines that give Spark's executors this "
+        "environment (see --spark-mode)",
+    )  # fmt: skip
+    p.add_argument(
+        "--spark-mode", choices=("auto", "yarn", "local"), default="auto",
+        help="with --format spark-conf: yarn (executors on other hosts, delegation tokens: "
+        "no local ticket cache), local (executors on this host, the ticket), auto (from "
+        "the master)",
+    )  # fmt: skip
+    p.add_argument("--spark-master", metavar="URL", help="with --format spark-conf: the master")
+    p.add_argument(
+        "--deploy-mode", choices=("client", "cluster"),
+        help="with --format spark-conf: YARN cluster mode also sets spark.yarn.appMasterEnv.*",
+    )  # fmt: skip
     p.add_argument("--explain", action="store_true", help="add the reason for every variable")
     p.add_argument(
         "--legacy-ld-library-path",
