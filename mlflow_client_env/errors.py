@@ -326,3 +326,34 @@ class ProxyUnreachableError(TrackingAuthError):
     """Nothing accepts connections at the tracking server's address (the proxy is down)."""
 
     code = "tracking.spnego-proxy-unreachable"
+
+
+# --- Hadoop delegation tokens (mlflow_client_env.hadoop.tokens) --------------------
+class TokenFileError(MlflowClientEnvError):
+    """The token storage file cannot be read: missing, not a regular file, unreadable."""
+
+
+class TokenFormatError(TokenFileError):
+    """The file is not Hadoop's token storage (no ``HDTS`` magic, an unknown format,
+    truncated or inconsistent contents)."""
+
+
+class DelegationTokenRejectedError(MlflowClientEnvError):
+    """A NameNode refused a delegation token: it was cancelled, or it expired.
+
+    ``reason`` is ``"cancelled"`` (the NameNode no longer knows it: cancelled, or expired
+    and removed) or ``"expired"`` (not renewed in time).
+    """
+
+    def __init__(self, problem: str, fix: str, reason: str) -> None:
+        super().__init__(problem, fix)
+        self.reason = reason
+
+
+# --- Spark (mlflow_client_env.spark) -----------------------------------------------
+class SparkSetupError(MlflowClientEnvError, ValueError):
+    """Arguments that name no Spark mode, master or deploy mode this module can serve."""
+
+
+class SparkHomeError(MlflowClientEnvError):
+    """No usable Spark installation was found (or the one named is not one)."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from .config import resolve_overrides
 from .discovery import discover, environment_of
 from .environment import Environment, Variable, refuse_credentials_in_uri, without_hadoop
-from .errors import HadoopNotFoundError, MlflowClientEnvError
+from .errors import HadoopNotFoundError, MlflowClientEnvError, SparkHomeError
 from .findings import Finding, worst
 from .forksafety import warn_after_fork
 from .jvm import loaded_libjvm
@@ -26,6 +26,7 @@ from .kerberos.profile import discover_kerberos
 from .kerberos.readiness import ticket_line, ticket_readiness
 from .records import record
 from .redact import redact, redact_value
+from .spark import apply_spark_driver, find_parcel_spark
 from .tracking_auth.check import setup_findings as spnego_setup_findings
 from .tracking_auth.settings import AUTH_VAR
 
@@ -157,6 +158,8 @@ def setup(
     principal: str | None = None,
     exact_classpath: bool = False,
     exact_classpath_timeout: float | None = None,
+    spark: bool = False,
+    spark_home: str | os.PathLike[str] | None = None,
     **overrides: str | os.PathLike[str] | None,
 ) -> SetupReport:
     """Discover Hadoop, Java and Kerberos, and set the lazily-read variables in ``os.environ``.
@@ -169,6 +172,11 @@ def setup(
     ``error`` finding when there is none or it expired). Raises a subclass of
     ``MlflowClientEnvError`` (with the path at fault and the fix) on bad input.
     Calling it again changes nothing.
+
+    With ``spark=True`` the driver uses the cluster's Spark, as findspark would: the
+    parcel's (``SPARK3``, else CDH's ``lib/spark3``/``lib/spark``) or ``spark_home``, with
+    ``SPARK_HOME`` set and its pyspark and py4j first on ``sys.path``. Executors get their
+    environment from :func:`mlflow_client_env.spark_conf` (docs/spark.md).
     """
     # Check before acting: the keytab login or the KEYRING copy is planned (everything
     # validated, nothing written), then discovery runs, and only then is the plan carried out.
@@ -242,6 +250,13 @@ def setup(
     for c in applied:
         os.environ[c.name] = c.new
     warn_after_fork()  # a child forked once libhdfs has a JVM here hangs on HDFS (E4)
+    if spark:  # the driver: the cluster's pyspark and py4j, not a pip-installed pair
+        try:
+            driver = find_parcel_spark(env, os.environ, spark_home=spark_home)
+        except SparkHomeError as exc:
+            findings.append(Finding("spark.not-found", "error", exc.problem, fix=exc.fix))
+        else:
+            findings += apply_spark_driver(driver).findings
     if tracking_uri and "mlflow" in sys.modules:
         sys.modules["mlflow"].set_tracking_uri(tracking_uri)
     if "IPython" in sys.modules:

@@ -39,7 +39,7 @@ import sys
 from collections.abc import Mapping, MutableMapping, MutableSequence, Sequence
 from pathlib import Path
 
-from .errors import MlflowClientEnvError
+from .errors import MlflowClientEnvError, SparkHomeError, SparkSetupError
 from .findings import Finding
 from .records import record
 
@@ -72,14 +72,6 @@ LEFT_OUT = {
     "own library path is left alone",
     "MLFLOW_CLIENT_ENV_KRB5_COPIED_FROM": "bookkeeping of setup()'s ticket copy on this host",
 }
-
-
-class SparkSetupError(MlflowClientEnvError, ValueError):
-    """Arguments that name no Spark mode, master or deploy mode this module can serve."""
-
-
-class SparkHomeError(MlflowClientEnvError):
-    """No usable Spark installation was found (or the one named is not one)."""
 
 
 # ============================================================================ executors

@@ -647,3 +647,38 @@ def test_no_spark_anywhere_is_a_typed_error(tmp_path: Path) -> None:
         find_parcel_spark(None, {"MLFLOW_CLIENT_ENV_PARCELS_ROOT": str(tmp_path)})
     with pytest.raises(SparkHomeError, match="py4j"):
         find_parcel_spark(None, {}, spark_home=tmp_path)
+
+
+SETUP_SPARK = """
+import json, os, sys
+import mlflow_client_env
+report = mlflow_client_env.setup(spark=True)
+import pyspark
+print("RESULT " + json.dumps({
+    "SPARK_HOME": os.environ.get("SPARK_HOME"), "head": sys.path[:2],
+    "pyspark": pyspark.__file__, "findings": {f.code: f.status for f in report.findings},
+}))
+"""
+
+
+def test_setup_spark_true_puts_the_parcels_spark_in_force(
+    parcel_tree: ParcelTree, sandbox_assets: Assets, tmp_path: Path
+) -> None:
+    """setup(spark=True): the SPARK3 parcel's Spark for the driver, through setup() itself
+    (SPARK_HOME, its pyspark and py4j first on sys.path, pyspark imported from there)."""
+    add_spark3_parcel(parcel_tree)
+    link_home = parcel_tree.parcels_root / "SPARK3" / "lib" / "spark3"
+    out = _result(run_python(SETUP_SPARK, _driver_env(parcel_tree, sandbox_assets, tmp_path)))
+    lib = link_home / "python" / "lib"
+    assert out["SPARK_HOME"] == str(link_home), out
+    assert out["head"][0] == str(lib / "pyspark.zip")
+    assert out["pyspark"].startswith(str(lib / "pyspark.zip"))
+    assert out["findings"].get("spark.home") == "ok", out["findings"]
+
+
+def test_setup_spark_true_without_spark_is_an_error_finding(
+    parcel_tree: ParcelTree, sandbox_assets: Assets, tmp_path: Path
+) -> None:
+    code = SETUP_SPARK.replace("import pyspark\n", "").replace('"pyspark": pyspark.__file__, ', "")
+    out = _result(run_python(code, _driver_env(parcel_tree, sandbox_assets, tmp_path)))
+    assert out["findings"].get("spark.not-found") == "error", out["findings"]

@@ -34,7 +34,12 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from ..errors import ConfigFileError, MlflowClientEnvError
+from ..errors import (
+    ConfigFileError,
+    DelegationTokenRejectedError,
+    TokenFileError,
+    TokenFormatError,
+)
 from ..findings import Finding
 from ..records import field, record
 
@@ -71,28 +76,6 @@ TOKEN_FIX = (
     "tokens' max lifetime give Spark a keytab (spark-submit --principal P --keytab K), so "
     "it obtains new ones itself"
 )
-
-
-# ----------------------------------------------------------------------------- errors
-class TokenFileError(MlflowClientEnvError):
-    """The token storage file cannot be read: missing, not a regular file, unreadable."""
-
-
-class TokenFormatError(TokenFileError):
-    """The file is not Hadoop's token storage (no ``HDTS`` magic, an unknown format,
-    truncated or inconsistent contents)."""
-
-
-class DelegationTokenRejectedError(MlflowClientEnvError):
-    """A NameNode refused a delegation token: it was cancelled, or it expired.
-
-    ``reason`` is ``"cancelled"`` (the NameNode no longer knows it: cancelled, or expired
-    and removed) or ``"expired"`` (not renewed in time).
-    """
-
-    def __init__(self, problem: str, fix: str, reason: str) -> None:
-        super().__init__(problem, fix)
-        self.reason = reason
 
 
 # ----------------------------------------------------------------------------- records
