@@ -26,9 +26,7 @@ from .kerberos.profile import discover_kerberos
 from .kerberos.readiness import ticket_line, ticket_readiness
 from .records import record
 from .redact import redact, redact_value
-from .spark import apply_spark_driver, find_parcel_spark
-from .tracking_auth.check import setup_findings as spnego_setup_findings
-from .tracking_auth.settings import AUTH_VAR
+from .tracking_auth.settings import AUTH_VAR, PROVIDER_NAME
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost; mypy honours this)
 if TYPE_CHECKING:
@@ -220,7 +218,12 @@ def setup(
     # a tracking server behind Kerberos (tracking_auth=kerberos): the plugin and the ticket
     # MLflow's requests will use, checked now, without the network
     after = {**os.environ, **env.as_dict()}
-    findings += spnego_setup_findings(after.get(AUTH_VAR), after.get("MLFLOW_TRACKING_URI"), after)
+    if after.get(AUTH_VAR) == PROVIDER_NAME:  # (imported only then: setup()'s cold path)
+        from .tracking_auth.check import setup_findings as spnego_setup_findings
+
+        findings += spnego_setup_findings(
+            after.get(AUTH_VAR), after.get("MLFLOW_TRACKING_URI"), after
+        )
     changed = env.changes(os.environ)
     applied = [
         Change(v.name, os.environ.get(v.name), v.value) for v in changed if v.timing == "lazy"
@@ -251,6 +254,9 @@ def setup(
         os.environ[c.name] = c.new
     warn_after_fork()  # a child forked once libhdfs has a JVM here hangs on HDFS (E4)
     if spark:  # the driver: the cluster's pyspark and py4j, not a pip-installed pair
+        # imported here, not at the top: setup()'s import graph stays minimal (issue 10)
+        from .spark import apply_spark_driver, find_parcel_spark
+
         try:
             driver = find_parcel_spark(env, os.environ, spark_home=spark_home)
         except SparkHomeError as exc:

@@ -2,5 +2,7 @@
 
 - ``install``: the layouts (parcels, packages, HDP, tarballs) and what each holds;
 - ``conf``: the client configuration folder and the few keys that matter;
-- ``classpath``: the jar list the JNI JVM needs, built and checked.
+- ``classpath``: the jar list the JNI JVM needs, built and checked;
+- ``tokens``: Hadoop's delegation-token file (``HADOOP_TOKEN_FILE_LOCATION``), read, never
+  its secrets kept.
 """

@@ -110,10 +110,10 @@ def setup_findings(
     """For ``setup(tracking_auth=mode)``: nothing unless ``mode`` is ``kerberos``; then the
     plugin's problems, the ticket (D8 when there is none), else one ``ok`` finding that says
     who will authenticate, for which principal. No network."""
-    from ..tracking import origin
-
     if mode != PROVIDER_NAME:
         return ()
+    from ..tracking import origin  # here: tracking imports ssl and http (~10 ms cold)
+
     env = os.environ if env is None else env
     problems = plugin_problems()
     if any(f.code == PluginMissingError.code for f in problems):
