@@ -1,7 +1,7 @@
 """Kernel start time: the launcher kernel vs a plain ipykernel spec, same Python, same run.
 
 Why: the launcher resolves the environment before exec'ing ipykernel, and the
-budget for that is 100 ms (median) over a plain ipykernel start (~0.75 s);
+target for that is +35 ms (median) over a plain ipykernel start (~0.5 s; issue 10);
 ``import mlflow`` alone would cost ~2.8 s, so this also catches a launcher
 that starts importing heavy modules.
 
@@ -124,9 +124,10 @@ def main() -> int:
             print(
                 f"{name:<16}{med[name] * 1000:>8.0f}ms{min(v) * 1000:>8.0f}ms{max(v) * 1000:>8.0f}ms"
             )
-        verdict = "within" if diff_ms <= 100 else "OVER"
+        verdict = "PASS" if diff_ms <= 35 else "MISS"
         print(
-            f"launcher - plain: {diff_ms:+.0f} ms (median), ratio {ratio:.2f} -> {verdict} the 100 ms budget"
+            f"launcher - plain: {diff_ms:+.0f} ms (median), ratio {ratio:.2f}; target +35 ms: "
+            f"{verdict} (a kernel start varies by more than that: compare several runs)"
         )
     return 0
 
