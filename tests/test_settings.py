@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from mlflow_client_env.records import fields
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from mlflow_client_env.cli import app as cli_main
 from mlflow_client_env.config import SETTINGS, Overrides, read_config, resolve_overrides
 from mlflow_client_env.jupyter import launcher
 from mlflow_client_env.jupyter import spec as ks
+from mlflow_client_env.records import fields
 from tests.conftest import OUR_VARS
 
 NAMES = [s.name for s in SETTINGS]
