@@ -18,7 +18,7 @@ from .hadoop.conf import HadoopConf, discover_conf
 from .hadoop.install import HadoopHints, HadoopInstall, discover_hadoop
 from .java import JavaChoice, select_java
 from .kerberos.profile import KerberosSetup, discover_kerberos
-from .records import record
+from .records import record, replace
 from .userdirs import cache_dir
 
 
@@ -125,9 +125,21 @@ def build_environment(
         from .tracking import confirm_no_hadoop_needed
 
         store, uri = confirm_no_hadoop_needed(missing, ov, env, experiment)
-        return without_hadoop(missing.problem, uri, store, discover_kerberos(env))
+        return without_hadoop(
+            missing.problem, uri, store, discover_kerberos(env), options=client_options(ov)
+        )
     return environment_of(
         d, env, legacy_ld_library_path=legacy_ld_library_path, java_ccache=java_ccache
+    )
+
+
+def client_options(ov: Overrides) -> Options:
+    """The settings a client needs with or without Hadoop: its tracking server's
+    authentication and principal, and the HDFS client."""
+    return Options(
+        tracking_auth=_pair(ov.tracking_auth),
+        tracking_spn=_pair(ov.tracking_spn),
+        hdfs_client=_pair(ov.hdfs_client),
     )
 
 
@@ -142,12 +154,10 @@ def environment_of(
     """``compose`` applied to one discovery, with the options taken from its overrides."""
     return compose(
         d.hadoop, d.conf, d.java, d.kerberos, d.jars, env,
-        Options(
+        replace(
+            client_options(d.overrides),
             legacy_ld_library_path=legacy_ld_library_path,
             tracking_uri=_pair(d.overrides.tracking_uri),
-            tracking_auth=_pair(d.overrides.tracking_auth),
-            tracking_spn=_pair(d.overrides.tracking_spn),
-            hdfs_client=_pair(d.overrides.hdfs_client),
             java_ccache=java_ccache,
             copied_from=copied_from if java_ccache else None,
         ),

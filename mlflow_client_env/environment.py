@@ -385,7 +385,9 @@ def client_settings(options: Options) -> list[tuple[str, str, str]]:
     out: list[tuple[str, str, str]] = []
     if options.tracking_auth:
         mode = checked_auth(*options.tracking_auth)
-        if mode == PROVIDER_NAME:
+        if mode == "none":  # empty: MLflow then uses no auth plugin, even one inherited
+            out.append((AUTH_VAR, "", f"from {options.tracking_auth[1]}: no auth plugin"))
+        elif mode == PROVIDER_NAME:
             out.append(
                 (AUTH_VAR, mode, f"from {options.tracking_auth[1]}: MLflow's requests carry "
                  "a Kerberos (SPNEGO) token, through this package's request auth provider")
@@ -405,6 +407,7 @@ def without_hadoop(
     store: ArtifactStore,
     kerberos: KerberosSetup,
     login_ccache: str | None = None,
+    options: Options = NO_OPTIONS,
 ) -> Environment:
     """The environment of a client that needs no Hadoop (pure).
 
@@ -424,6 +427,7 @@ def without_hadoop(
         variables.append(
             Variable("KRB5CCNAME", f"FILE:{login_ccache}", "the FILE cache of the keytab login")
         )
+    variables += [Variable(*v) for v in client_settings(options)]  # e.g. SPNEGO to the server
     finding = hadoop_not_needed(missing, uri, store.location, store.experiment, store.note)
     return Environment(tuple(variables), (finding,), None, None, None, kerberos)
 

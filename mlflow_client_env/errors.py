@@ -58,11 +58,26 @@ class MlflowClientEnvError(Exception):
         self.fix = fix
         super().__init__(f"{problem}\n  fix: {fix}")
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickled as its class, message and attributes, without calling ``__init__`` again
+        (subclasses take other arguments): an error raised in a worker process (multiprocessing,
+        joblib, Spark) reaches the parent as itself."""
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+
     def _render_traceback_(self) -> list[str]:
         """How IPython shows it in a notebook: the message and the fix, not library frames."""
         from .redact import redact
 
         return [f"{type(self).__name__}: {redact(self.problem)}", f"  fix: {redact(self.fix)}"]
+
+
+def _rebuild(
+    cls: type[MlflowClientEnvError], args: tuple[object, ...], state: dict[str, object]
+) -> MlflowClientEnvError:
+    error = cls.__new__(cls)
+    BaseException.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
 
 
 class ConfigFileError(MlflowClientEnvError):

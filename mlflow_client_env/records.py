@@ -211,8 +211,12 @@ def _build(cls: type[_T], eq: bool, repr: bool) -> type[_T]:
             delattr(cls, name)  # a field(default_factory=...) or field(repr=False) marker
         elif f.default is not MISSING:
             setattr(cls, name, f.default)  # as dataclasses: the default is a class attribute
-        inherited.pop(name, None)
-        inherited[name] = f
+        if isinstance(f.default, (list, dict, set)):  # shared by every instance: refused
+            raise ValueError(
+                f"mutable default {type(f.default).__name__} for field {name} is not "
+                "allowed: use default_factory"
+            )
+        inherited[name] = f  # a redeclared field keeps its place, as in dataclasses
     table = tuple(inherited.values())
     seen_default = False
     for f in table:

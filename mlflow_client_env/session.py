@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 
 from .config import resolve_overrides
-from .discovery import discover, environment_of
+from .discovery import client_options, discover, environment_of
 from .environment import Environment, Variable, refuse_credentials_in_uri, without_hadoop
 from .errors import HadoopNotFoundError, MlflowClientEnvError, SparkHomeError
 from .findings import Finding, worst
@@ -206,7 +206,9 @@ def setup(
         store, uri = confirm_no_hadoop_needed(missing, ov, os.environ, experiment)
         login = plan if plan.kind == "login" else None  # no copy for Java: there is no Java
         login_ccache, kinit_findings = login.carry_out() if login else (None, [])
-        env = without_hadoop(missing.problem, uri, store, kerberos, login_ccache)
+        env = without_hadoop(
+            missing.problem, uri, store, kerberos, login_ccache, client_options(ov)
+        )
     else:
         java_ccache, kinit_findings = plan.carry_out()
         env = environment_of(
@@ -224,6 +226,17 @@ def setup(
         findings += spnego_setup_findings(
             after.get(AUTH_VAR), after.get("MLFLOW_TRACKING_URI"), after
         )
+    driver = None
+    if spark or spark_home is not None:  # the driver: the cluster's pyspark and py4j
+        # imported here, not at the top: setup()'s import graph stays minimal (issue 10)
+        from .spark import find_parcel_spark
+
+        try:  # found before anything is changed: a spark_home that is none is bad input
+            driver = find_parcel_spark(env, os.environ, spark_home=spark_home)
+        except SparkHomeError as exc:
+            if spark_home is not None:
+                raise
+            findings.append(Finding("spark.not-found", "error", exc.problem, fix=exc.fix))
     changed = env.changes(os.environ)
     applied = [
         Change(v.name, os.environ.get(v.name), v.value) for v in changed if v.timing == "lazy"
@@ -253,16 +266,10 @@ def setup(
     for c in applied:
         os.environ[c.name] = c.new
     warn_after_fork()  # a child forked once libhdfs has a JVM here hangs on HDFS (E4)
-    if spark:  # the driver: the cluster's pyspark and py4j, not a pip-installed pair
-        # imported here, not at the top: setup()'s import graph stays minimal (issue 10)
-        from .spark import apply_spark_driver, find_parcel_spark
+    if driver is not None:  # the cluster's Spark for the driver, found above
+        from .spark import apply_spark_driver
 
-        try:
-            driver = find_parcel_spark(env, os.environ, spark_home=spark_home)
-        except SparkHomeError as exc:
-            findings.append(Finding("spark.not-found", "error", exc.problem, fix=exc.fix))
-        else:
-            findings += apply_spark_driver(driver).findings
+        findings += apply_spark_driver(driver).findings
     if tracking_uri and "mlflow" in sys.modules:
         sys.modules["mlflow"].set_tracking_uri(tracking_uri)
     if "IPython" in sys.modules:

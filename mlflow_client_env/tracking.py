@@ -284,7 +284,12 @@ def api_url(base: str, path_and_query: str) -> str:
 
 
 def artifact_store(
-    uri: str, experiment: str | None, env: Mapping[str, str], seconds: float = ASK_TIMEOUT
+    uri: str,
+    experiment: str | None,
+    env: Mapping[str, str],
+    seconds: float = ASK_TIMEOUT,
+    *,
+    kerberos: bool = False,
 ) -> ArtifactStore:
     """Where the tracking server at ``uri`` keeps the artifacts of the experiment MLflow will
     use (``experiment``, else ``MLFLOW_EXPERIMENT_NAME``/``_ID``, else Default). An
@@ -292,7 +297,10 @@ def artifact_store(
     root, so then the Default experiment's location answers.
 
     Raises ``TrackingServerError`` (what went wrong, redacted) when the server cannot say:
-    not an HTTP(S) URI, unreachable, an error status, or not the MLflow REST API.
+    not an HTTP(S) URI, unreachable, an error status, or not the MLflow REST API. With
+    ``kerberos`` (``tracking_auth=kerberos``: a server behind a SPNEGO proxy) the GET
+    carries a Kerberos token, as MLflow's own requests will (``tracking_auth.check.
+    spnego_get``); no ticket is that plugin's typed error (catalog D8).
     """
     if not uri.startswith(("http://", "https://")):
         raise TrackingServerError(
@@ -308,15 +316,26 @@ def artifact_store(
     fix = "check the tracking URI and that the server runs; 'mlflow-client-env doctor' says more"
     note = None
     try:
-        auth = authorization(env, user, password)
-        tls = tls_context(env) if clean.startswith("https://") else None
-        ans = bounded_get(api_url(clean, path), auth, seconds, tls)
+        if kerberos:
+            from .tracking_auth.check import spnego_get
+
+            def get(url: str) -> Answer:
+                r = spnego_get(url, env, seconds)
+                return Answer(r.url, r.status_code, r.headers.get("Content-Type", ""), r.content)
+        else:
+            auth = authorization(env, user, password)
+            tls = tls_context(env) if clean.startswith("https://") else None
+
+            def get(url: str) -> Answer:
+                return bounded_get(url, auth, seconds, tls)
+
+        ans = get(api_url(clean, path))
         if ans.status == 404 and "get-by-name" in path:
             note = (
                 f"experiment {label} does not exist yet; MLflow creates it under the default root"
             )
             path, label = experiment_query(None, {})
-            ans = bounded_get(api_url(clean, path), auth, seconds, tls)
+            ans = get(api_url(clean, path))
     except BadCredentials as exc:
         raise TrackingServerError(
             str(exc), "set the credential to the value itself, on one line"
@@ -380,13 +399,16 @@ def confirm_no_hadoop_needed(
     the result.
     """
     from .environment import refuse_credentials_in_uri
+    from .tracking_auth.settings import PROVIDER_NAME, checked_auth
 
     if overrides.tracking_uri is None or not isinstance(missing, HadoopAbsentError):
         raise missing
     uri, source = overrides.tracking_uri.pair()
     refuse_credentials_in_uri(uri, source)  # before anything is sent anywhere
+    auth = overrides.tracking_auth
+    kerberos = auth is not None and checked_auth(*auth.pair()) == PROVIDER_NAME
     try:
-        store = artifact_store(uri, experiment, env)
+        store = artifact_store(uri, experiment, env, kerberos=kerberos)
     except TrackingServerError as exc:
         raise HadoopNotFoundError(
             missing.problem,

@@ -69,7 +69,9 @@ def test_launcher_options_parse_like_argparse(capsys: pytest.CaptureFixture[str]
         "/etc/h",
     )
     assert args.exact_classpath is True and args.java_home is None and args.python
+    assert kernel.parse_args(["-fc.json"]).connection_file == "c.json"  # argparse's -fPATH
     for bad, why in [
+        (["-f", "--parcel", "/x"], "argument -f: expected one value"),
         (["-f", "c.json", "--nope", "x"], "unrecognized argument: --nope"),
         (["-f", "c.json", "--parcel"], "argument --parcel: expected one value"),
         (["--parcel", "/opt/P"], "required: -f"),

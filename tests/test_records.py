@@ -141,3 +141,51 @@ def test_setup_path_does_not_import_dataclasses(tmp_path: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
     )
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_a_redeclared_field_keeps_its_place_and_mutable_defaults_are_refused() -> None:
+    @record
+    class A:
+        x: int
+        y: int = 0
+
+    @record
+    class B(A):
+        z: int = 1
+        x: int = 5  # type: ignore[misc]
+
+    @dataclasses.dataclass(frozen=True)
+    class DA:
+        x: int
+        y: int = 0
+
+    @dataclasses.dataclass(frozen=True)
+    class DB(DA):
+        z: int = 1
+        x: int = 5
+
+    assert [f.name for f in fields(B)] == [f.name for f in dataclasses.fields(DB)]
+    assert repr(B(1, 2, 3)).replace("B(", "") == repr(DB(1, 2, 3)).replace("DB(", "")
+    with pytest.raises(ValueError, match="mutable default"):
+
+        @record
+        class Bad:
+            items: list[int] = []  # noqa: RUF012
+
+
+def test_our_errors_survive_pickling() -> None:
+    """An error raised in a worker process (multiprocessing, Spark) reaches the parent as
+    itself: its class, problem, fix and extra attributes (subclasses take other arguments)."""
+    from mlflow_client_env import errors as e
+
+    for exc in (
+        e.ConfigFileError("p", "f"),
+        e.HdfsPermissionError("denied", "ask"),
+        e.HdfsKerberosError("no ticket", "kinit", "D1"),
+        e.DelegationTokenRejectedError("p", "f", "expired"),
+        e.NoTicketError("p", "f"),
+    ):
+        back = pickle.loads(pickle.dumps(exc))
+        assert type(back) is type(exc) and str(back) == str(exc)
+        assert (back.problem, back.fix) == (exc.problem, exc.fix)
+        assert back.__dict__ == exc.__dict__

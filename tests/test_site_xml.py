@@ -79,3 +79,13 @@ def test_malformed_is_typed_with_line_and_column(tmp_path: Path) -> None:
     f.write_bytes(b"<configuration>\n<property>\n<name>x</nme>\n")
     with pytest.raises(ConfigFileError, match=r"not well-formed XML \(line 3, column \d+\)"):
         parse_site_xml(f)
+
+
+def test_an_entity_declared_in_an_unread_dtd_is_refused(tmp_path: Path) -> None:
+    """ElementTree refuses an undefined entity; expat skips it unless told: refused too."""
+    f = tmp_path / "core-site.xml"
+    f.write_bytes(
+        b'<!DOCTYPE c SYSTEM "x.dtd"><c><property><name>k</name><value>&e;</value></property></c>'
+    )
+    with pytest.raises(ConfigFileError, match="forbidden XML construct \\(an undefined entity"):
+        parse_site_xml(f)

@@ -622,6 +622,40 @@ def test_setup_tracking_auth_kerberos(client_env: ClientEnv, tmp_path: Path) -> 
     assert ["tracking.spnego-no-ticket", "error"] in bad["findings"], bad
     wrong = run("negotiate")
     assert wrong["error"] == "TrackingAuthConfigError" and "negotiate" in wrong["problem"]
+    # "none" switches off an inherited MLFLOW_TRACKING_AUTH (empty: MLflow uses no plugin)
+    off = run("none", MLFLOW_TRACKING_AUTH=PROVIDER_NAME)
+    assert off["auth"] == "" and not any(c.startswith("tracking.") for c, _ in off["findings"])
+
+
+def test_a_host_without_hadoop_asks_the_kerberos_server_with_spnego(
+    proxy: SpnegoProxy, client_env: ClientEnv, tmp_path: Path
+) -> None:
+    """No Hadoop here: env asks the server where the artifacts go (H4) the way MLflow's
+    requests will, with SPNEGO when tracking_auth is kerberos. The sandbox's server keeps
+    them on hdfs://, so Hadoop is needed after all, and env says so from the server's
+    answer; without the setting the proxy's 401 is all it gets."""
+    (tmp_path / "parcels").mkdir()
+    env = {
+        **base_env(),
+        "KRB5CCNAME": client_env.env["KRB5CCNAME"],
+        "KRB5_CONFIG": client_env.env["KRB5_CONFIG"],
+        "MLFLOW_TRACKING_URI": proxy.url,
+        "MLFLOW_CLIENT_ENV_PARCELS_ROOT": str(tmp_path / "parcels"),
+        "MLFLOW_CLIENT_ENV_CONFIG": str(tmp_path / "user.toml"),
+        "MLFLOW_CLIENT_ENV_SITE_CONFIG": str(tmp_path / "site.toml"),
+    }
+
+    def env_json(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "mlflow_client_env", "env", "--json", *args],
+            env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    asked = env_json("--tracking-auth", PROVIDER_NAME)
+    assert asked.returncode == 1, asked.stderr
+    assert "artifacts are at hdfs://" in asked.stderr and "401" not in asked.stderr
+    plain = env_json()
+    assert plain.returncode == 1 and "HTTP 401" in plain.stderr, plain.stderr
 
 
 # ------------------------------------------------------------------ settings

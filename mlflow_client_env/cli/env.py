@@ -15,8 +15,9 @@ examples:
   mlflow-client-env env --explain             show every variable and why
   mlflow-client-env env --json                machine-readable
   mlflow-client-env env --format dotenv > .env
-  spark-submit $(mlflow-client-env env --format spark-conf --spark-mode yarn) job.py
-                                              the executors' environment (docs/spark.md)
+  eval "spark-submit $(mlflow-client-env env --format spark-conf --spark-mode yarn) job.py"
+                                              the executors' environment (docs/spark.md;
+                                              eval: the lines are shell-quoted)
   mlflow-client-env env --parcel /opt/cloudera/parcels/CDH-7.1.7-1.cdh7.1.7.p0.15945976
 
 Settings can also come from MLFLOW_CLIENT_ENV_<NAME> variables (e.g.

@@ -376,10 +376,25 @@ def check_tracking_server(ctx: Context) -> list[Finding]:
             )
         ]
     notes = info.notes
+    asked = ctx.env.get(AUTH_VAR) == PROVIDER_NAME
     spnego = _spnego_findings(ctx, uri, info)
+    if asked and spnego and (info.error or "").startswith("HTTP 401"):
+        # SPNEGO works and MLflow is told to use it; only our own HTTP client got the 401
+        # (MLflow's client could not be asked here: not importable, or out of time)
+        return [
+            *spnego,
+            Finding(
+                "tracking-server.spnego-only",
+                "ok",
+                f"the tracking server {redact(uri)} wants Kerberos, and gets it from MLflow's "
+                "requests (MLFLOW_TRACKING_AUTH=kerberos); the doctor's own HTTP client, "
+                "which speaks no SPNEGO, could not read the experiment",
+                notes,
+            ),
+        ]
     if any(f.status == "error" for f in spnego):  # the server wants Kerberos and cannot get it
         return list(spnego)
-    if spnego and (info.error or "").startswith("HTTP 401"):  # it wants Kerberos, not told
+    if spnego and not asked and (info.error or "").startswith("HTTP 401"):  # not told to
         return [
             Finding(
                 "tracking-server.kerberos-not-used",

@@ -184,6 +184,8 @@ def site_xml_properties(data: bytes) -> dict[str, str]:
     parser.EntityDeclHandler = _forbid("an entity declaration")
     parser.UnparsedEntityDeclHandler = _forbid("an entity declaration")
     parser.ExternalEntityRefHandler = _external_entity
+    # an entity declared nowhere we read (a DTD we do not load): ElementTree refuses it
+    parser.SkippedEntityHandler = _forbid("an undefined entity")
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
     props: dict[str, str] = {}
     stack: list[str] = []

@@ -78,10 +78,12 @@ def parse_args(argv: Sequence[str]) -> SimpleNamespace:
             exact = True
             continue
         name, eq, value = arg.partition("=")
+        if arg.startswith("-f") and not arg.startswith("--") and len(arg) > 2:
+            name, eq, value = "-f", "=", arg[2:]  # -fPATH, as argparse takes it
         if name not in options:
             _usage_error(f"unrecognized argument: {arg}")
         if not eq:
-            if not rest:
+            if not rest or (rest[0].startswith("-") and rest[0] in options):
                 _usage_error(f"argument {name}: expected one value")
             value = rest.pop(0)
         values[options[name]] = value
@@ -144,7 +146,7 @@ def prepare(args: Any, environ: dict[str, str]) -> tuple[dict[str, str], list[st
 
     try:
         from ..config import SETTINGS, resolve_overrides
-        from ..discovery import discover, environment_of
+        from ..discovery import client_options, discover, environment_of
         from ..kerberos.java_cache import plan_java_ccache
         from ..kerberos.profile import discover_kerberos
 
@@ -166,7 +168,9 @@ def prepare(args: Any, environ: dict[str, str]) -> tuple[dict[str, str], list[st
             store, uri = confirm_no_hadoop_needed(missing, overrides, env, args.experiment)
             login = plan if plan.kind == "login" else None  # no copy: there is no Java
             java_ccache, login_findings = login.carry_out() if login else (None, [])
-            resolved = without_hadoop(missing.problem, uri, store, kerberos, java_ccache)
+            resolved = without_hadoop(
+                missing.problem, uri, store, kerberos, java_ccache, client_options(overrides)
+            )
         else:
             java_ccache, login_findings = plan.carry_out()
             resolved = environment_of(
