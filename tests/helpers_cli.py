@@ -3,10 +3,12 @@ in a child process, output captured as text, stdin closed, never hanging the sui
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 
 def run_cli(
@@ -30,3 +32,14 @@ def run_cli(
         stdin=subprocess.DEVNULL,
         cwd=cwd,
     )
+
+
+def doctor_check(
+    check: str, env: Mapping[str, str], timeout: float = 120
+) -> tuple[int, dict[str, dict[str, Any]]]:
+    """``mlflow-client-env doctor --json --check CHECK`` in ``env``: its exit status (0 or
+    1, an answer; anything else fails the test) and its findings by code."""
+    proc = run_cli("doctor", "--json", "--check", check, env=env, timeout=timeout)
+    assert proc.returncode in (0, 1), proc.stderr
+    data = json.loads(proc.stdout)
+    return proc.returncode, {f["code"]: f for c in data["checks"] for f in c["findings"]}

@@ -17,7 +17,6 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -26,6 +25,7 @@ from mlflow_client_env.hadoop.classpath import exception_utils_class
 from mlflow_client_env_sandbox import Assets, Kdc
 from mlflow_client_env_sandbox.parcel import ParcelTree
 from mlflow_client_env_sandbox.procs import pdeathsig_preexec
+from tests.helpers_cli import doctor_check
 from tests.sandbox.helpers import base_env
 
 COMMONS_LANG = "commons-lang-2.6.jar"
@@ -71,16 +71,6 @@ def composed(env: dict[str, str]) -> dict[str, str]:
     return {**env, **json.loads(out.stdout)}
 
 
-def doctor_classpath(env: dict[str, str]) -> tuple[int, dict[str, dict[str, Any]]]:
-    out = subprocess.run(
-        [sys.executable, "-m", "mlflow_client_env", "doctor", "--json", "--check", "classpath"],
-        env=env, capture_output=True, text=True, timeout=120, preexec_fn=pdeathsig_preexec(),
-    )  # fmt: skip
-    assert out.returncode in (0, 1), out.stderr
-    data = json.loads(out.stdout)
-    return out.returncode, {f["code"]: f for c in data["checks"] for f in c["findings"]}
-
-
 def without(classpath: str, jar: str) -> str:
     kept = [e for e in classpath.split(":") if Path(e).name != jar]
     assert len(kept) == len(classpath.split(":")) - 1, f"{jar} was not on {classpath}"
@@ -108,7 +98,7 @@ def test_a_classpath_without_commons_lang_is_b3_before_libhdfs_fails(
     jar = parcel_tree.cdh_link / "lib" / "hadoop" / "lib" / COMMONS_LANG
 
     # the doctor, in the shell of a user who built CLASSPATH by hand without that jar
-    code, found = doctor_classpath({**shell, "CLASSPATH": partial})
+    code, found = doctor_check("classpath", {**shell, "CLASSPATH": partial})
     b3 = found["classpath.inherited.no-commons-lang"]
     assert code == 1 and b3["status"] == "error", found
     assert "(catalog B3)" in b3["summary"]
@@ -120,7 +110,7 @@ def test_a_classpath_without_commons_lang_is_b3_before_libhdfs_fails(
     assert b3["fix"].startswith(f"add {jar} to CLASSPATH")
     # our own CLASSPATH (the one 'env' gives) has it, and so has the full one inherited
     assert "classpath.ours.no-commons-lang" not in found
-    _, found_full = doctor_classpath(full)
+    _, found_full = doctor_check("classpath", full)
     assert not [c for c in found_full if c.endswith("no-commons-lang")], found_full
 
     # what the user would have hit: the real libhdfs in a JVM with that CLASSPATH
@@ -149,7 +139,7 @@ def test_a_parcel_without_commons_lang_makes_our_classpath_b3(
     """The jar gone from the installation itself: our CLASSPATH cannot have it either."""
     (parcel_tree.parcel_dir / "lib" / "hadoop" / "lib" / COMMONS_LANG).unlink()
     shell = client(parcel_tree, java_home, kdc, tmp_path)
-    code, found = doctor_classpath(shell)
+    code, found = doctor_check("classpath", shell)
     b3 = found["classpath.ours.no-commons-lang"]
     assert code == 1 and b3["status"] == "error" and "(catalog B3)" in b3["summary"]
     assert b3["fix"].startswith("add the commons-lang jar of this Hadoop to CLASSPATH")
@@ -185,7 +175,7 @@ def test_a_libhdfs_that_calls_commons_lang3_needs_that_jar(
             shutil.copy2(lang3_libhdfs, lib)  # the parcel now ships that libhdfs
     shell = client(parcel_tree, java_home, kdc, tmp_path)
     env = composed(shell)  # Hadoop 2.7.3's jars: commons-lang, no commons-lang3
-    code, found = doctor_classpath(env)
+    code, found = doctor_check("classpath", env)
     for where in ("inherited", "ours"):
         b3 = found[f"classpath.{where}.no-commons-lang3"]
         assert b3["status"] == "error" and "(catalog B3)" in b3["summary"], found
@@ -205,7 +195,7 @@ def test_a_libhdfs_that_calls_commons_lang3_needs_that_jar(
     jar = parcel_tree.parcel_dir / "jars" / "commons-lang3-3.5.jar"
     assert jar.is_file()
     with_jar = {**env, "CLASSPATH": f"{env['CLASSPATH']}:{jar}"}
-    _, found_with = doctor_classpath(with_jar)
+    _, found_with = doctor_check("classpath", with_jar)
     assert "classpath.inherited.no-commons-lang3" not in found_with
     run = subprocess.run(
         [sys.executable, "-c", CONNECT],

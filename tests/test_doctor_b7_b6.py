@@ -18,17 +18,16 @@ user's shell before it.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from mlflow_client_env_sandbox import Kdc, Sandbox
 from mlflow_client_env_sandbox.procs import pdeathsig_preexec
+from tests.helpers_cli import doctor_check
 from tests.sandbox.fixtures import HdfsControl
 from tests.test_jvm_renewal import libhdfs_env
 
@@ -70,17 +69,6 @@ def write(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-def doctor_classpath(env: dict[str, str]) -> tuple[int, dict[str, dict[str, Any]]]:
-    """``mlflow-client-env doctor --check classpath --json`` in ``env``."""
-    out = subprocess.run(
-        [sys.executable, "-m", "mlflow_client_env", "doctor", "--json", "--check", "classpath"],
-        env=env, capture_output=True, text=True, timeout=120, preexec_fn=pdeathsig_preexec(),
-    )  # fmt: skip
-    assert out.returncode in (0, 1), out.stderr
-    data = json.loads(out.stdout)
-    return out.returncode, {f["code"]: f for c in data["checks"] for f in c["findings"]}
-
-
 def failed_connect(run: subprocess.CompletedProcess[str]) -> None:
     assert run.returncode == 1, (run.returncode, run.stderr[-3000:])  # an exception, no crash
     assert "written" not in run.stdout
@@ -91,7 +79,7 @@ def test_the_full_classpath_writes_and_the_doctor_has_no_b6_b7(shell: dict[str, 
     """The control: env's own CLASSPATH writes, and neither finding is there."""
     run = write(shell)
     assert run.returncode == 0 and "written" in run.stdout, run.stderr[-3000:]
-    _, found = doctor_classpath(shell)
+    _, found = doctor_check("classpath", shell)
     assert not [c for c in found if c.endswith(("no-hdfs-client", "shaded-mix"))], found
 
 
@@ -102,7 +90,7 @@ def test_b7_a_classpath_without_the_hdfs_jar(shell: dict[str, str]) -> None:
     user = {**shell, "CLASSPATH": ":".join(partial)}
 
     # the doctor, before the user writes anything
-    code, found = doctor_classpath(user)
+    code, found = doctor_check("classpath", user)
     b7 = found["classpath.inherited.no-hdfs-client"]
     assert code == 1 and b7["status"] == "error", found
     assert "No FileSystem for scheme: hdfs" in b7["summary"] and "B7" in b7["summary"]
@@ -125,7 +113,7 @@ def test_b6_pysparks_shaded_hadoop_3_among_hadoop_2_jars(shell: dict[str, str]) 
     pair = [str(CLIENT_API), str(CLIENT_RUNTIME)]
     mixed = {**shell, "CLASSPATH": ":".join([full[0], hdfs_jar, *pair, *rest])}
 
-    code, found = doctor_classpath(mixed)
+    code, found = doctor_check("classpath", mixed)
     b6 = found["classpath.inherited.shaded-mix"]
     assert code == 1 and b6["status"] == "error", found
     assert "B6" in b6["summary"]
@@ -143,5 +131,5 @@ def test_b6_pysparks_shaded_hadoop_3_among_hadoop_2_jars(shell: dict[str, str]) 
     ahead = {**shell, "CLASSPATH": ":".join([full[0], *pair, *full[1:]])}
     run = write(ahead)
     assert run.returncode == 0 and "written" in run.stdout, run.stderr[-3000:]
-    _, found = doctor_classpath(ahead)
+    _, found = doctor_check("classpath", ahead)
     assert found["classpath.inherited.shaded-mix"]["status"] == "error"

@@ -24,6 +24,7 @@ from typing import Any
 
 from mlflow_client_env_sandbox import Kdc, Sandbox
 from mlflow_client_env_sandbox.procs import pdeathsig_preexec
+from tests.helpers_cli import doctor_check
 from tests.sandbox.fixtures import HdfsControl
 from tests.sandbox.helpers import base_env
 
@@ -64,13 +65,6 @@ def upload(env: dict[str, str], uri: str) -> tuple[dict[str, Any], str]:
     return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
 
 
-def doctor_kerberos(env: dict[str, str]) -> tuple[int, dict[str, dict[str, Any]]]:
-    proc = run(["-m", "mlflow_client_env", "doctor", "--json", "--check", "kerberos"], env, 120)
-    assert proc.returncode in (0, 1), proc.stderr
-    data = json.loads(proc.stdout)
-    return proc.returncode, {f["code"]: f for c in data["checks"] for f in c["findings"]}
-
-
 def test_d2_user_name_without_the_cache_fails_and_envs_variables_fix_it(
     sandbox: Sandbox, kdc: Kdc, hdfs: HdfsControl, tmp_path: Path
 ) -> None:
@@ -97,7 +91,7 @@ def test_d2_user_name_without_the_cache_fails_and_envs_variables_fix_it(
     broken = {k: v for k, v in fixed.items() if k != "MLFLOW_KERBEROS_TICKET_CACHE"}
 
     # the doctor, before the upload
-    code, found = doctor_kerberos(broken)
+    code, found = doctor_check("kerberos", broken)
     d2 = found[D2]
     assert code == 1 and d2["status"] == "error", found
     assert "(catalog D2)" in d2["summary"] and "MLFLOW_KERBEROS_USER=alice" in d2["summary"]
@@ -114,7 +108,7 @@ def test_d2_user_name_without_the_cache_fails_and_envs_variables_fix_it(
     assert "Client cannot authenticate via:[TOKEN, KERBEROS]" in err, err[-3000:]
 
     # with env's variables, user name still set: the doctor is quiet and the upload works
-    code, found = doctor_kerberos(fixed)
+    code, found = doctor_check("kerberos", fixed)
     assert D2 not in found, found
     res, err = upload(fixed, folder)
     assert res == {"ok": True, "repo": res["repo"], "listed": ["model.txt"]}, err[-3000:]

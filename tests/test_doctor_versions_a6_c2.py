@@ -22,7 +22,6 @@ Both venvs are cached under ~/.cache/mlflow-client-env/venvs (tests/sandbox/venv
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -33,11 +32,11 @@ from mlflow_client_env.doctor.versions import version_findings
 from tests.sandbox.venvs import (
     C2_BROKEN_PAIR,
     LEGACY_PAIR,
-    ROOT,
     cached_venv,
     pair_venv,
     project_dependencies,
 )
+from tests.test_doctor_versions_real import doctor_versions as real_doctor_versions
 
 #: What ``import mlflow`` 1.8.0 needs, in versions that have wheels for this Python
 #: (protobuf 3.20: MLflow 1.8's generated code predates protobuf 4).
@@ -104,19 +103,10 @@ def log_one_artifact(python: Path) -> dict[str, Any]:
 
 
 def doctor_versions(python: Path) -> tuple[int, dict[str, Any], str]:
-    """``doctor --check versions --json`` run by ``python``, with this repo on PYTHONPATH."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run(
-        [str(python), "-m", "mlflow_client_env", "doctor", "--check", "versions", "--json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        cwd=ROOT,
-    )
-    assert "Traceback" not in proc.stderr, proc.stderr
-    (check,) = json.loads(proc.stdout)["checks"]
-    return proc.returncode, check, proc.stderr
+    """``doctor --check versions --json`` run by ``python``, never with a traceback."""
+    rc, check, err = real_doctor_versions(python)
+    assert "Traceback" not in err, err
+    return rc, check, err
 
 
 def by_code(check: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -49,6 +49,7 @@ from mlflow_client_env_sandbox.kdc import Kdc
 from mlflow_client_env_sandbox.ports import free_port, free_ports
 from mlflow_client_env_sandbox.spnego_proxy import SpnegoProxy
 from tests.conftest import Jupyter
+from tests.helpers_cli import doctor_check
 from tests.sandbox.fixtures import Cluster, MlflowControl, hdfs_cat
 from tests.sandbox.helpers import ClientEnv, base_env, run_python
 
@@ -745,30 +746,20 @@ def test_krb_error_code_of_a_proxys_token() -> None:
 # ------------------------------------------------------------------ the doctor
 
 
-def doctor_tracking(env: dict[str, str]) -> tuple[int, dict[str, dict[str, Any]]]:
-    out = subprocess.run(
-        [sys.executable, "-m", "mlflow_client_env", "doctor", "--check", "tracking-server",
-         "--json"],
-        env=env, capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
-    data = json.loads(out.stdout)
-    found = {f["code"]: f for c in data["checks"] for f in c["findings"]}
-    return out.returncode, found
-
-
 def test_the_doctor_asks_the_proxy_with_spnego(
     proxy: SpnegoProxy, client_env: ClientEnv, tmp_path: Path
 ) -> None:
     """doctor's tracking-server check against the real proxy: with a ticket, the server
     answers and the SPNEGO exchange is ok; without one, D8 with the fix, exit 1; with a
     ticket but MLflow not told to use it, the server's 401 Negotiate is explained."""
-    code, found = doctor_tracking(through_proxy(client_env, proxy))
+    code, found = doctor_check("tracking-server", through_proxy(client_env, proxy))
     assert code == 0, found
     assert found["tracking-server.ok"]["status"] == "ok"
     assert found["tracking.spnego-ok"]["status"] == "ok", found
 
-    code, found = doctor_tracking(
-        through_proxy(client_env, proxy, KRB5CCNAME=f"FILE:{tmp_path / 'no-such-cache'}")
+    code, found = doctor_check(
+        "tracking-server",
+        through_proxy(client_env, proxy, KRB5CCNAME=f"FILE:{tmp_path / 'no-such-cache'}"),
     )
     assert code == 1, found
     d8 = found["tracking.spnego-no-ticket"]
@@ -777,7 +768,7 @@ def test_the_doctor_asks_the_proxy_with_spnego(
 
     env = through_proxy(client_env, proxy)
     del env["MLFLOW_TRACKING_AUTH"]
-    code, found = doctor_tracking(env)
+    code, found = doctor_check("tracking-server", env)
     assert code == 1, found
     assert found["tracking-server.kerberos-not-used"]["status"] == "error", found
     assert found["tracking.spnego-not-enabled"]["status"] == "warn", found
