@@ -70,17 +70,6 @@ class Field:
         return f"Field(name={self.name!r}, default={self.default!r}, repr={self.repr})"
 
 
-class _Spec:
-    """What ``field()`` returns, until ``@record`` turns it into a Field."""
-
-    __slots__ = ("default", "default_factory", "repr")
-
-    def __init__(self, default: Any, default_factory: Any, repr: bool) -> None:
-        self.default = default
-        self.default_factory = default_factory
-        self.repr = repr
-
-
 def field(
     *,
     default: Any = MISSING,
@@ -90,7 +79,7 @@ def field(
     """A field with a default, a default factory, or hidden from ``repr``."""
     if default is not MISSING and default_factory is not MISSING:
         raise ValueError("cannot specify both default and default_factory")
-    return _Spec(default, default_factory, repr)
+    return Field("", default, default_factory, repr)  # named by @record
 
 
 _FIELDS = "__record_fields__"
@@ -203,7 +192,7 @@ def _build(cls: type[_T], eq: bool, repr: bool) -> type[_T]:
         if _is_classvar(annotation):
             continue
         value = cls.__dict__.get(name, MISSING)
-        if isinstance(value, _Spec):
+        if isinstance(value, Field):
             f = Field(name, value.default, value.default_factory, value.repr)
         else:
             f = Field(name, value, MISSING, True)

@@ -377,7 +377,7 @@ def check_tracking_server(ctx: Context) -> list[Finding]:
         ]
     notes = info.notes
     asked = ctx.env.get(AUTH_VAR) == PROVIDER_NAME
-    spnego = _spnego_findings(ctx, uri, info)
+    spnego = _spnego_findings(ctx, uri, info, asked)
     if asked and spnego and (info.error or "").startswith("HTTP 401"):
         # SPNEGO works and MLflow is told to use it; only our own HTTP client got the 401
         # (MLflow's client could not be asked here: not importable, or out of time)
@@ -502,13 +502,12 @@ def check_tracking_server(ctx: Context) -> list[Finding]:
 SPNEGO_CAP = 10.0
 
 
-def _spnego_findings(ctx: Context, uri: str, info: ServerInfo) -> tuple[Finding, ...]:
+def _spnego_findings(ctx: Context, uri: str, info: ServerInfo, asked: bool) -> tuple[Finding, ...]:
     """When the server refused us with 401, or MLflow is told to use Kerberos for it
     (MLFLOW_TRACKING_AUTH=kerberos): ask it with SPNEGO, the way MLflow's plugin will
     (tracking_auth.check.check_server: D8 without a ticket, the principal tried, clock
     skew, a realm without that principal...). Nothing when the server does not ask for
     Negotiate. Not for another user's process: libkrb5 would read our environment."""
-    asked = ctx.env.get(AUTH_VAR) == PROVIDER_NAME
     if not asked and not (info.error or "").startswith("HTTP 401"):
         return ()
     if ctx.foreign_reason() is not None:

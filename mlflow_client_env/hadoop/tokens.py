@@ -42,6 +42,7 @@ from ..errors import (
 )
 from ..findings import Finding
 from ..records import field, record
+from ..safeio import read_small
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost; mypy honours this)
 if TYPE_CHECKING:
@@ -348,18 +349,12 @@ def read_token_file(path: str | os.PathLike[str]) -> TokenFile:
     p = Path(path)
     fix = f"point {TOKEN_FILE_VAR} at the file YARN or 'hdfs fetchdt' wrote"
     try:
-        data = _read_small(p, fix)
+        data = read_small(p, fix, limit=MAX_FILE_BYTES)
     except ConfigFileError as exc:
         raise TokenFileError(exc.problem, exc.fix) from None
     if data is None:
         raise TokenFileError(f"the token file {p} does not exist", fix)
     return parse_token_storage(data, str(p))
-
-
-def _read_small(path: Path, fix: str) -> bytes | None:
-    from ..safeio import read_small
-
-    return read_small(path, fix, limit=MAX_FILE_BYTES)
 
 
 # ----------------------------------------------------------------------------- services

@@ -29,7 +29,6 @@ TYPE_CHECKING = False  # typing is not imported at run time (import cost; mypy h
 if TYPE_CHECKING:
     from typing import Any, NoReturn
 
-    from ..config import SettingSpec
 
 #: Carries the launcher's message into the kernel, where the extension shows it once.
 MESSAGE_VAR = "MLFLOW_CLIENT_ENV_KERNEL_MESSAGE"
@@ -72,7 +71,7 @@ def parse_args(argv: Sequence[str]) -> SimpleNamespace:
     while rest:
         arg = rest.pop(0)
         if arg in ("-h", "--help"):
-            print(USAGE.format(settings=", ".join(options_of(SETTINGS))))
+            print(USAGE.format(settings=", ".join(s.option for s in SETTINGS)))
             raise SystemExit(0)
         if arg == "--exact-classpath":
             exact = True
@@ -90,10 +89,6 @@ def parse_args(argv: Sequence[str]) -> SimpleNamespace:
     if not values["connection_file"]:
         _usage_error("the following argument is required: -f")
     return SimpleNamespace(exact_classpath=exact, **values)
-
-
-def options_of(settings: Sequence[SettingSpec]) -> list[str]:
-    return [s.option for s in settings]
 
 
 def _usage_error(problem: str) -> NoReturn:
