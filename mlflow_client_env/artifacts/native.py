@@ -36,6 +36,7 @@ pending; the sleeping close is cancelled and ``complete()`` is asked again at 5 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import os
 import threading
@@ -101,6 +102,10 @@ class _LoopThread:
 
 _LOOP: _LoopThread | None = None
 _LOCK = threading.Lock()
+#: Seconds the exit hook waits for steps still running (another thread's upload) to stop.
+EXIT_GRACE = 1.0
+#: Seconds the exit hook lets go of the GIL for wake-ups already on their way.
+WAKE_GRACE = 0.05
 
 
 def _loop() -> _LoopThread:
@@ -108,8 +113,49 @@ def _loop() -> _LoopThread:
     global _LOOP
     with _LOCK:
         if _LOOP is None or _LOOP.pid != os.getpid():
+            if _LOOP is None:
+                import atexit
+
+                atexit.register(_quiesce)
             _LOOP = _LoopThread()
         return _LOOP
+
+
+def _quiesce() -> None:
+    """At interpreter exit, before finalization: let hdfs-native go quiet.
+
+    hdfs-native's threads wake the Python coroutines that await them by calling into
+    Python (``loop.call_soon_threadsafe``). Once the interpreter is finalizing, a thread
+    that asks for the GIL is ended with ``pthread_exit``, which cannot unwind through
+    Rust: the process aborts (SIGABRT, exit status 134) after the user's script has
+    finished. In CI about one run in twenty under load did. So, while Python still
+    serves those calls: the steps still running are cancelled (their Rust futures are
+    dropped, so no answer that arrives later wakes anything), and the GIL is let go for
+    a moment so that wake-ups already on their way land now.
+
+    The clients are kept, on purpose, until the process ends: dropping one shuts down its
+    tokio runtime, which waits for its threads while holding the GIL, and one of them
+    may be waiting for the GIL (a deadlock here, an abort during finalization).
+    """
+    lt = _LOOP
+    if lt is None or lt.pid != os.getpid():
+        return
+
+    async def drain() -> None:
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=EXIT_GRACE)
+
+    with contextlib.suppress(Exception):  # a step that would not stop: left as it is
+        lt.submit(drain()).result(timeout=EXIT_GRACE + 1)
+    import ctypes
+    import time
+
+    for client in _CLIENTS.values():  # never freed, so never dropped during finalization
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(client))
+    time.sleep(WAKE_GRACE)
 
 
 # ----------------------------------------------------------------------------- settings
@@ -365,6 +411,23 @@ def _entry_fix(code: str) -> str:
     return lookup(code).fix
 
 
+def _token_rejection(text: str) -> MlflowClientEnvError | None:
+    """The NameNode's refusal of this process's delegation token (cancelled or expired) in
+    ``text``, explained, naming the token from ``HADOOP_TOKEN_FILE_LOCATION`` when it can
+    be read; else None."""
+    if "token" not in text:
+        return None
+    from ..hadoop import TOKEN_FILE_VAR
+    from ..hadoop.tokens import read_token_file, rejection_of
+
+    token_file = None
+    location = os.environ.get(TOKEN_FILE_VAR)
+    if location:
+        with contextlib.suppress(MlflowClientEnvError):
+            token_file = read_token_file(location)
+    return rejection_of(text, token_file)
+
+
 def translate(
     exc: BaseException,
     what: str,
@@ -380,6 +443,9 @@ def translate(
         exc, FileNotFoundError | FileExistsError | IsADirectoryError | NotADirectoryError
     ):
         return exc
+    rejected = _token_rejection(str(exc))
+    if rejected is not None:
+        return HdfsKerberosError(f"{what}: {rejected.problem}", rejected.fix)
     if isinstance(exc, _Refused):
         return HdfsUnreachableError(
             f"{what}: no NameNode of {target} accepts connections ({', '.join(exc.addresses)} "

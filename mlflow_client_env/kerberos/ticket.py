@@ -2,14 +2,15 @@
 
 Most "it worked yesterday" failures are tickets (catalog D1, D3, D6, D8): none,
 expired mid-run, or in a KEYRING/KCM cache the JDK cannot read. ``ticket_status``
-answers through python-gssapi (the same library MIT tools use, never ``klist``
-text), and reads the expiry and renew-until times from the FILE cache itself
-(MIT's documented binary format) because gssapi only reports seconds left.
+reads a FILE cache itself (MIT's documented binary format, under the shared lock MIT's
+own readers take), and asks python-gssapi (never ``klist`` text) about the other
+cache types. A status check never writes: libkrb5 would (see ``ticket_status``).
 gssapi is imported inside the functions so ``import mlflow_client_env`` stays fast.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import struct
@@ -104,6 +105,9 @@ def require_gssapi(what: str) -> Any:
 
 #: A FILE cache holds a TGT and some service tickets: kilobytes. Read no more than this.
 MAX_CCACHE_BYTES = 4 * 1024 * 1024
+#: Seconds a reader waits for libkrb5 to finish writing a cache (it holds its lock for
+#: milliseconds; a stuck writer is read past, never waited on).
+LOCK_WAIT = 2.0
 
 
 def read_regular_file(
@@ -118,7 +122,8 @@ def read_regular_file(
     Opened with O_NONBLOCK (a FIFO never blocks the open or the read) and checked
     with fstat before anything is read: a FIFO, a directory, a device or a socket
     raises ``CcacheUnreadableError``, a larger file ``CcacheFormatError``. OSError
-    (missing, permission) propagates.
+    (missing, permission) propagates. Read under a shared lock (``_read_lock``), so a
+    libkrb5 writer's half-done append or rewrite is never seen.
     """
     flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | getattr(os, "O_NOCTTY", 0)
     if not follow_symlinks:
@@ -147,6 +152,7 @@ def read_regular_file(
                 f"the {what} {path} is implausibly large ({st.st_size} bytes)",
                 f"remove it and log in again: {KINIT_FIX}",
             )
+        _read_lock(fd)
         chunks: list[bytes] = []
         left = max_bytes + 1
         while left > 0:
@@ -164,6 +170,42 @@ def read_regular_file(
         return data
     finally:
         os.close(fd)
+
+
+def _read_lock(fd: int, wait: float = LOCK_WAIT) -> None:
+    """Take a shared lock on the open file ``fd``, waiting at most ``wait`` seconds.
+
+    libkrb5 changes a FILE cache in place (``kinit`` rewrites it, gssapi appends
+    entries) under an exclusive lock: an open-file-description lock on the whole file
+    on Linux, which conflicts with this one. Its readers take the shared lock; so does
+    this, so a cache is never parsed halfway through a write. An OFD lock, unlike a
+    classic POSIX lock, is not dropped when some other descriptor of the file is closed
+    in this process; it goes with ``fd``. Where there are no OFD locks, on a file system
+    without locks, or when a writer holds the lock longer than ``wait``, the file is read
+    without it (as before), never blocked on.
+    """
+    import fcntl
+
+    cmd = getattr(fcntl, "F_OFD_SETLK", None)
+    if cmd is None:
+        return
+    # struct flock: l_type, l_whence, l_start, l_len (0: to the end), l_pid (0 for OFD)
+    flock = struct.pack("hhqqi4x", fcntl.F_RDLCK, os.SEEK_SET, 0, 0, 0)
+    deadline = None
+    while True:
+        try:
+            fcntl.fcntl(fd, cmd, flock)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                return  # no locks here (ENOLCK, EINVAL...): read as before
+        import time
+
+        now = time.monotonic()
+        deadline = now + wait if deadline is None else deadline
+        if now >= deadline:
+            return
+        time.sleep(0.005)
 
 
 # --------------------------------------------------------------------------- FILE ccache format
@@ -590,20 +632,22 @@ def ticket_status(
         )
     except CcacheNameError as exc:
         return status("unreadable", f"invalid credential cache name: {exc.problem}", exc.fix)
-    # Then the file itself, before libkrb5 opens it: a FIFO would block gssapi forever.
     path = ccache_path(ccache)
+    if path is not None:
+        # A FILE cache is answered from the file alone, never through gssapi: libkrb5 writes
+        # into the cache it is asked about (gss_acquire_cred appends a ``refresh_time``
+        # entry of ~300 bytes per call to a short-lived ticket, MIT 1.20), and a status
+        # check must not change the user's cache, nor make it grow while renewers watch it.
+        return file_ticket_status(
+            ccache, realms=realms_t, threshold=threshold, now=now, source=source
+        )
+    # A DIR collection's files are checked before libkrb5 opens them: a FIFO would block.
     parsed: FileCcache | None = None
-    try:
-        if path is not None:
-            parsed = read_file_ccache(path)
-        elif ctype == "DIR":
+    if ctype == "DIR":
+        try:
             check_dir_ccache(residual)
-    except CcacheUnreadableError as exc:
-        return status("unreadable", exc.problem, exc.fix)
-    except CcacheFormatError as exc:
-        return status("corrupt", exc.problem, exc.fix)
-    except OSError:
-        parsed = None  # missing or not ours: gssapi names the reason below
+        except CcacheUnreadableError as exc:
+            return status("unreadable", exc.problem, exc.fix)
 
     def expired(principal: str | None) -> TicketStatus:
         return status(
@@ -617,23 +661,12 @@ def ticket_status(
         )
 
     gssapi = load_gssapi()
-    if gssapi is None:  # without the kerberos extra: the FILE cache's own record is the answer
-        if path is None:
-            return status(
-                "unreadable",
-                f"reading a {ctype} credential cache needs python-gssapi, which is not installed",
-                GSSAPI_FIX,
-            )
-        if parsed is None:
-            return status("missing", f"no credential cache {ccache} (no such file)", KINIT_FIX)
-        tgt = parsed.tgt()
-        principal: str | None = parsed.principal
-        if tgt is None:
-            return status("missing", f"no ticket-granting ticket in {ccache}", KINIT_FIX, principal)
-        lifetime = int(tgt.endtime - now)
-        if lifetime <= 0:
-            return expired(principal)
-        return _judge(status, principal, parsed, lifetime, ctype, realms_t, threshold)
+    if gssapi is None:
+        return status(
+            "unreadable",
+            f"reading a {ctype} credential cache needs python-gssapi, which is not installed",
+            GSSAPI_FIX,
+        )
     from gssapi.raw.exceptions import ExpiredCredentialsError
     from gssapi.raw.misc import GSSError
 
@@ -655,7 +688,7 @@ def ticket_status(
     except GSSError as exc:
         state, message, fix = _classify_error(exc, ccache)
         return status(state, message, fix)
-    if parsed is None and path is None:
+    if parsed is None:
         parsed = read_any_ccache(ccache)  # KEYRING/KCM/DIR: times through a private copy
     return _judge(status, principal, parsed, lifetime, ctype, realms_t, threshold)
 
