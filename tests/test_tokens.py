@@ -12,6 +12,7 @@ explanation, never a hang.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -44,6 +45,7 @@ from mlflow_client_env.spark import EXECUTOR_ENV, spark_conf
 from mlflow_client_env_sandbox import Assets
 from mlflow_client_env_sandbox.hdfs import Hdfs, HdfsPorts, client_jvm_options
 from mlflow_client_env_sandbox.ports import free_ports
+from tests.helpers_cli import doctor_check, run_cli
 from tests.sandbox.fixtures import Cluster
 from tests.sandbox.helpers import ClientEnv, base_env, run_python
 
@@ -139,6 +141,20 @@ try:
     print("RESULT " + json.dumps({"wrote": True}))
 except Exception as exc:
     print("RESULT " + json.dumps({"error": f"{type(exc).__name__}: {exc}"}))
+"""
+
+WRITE_REPO = """
+import json, os, sys, tempfile
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+local = os.path.join(tempfile.mkdtemp(), "one.txt")
+with open(local, "w") as f:
+    f.write("one")
+try:
+    get_artifact_repository(sys.argv[1]).log_artifact(local)
+    print("RESULT " + json.dumps({"wrote": True}))
+except Exception as exc:
+    print("RESULT " + json.dumps({"type": type(exc).__name__, "problem": getattr(exc, "problem", str(exc)),
+          "fix": getattr(exc, "fix", None), "oserror": isinstance(exc, OSError)}))
 """
 
 
@@ -277,6 +293,43 @@ def test_findings_of_a_token_only_process(token: Path, client_env: ClientEnv) ->
     assert [f.code for f in bad] == ["kerberos.missing", "kerberos.tokens-expired"]
 
 
+def test_ticket_doctor_and_setup_call_a_token_only_process_healthy(
+    cluster: Cluster, client_env: ClientEnv, token: Path
+) -> None:
+    """A YARN container: no ticket (KRB5CCNAME names nothing), valid HDFS tokens. The
+    ticket command, the doctor and setup() say token-only (ok), not "missing"."""
+    env = container_env(driver_env(client_env), client_env.java_home, token, "jvm")
+    shown = run_cli("ticket", "--json", env=env)
+    data = json.loads(shown.stdout)
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert data["state"] == "missing" and data["token_only"] is True, data
+    assert [t["code"] for t in data["tokens"]] == ["kerberos.tokens-valid"], data
+    text = run_cli("ticket", env=env)
+    assert text.returncode == 0 and "token-only" in text.stdout, text.stdout
+    _, findings = doctor_check("kerberos", env)
+    assert findings["kerberos.token-only"]["status"] == "ok", findings
+    assert findings["kerberos.tokens-valid"]["status"] == "ok", findings
+    assert "kerberos.missing" not in findings, findings
+    code = (
+        "import json, mlflow_client_env as m\n"
+        "r = m.setup()\n"
+        "print('RESULT ' + json.dumps([[f.code, f.status] for f in r.findings]))\n"
+    )
+    # setup() in the container: YARN gives every container the NodeManager's HADOOP_CONF_DIR
+    nm_conf = {**env, "HADOOP_CONF_DIR": str(client_env.env["HADOOP_CONF_DIR"])}
+    proc = run_python(code, nm_conf, timeout=120)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    assert lines, proc.stdout[-2000:] + proc.stderr[-3000:]
+    got = json.loads(lines[-1][len("RESULT ") :])
+    assert ["kerberos.token-only", "ok"] in got and ["kerberos.missing", "error"] not in got, got
+    # the same process with expired tokens is not healthy: the doctor says why
+    gone = {**env, TOKEN_FILE_VAR: str(token) + ".gone"}
+    assert run_cli("ticket", "--json", env=gone).returncode == 1
+    _, findings = doctor_check("kerberos", gone)
+    assert findings["kerberos.missing"]["status"] == "error", findings
+    assert findings["kerberos.token-file-missing"]["status"] == "error", findings
+
+
 # ============================================================================ containers
 def test_token_only_process_writes_through_pyarrow_with_yarn_conf(
     cluster: Cluster, client_env: ClientEnv, token: Path
@@ -342,6 +395,11 @@ def test_cancelled_token_fails_fast_with_the_explanation(
     assert "cancelled" in probed[0].summary
     native, _ = run_container(WRITE_NATIVE, native_env, "/user/alice/never-written")
     assert "can't be found in cache" in str(native.get("error")), native
+    # MLflow's repository on the native path: the same explanation, as a typed error
+    repo, _ = run_container(WRITE_REPO, native_env, "hdfs:///user/alice/never-logged")
+    assert repo["type"] == "HdfsKerberosError" and repo["oserror"] is True, repo
+    assert f"token {t.decoded.sequence_number} of {t.decoded.owner}" in repo["problem"], repo
+    assert "cancelled" in repo["problem"] and "submit the job again" in repo["fix"], repo
 
 
 # ============================================================================ expiry

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 import warnings
@@ -17,6 +18,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import KeytabError
+from ..findings import Finding
+from ..hadoop import TOKEN_FILE_VAR
 from . import output
 from .options import add_setting
 
@@ -29,6 +32,10 @@ examples:
 States: valid, expiring (less than --threshold seconds left), expired, missing,
 unreadable, corrupt, foreign_realm (not the realm of krb5.conf or of
 dfs.namenode.kerberos.principal). Exit code 0 for valid/expiring, else 1.
+
+In a YARN container (HADOOP_TOKEN_FILE_LOCATION set) the HDFS delegation tokens are
+shown too; with valid tokens and no ticket the process is token-only, which is
+healthy there: exit code 0, and "token_only": true with --json.
 """
 
 EXAMPLES_KINIT = """\
@@ -76,11 +83,33 @@ def cmd_ticket(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         hadoop_conf_dir=conf.conf_dir if conf else None,
     )
+    tokens: list[Finding] = []
+    token_only = False
+    if os.environ.get(TOKEN_FILE_VAR):  # a YARN container: tokens may stand in for a ticket
+        from ..hadoop.tokens import ticket_or_tokens, token_findings
+        from ..kerberos.ticket import status_finding
+
+        tokens = token_findings(os.environ, conf)
+        combined = ticket_or_tokens([status_finding(st)], tokens)
+        token_only = combined[0].code == "kerberos.token-only"
     if args.json:
-        print(json.dumps(st.to_json(), indent=2))
+        data = st.to_json()
+        if os.environ.get(TOKEN_FILE_VAR):
+            data["token_only"] = token_only
+            data["tokens"] = [
+                {"code": f.code, "status": f.status, "summary": f.summary, "fix": f.fix}
+                for f in tokens
+            ]
+        print(json.dumps(data, indent=2))
     else:
         print(format_status(st))
-    return 0 if st.ok else 1
+        for f in tokens:
+            print(f"tokens:       {f.status}: {f.summary}")
+            if f.fix:
+                print(f"  fix: {f.fix}")
+        if token_only:
+            print("token-only:   no ticket is needed: the delegation tokens authenticate HDFS")
+    return 0 if st.ok or token_only else 1
 
 
 def _show_warnings(caught: Sequence[warnings.WarningMessage]) -> None:

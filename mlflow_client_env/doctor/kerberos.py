@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..errors import MlflowClientEnvError
 from ..findings import Finding
+from ..hadoop import TOKEN_FILE_VAR
 from ..hadoop.conf import HadoopConf
 from ..kerberos.profile import (
     cache_not_java_readable,
@@ -98,7 +99,13 @@ def check_kerberos(ctx: Context) -> Iterator[Finding]:
         return
     out: list[Finding] = []
     k = d.kerberos
-    out.append(ticket_finding(ctx, d.conf.conf_dir if d.conf else None))  # the headline
+    ticket = ticket_finding(ctx, d.conf.conf_dir if d.conf else None)  # the headline
+    if ctx.env.get(TOKEN_FILE_VAR):  # a YARN container: tokens may stand in for the ticket
+        from ..hadoop.tokens import ticket_or_tokens, token_findings
+
+        out += ticket_or_tokens([ticket], token_findings(ctx.env, d.conf))
+    else:
+        out.append(ticket)
     if not k.java_readable:
         out.append(cache_not_java_readable(k))
     user_only = user_without_ticket_cache(ctx.env)

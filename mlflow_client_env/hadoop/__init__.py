@@ -6,3 +6,7 @@
 - ``tokens``: Hadoop's delegation-token file (``HADOOP_TOKEN_FILE_LOCATION``), read, never
   its secrets kept.
 """
+
+#: The variable YARN (and ``hdfs fetchdt`` users) set to the token storage file. Here, not
+#: in ``tokens``, so that a process can ask whether it has tokens without importing it.
+TOKEN_FILE_VAR = "HADOOP_TOKEN_FILE_LOCATION"

@@ -43,13 +43,12 @@ from ..errors import (
 from ..findings import Finding
 from ..records import field, record
 from ..safeio import read_small
+from . import TOKEN_FILE_VAR
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost; mypy honours this)
 if TYPE_CHECKING:
     from .conf import HadoopConf
 
-#: The variable YARN (and ``hdfs fetchdt`` users) set to the token storage file.
-TOKEN_FILE_VAR = "HADOOP_TOKEN_FILE_LOCATION"
 MAGIC = b"HDTS"
 FORMAT_WRITABLE = 0
 FORMAT_PROTOBUF = 1

@@ -76,7 +76,7 @@ def ticket_readiness(
             k.ccache_source if mine else "the FILE cache made for Java (a keytab login or a copy)"
         )
         st = file_ticket_status(ccache, realms=realms, source=source, now=now)
-        return st, [status_finding(st)]
+        return st, _with_tokens(environment, [status_finding(st)], now)
     if not gssapi:
         return None, []
     from .ticket import GSSAPI_FIX, load_gssapi, ticket_status
@@ -96,7 +96,23 @@ def ticket_readiness(
                 GSSAPI_FIX,
             )
         ]
-    return st, [status_finding(st)]
+    return st, _with_tokens(environment, [status_finding(st)], now)
+
+
+def _with_tokens(
+    environment: Environment, findings: list[Finding], now: float | None
+) -> list[Finding]:
+    """``findings``, with "no ticket" turned into ``kerberos.token-only`` (ok) when this
+    process has valid HDFS delegation tokens (a YARN container); the token findings follow."""
+    import os
+
+    from ..hadoop import TOKEN_FILE_VAR
+
+    if not os.environ.get(TOKEN_FILE_VAR):
+        return findings
+    from ..hadoop.tokens import ticket_or_tokens, token_findings
+
+    return ticket_or_tokens(findings, token_findings(os.environ, environment.conf, now=now))
 
 
 def ticket_line(st: TicketStatus) -> str:

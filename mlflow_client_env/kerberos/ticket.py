@@ -108,6 +108,9 @@ MAX_CCACHE_BYTES = 4 * 1024 * 1024
 #: Seconds a reader waits for libkrb5 to finish writing a cache (it holds its lock for
 #: milliseconds; a stuck writer is read past, never waited on).
 LOCK_WAIT = 2.0
+#: Errors of ``open`` that libkrb5 (cc_file.c) reports as "no credentials cache found"
+#: (KRB5_FCC_NOFILE), as ENOENT: a path through a file, a link loop, a name too long.
+NO_FILE_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG})
 
 
 def read_regular_file(
@@ -865,6 +868,8 @@ def file_ticket_status(
             "unreadable", f"no permission to read the credential cache {ccache}", PERMISSION_FIX
         )
     except OSError as exc:
+        if exc.errno in NO_FILE_ERRNOS:  # a path that cannot name a file: libkrb5's NOFILE
+            return status("missing", f"no credential cache {ccache} (no such file)", KINIT_FIX)
         return status(
             "unreadable",
             f"cannot read the credential cache {ccache}: {exc.strerror or exc}",
