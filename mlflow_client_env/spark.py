@@ -329,7 +329,7 @@ def plan_spark_conf(
     for ticket_var in TICKET_VARIABLES if yarn else ():
         sim_env.pop(ticket_var, None)
     if yarn:
-        from .hadoop.tokens import TOKEN_FILE_VAR
+        from .hadoop import TOKEN_FILE_VAR
 
         sim_env[TOKEN_FILE_VAR] = "(the file YARN writes in each container)"
     client, client_reason, gaps = _hdfs_choice(hdfs_client, artifact_uri, sim_env)

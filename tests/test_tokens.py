@@ -26,10 +26,10 @@ import pytest
 
 from mlflow_client_env.discovery import build_environment
 from mlflow_client_env.findings import Finding
+from mlflow_client_env.hadoop import TOKEN_FILE_VAR
 from mlflow_client_env.hadoop.conf import discover_conf
 from mlflow_client_env.hadoop.tokens import (
     NO_TICKET_CACHE,
-    TOKEN_FILE_VAR,
     DelegationTokenRejectedError,
     TokenFileError,
     TokenFormatError,
