@@ -370,5 +370,9 @@ class SparkSetupError(MlflowClientEnvError, ValueError):
     """Arguments that name no Spark mode, master or deploy mode this module can serve."""
 
 
+class SparkProbeError(MlflowClientEnvError):
+    """The executors could not run the doctor's probe (``doctor.spark_probe``)."""
+
+
 class SparkHomeError(MlflowClientEnvError):
     """No usable Spark installation was found (or the one named is not one)."""

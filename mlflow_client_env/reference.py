@@ -584,7 +584,9 @@ _ENTRIES: tuple[Entry, ...] = (
         "Executors run with their own environment: ARROW_LIBHDFS_DIR, CLASSPATH and JAVA_HOME "
         "set for the driver do not reach them, and worker hosts may lack the client "
         "configuration (B4).",
-        "pass the variables with spark.executorEnv.<NAME> (values from 'mlflow-client-env env')",
+        "start the session with mlflow_client_env.spark_conf() (or 'mlflow-client-env env "
+        "--format spark-conf' for spark-submit); check the executors with "
+        "mlflow_client_env.doctor.spark_probe.probe_executors(spark)",
         ("https://github.com/uber/petastorm/issues/279",),
     ),
     Entry(

@@ -32,6 +32,7 @@ from mlflow_client_env.doctor.catalog import explain
 from mlflow_client_env.environment import Environment
 from mlflow_client_env.spark import (
     DRIVER_JAVA_OPTIONS,
+    EXECUTOR_ENV,
     EXECUTOR_JAVA_OPTIONS,
     SparkHomeError,
     SparkSetupError,
@@ -320,6 +321,39 @@ def test_without_spark_conf_executors_fail_with_a1(spark: LocalCluster) -> None:
     assert "A1" in codes, errors  # 'Unable to load libhdfs' on each worker's first task
     assert codes <= {"A1", "A4"}, errors  # then pyarrow's cached failure (A4)
     assert any("Unable to load libhdfs" in e for e in errors), errors
+
+
+def test_the_doctors_probe_finds_h1_on_the_executors_first(
+    spark: LocalCluster, composed: Environment, driver_env: dict[str, str]
+) -> None:
+    """Before any task fails: the probe (the doctor inside each Python worker) says H1 on
+    executors started without spark_conf(), and ready once they have it."""
+    from mlflow_client_env.doctor.spark_probe import probe_executors
+
+    def codes(findings: list[Any]) -> list[tuple[str, str, str]]:
+        return [(f.code, f.status, f.summary[:160]) for f in findings]
+
+    # a worker whose variables lead to no Hadoop at all
+    spark.start({})
+    bare = probe_executors(spark.session, tasks=4)
+    head = bare[0]
+    assert (head.code, head.status) == ("spark.executors-missing-environment", "error"), codes(bare)
+    assert "H1" in head.summary and "spark_conf()" in (head.fix or ""), head
+    assert all("a way to Hadoop" in e for e in head.evidence), head
+    assert {e for f in bare[1:] for e in f.evidence[:1] if e.startswith("worker ")}, codes(bare)
+    # a worker on a host with the parcel (the sandbox's parcels root stands in for
+    # /opt/cloudera/parcels): it finds Hadoop, and lacks what libhdfs needs
+    root = driver_env["MLFLOW_CLIENT_ENV_PARCELS_ROOT"]
+    spark.start({EXECUTOR_ENV + "MLFLOW_CLIENT_ENV_PARCELS_ROOT": root})
+    host = probe_executors(spark.session, tasks=4)
+    head = host[0]
+    assert head.code == "spark.executors-missing-environment", codes(host)
+    assert all("CLASSPATH" in e and "ARROW_LIBHDFS_DIR" in e for e in head.evidence), head
+    # with spark_conf(): ready
+    spark.ensure(spark_conf("local", MASTER, hdfs_client="jvm", environment=composed))
+    ready = probe_executors(spark.session, tasks=4)
+    bad = [c for c in codes(ready) if c[1] == "error"]
+    assert ready[0].code == "spark.executors-ready" and not bad, (ready[0], bad)
 
 
 def test_with_spark_conf_every_task_writes_and_fsshell_reads_back(
