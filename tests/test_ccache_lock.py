@@ -21,6 +21,9 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
+from mlflow_client_env.kerberos import ticket
 from mlflow_client_env.kerberos.ticket import ticket_status
 from tests.helpers_cli import run_cli
 from tests.test_ticket_kdc import Krb, krb  # noqa: F401
@@ -62,7 +65,12 @@ def test_a_status_check_never_writes_the_cache(krb: Krb, tmp_path: Path) -> None
     assert cache.read_bytes() == before
 
 
-def test_a_cache_being_written_is_read_once_the_writer_is_done(krb: Krb, tmp_path: Path) -> None:
+def test_a_cache_being_written_is_read_once_the_writer_is_done(
+    krb: Krb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader waits for the writer (here up to 10 min, so a loaded machine cannot make
+    the writer late: the test judges no time)."""
+    monkeypatch.setattr(ticket, "LOCK_WAIT", 600.0)
     cache = tmp_path / "cc"
     krb.kinit("alice", cache, lifetime="1h")
     env = krb.env(cache)

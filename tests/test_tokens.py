@@ -43,6 +43,7 @@ from mlflow_client_env.hadoop.tokens import (
 )
 from mlflow_client_env.spark import EXECUTOR_ENV, spark_conf
 from mlflow_client_env_sandbox import Assets
+from mlflow_client_env_sandbox.hadoop_xml import write_configuration
 from mlflow_client_env_sandbox.hdfs import Hdfs, HdfsPorts, client_jvm_options
 from mlflow_client_env_sandbox.ports import free_ports
 from tests.helpers_cli import doctor_check, run_cli
@@ -322,12 +323,67 @@ def test_ticket_doctor_and_setup_call_a_token_only_process_healthy(
     assert lines, proc.stdout[-2000:] + proc.stderr[-3000:]
     got = json.loads(lines[-1][len("RESULT ") :])
     assert ["kerberos.token-only", "ok"] in got and ["kerberos.missing", "error"] not in got, got
-    # the same process with expired tokens is not healthy: the doctor says why
+    # the same process whose token file is gone is not healthy: the doctor says why
     gone = {**env, TOKEN_FILE_VAR: str(token) + ".gone"}
     assert run_cli("ticket", "--json", env=gone).returncode == 1
     _, findings = doctor_check("kerberos", gone)
     assert findings["kerberos.missing"]["status"] == "error", findings
     assert findings["kerberos.token-file-missing"]["status"] == "error", findings
+
+
+def test_the_executor_probe_calls_a_yarn_shaped_worker_ready(
+    cluster: Cluster, client_env: ClientEnv, token: Path, tmp_path: Path
+) -> None:
+    """The doctor's executor probe (doctor.spark_probe), run in a process shaped like a
+    YARN container: spark_conf(mode="yarn")'s variables, the NodeManager's JAVA_HOME and
+    HADOOP_CONF_DIR, a token file, no ticket. spark_conf leaves KRB5CCNAME out on purpose:
+    that is no missing variable (the tokens serve), so the probe says ready."""
+    env = container_env(driver_env(client_env), client_env.java_home, token, "jvm")
+    env["HADOOP_CONF_DIR"] = str(client_env.env["HADOOP_CONF_DIR"])
+    # a container has no KRB5CCNAME at all; its host's krb5.conf names a cache that is not
+    # there (so no ticket of this test machine can leak in)
+    del env["KRB5CCNAME"]
+    krb5 = client_env.krb5_conf.read_text().replace(
+        "[libdefaults]", "[libdefaults]\n  default_ccache_name = FILE:/dev/null/no-ticket", 1
+    )
+    (tmp_path / "krb5.conf").write_text(krb5)
+    env["KRB5_CONFIG"] = str(tmp_path / "krb5.conf")
+    code = (
+        "import json\n"
+        "from mlflow_client_env.doctor.spark_probe import summarize, worker_report\n"
+        "report = json.loads(next(worker_report()))\n"
+        "found = summarize({(report['host'], report['pid']): report})\n"
+        "print('RESULT ' + json.dumps([[f.code, f.status, f.summary] for f in found]))\n"
+    )
+    proc = run_python(code, env, timeout=120)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    assert lines, proc.stdout[-2000:] + proc.stderr[-3000:]
+    got = json.loads(lines[-1][len("RESULT ") :])
+    assert got[0][:2] == ["spark.executors-ready", "ok"], got
+    assert ["kerberos.token-only", "ok"] in [g[:2] for g in got], got
+
+
+def test_a_malformed_default_fs_with_tokens_is_no_crash(
+    client_env: ClientEnv, token: Path, tmp_path: Path
+) -> None:
+    """fs.defaultFS=hdfs://a..b:8020 (an empty DNS label: getaddrinfo raises UnicodeError)
+    and hdfs://[::1:8020 (urlparse raises ValueError), in a process with tokens: ticket,
+    the doctor and token_findings answer, with no traceback."""
+    for bad in ("hdfs://a..b:8020", "hdfs://[::1:8020"):
+        conf = tmp_path / f"conf-{len(bad)}"
+        write_configuration(
+            conf / "core-site.xml",
+            {"fs.defaultFS": bad, "hadoop.security.authentication": "kerberos"},
+        )
+        env = {**client_env.env, TOKEN_FILE_VAR: str(token), "HADOOP_CONF_DIR": str(conf)}
+        found = token_findings(env, discover_conf(env=env))
+        assert found and all(f.code.startswith("kerberos.") for f in found), found
+        shown = run_cli("ticket", "--json", env=env)
+        assert shown.returncode in (0, 1) and "internal error" not in shown.stderr, shown
+        json.loads(shown.stdout)
+        proc = run_cli("doctor", "--json", "--check", "kerberos", env=env)
+        assert proc.returncode in (0, 1), proc.stderr
+        assert "crashed" not in proc.stdout, proc.stdout
 
 
 # ============================================================================ containers

@@ -106,6 +106,8 @@ _LOCK = threading.Lock()
 EXIT_GRACE = 1.0
 #: Seconds the exit hook lets go of the GIL for wake-ups already on their way.
 WAKE_GRACE = 0.05
+#: Set by the exit hook: clients made later are kept, steps run later end with WAKE_GRACE.
+_EXITING = False
 
 
 def _loop() -> _LoopThread:
@@ -135,8 +137,16 @@ def _quiesce() -> None:
 
     The clients are kept, on purpose, until the process ends: dropping one shuts down its
     tokio runtime, which waits for its threads while holding the GIL, and one of them
-    may be waiting for the GIL (a deadlock here, an abort during finalization).
+    may be waiting for the GIL (a deadlock here, an abort during finalization). That
+    includes clients a forked child inherited (their runtime's threads did not survive
+    the fork) and clients made by exit hooks that run after this one (``atexit`` runs
+    the last registered first: MLflow's own, registered at import, come later); steps
+    run after this hook end with the same short wait.
     """
+    global _EXITING
+    _EXITING = True
+    for client in _CLIENTS.values():  # never freed, so never dropped during finalization
+        _pin(client)
     lt = _LOOP
     if lt is None or lt.pid != os.getpid():
         return
@@ -150,12 +160,16 @@ def _quiesce() -> None:
 
     with contextlib.suppress(Exception):  # a step that would not stop: left as it is
         lt.submit(drain()).result(timeout=EXIT_GRACE + 1)
-    import ctypes
     import time
 
-    for client in _CLIENTS.values():  # never freed, so never dropped during finalization
-        ctypes.pythonapi.Py_IncRef(ctypes.py_object(client))
     time.sleep(WAKE_GRACE)
+
+
+def _pin(client: Any) -> None:
+    """Keep ``client`` (and so its tokio runtime) alive until the process ends."""
+    import ctypes
+
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(client))
 
 
 # ----------------------------------------------------------------------------- settings
@@ -546,6 +560,8 @@ def _async_client(
 
         client = AsyncClient(url, dict(config) or None, conf_dir, **kerberos)
         _CLIENTS[key] = client
+        if _EXITING:  # made by a later exit hook: never dropped during finalization
+            _pin(client)
     return client
 
 
@@ -603,7 +619,12 @@ class NativeHdfs:
         """
         future = _loop().submit(self._guarded(factory, what, extra, retry_refused))
         try:
-            return future.result()
+            result = future.result()
+            if _EXITING:  # run by an exit hook after _quiesce: let late wake-ups land
+                import time
+
+                time.sleep(WAKE_GRACE)
+            return result
         except BaseException as exc:
             future.cancel()
             if isinstance(exc, KeyboardInterrupt | SystemExit):

@@ -85,7 +85,9 @@ def cmd_ticket(args: argparse.Namespace) -> int:
     )
     tokens: list[Finding] = []
     token_only = False
-    if os.environ.get(TOKEN_FILE_VAR):  # a YARN container: tokens may stand in for a ticket
+    # a YARN container: tokens may stand in for the process's ticket (not for a cache the
+    # user named with --ccache: that question is about the cache alone)
+    if os.environ.get(TOKEN_FILE_VAR) and args.ccache is None:
         from ..hadoop.tokens import ticket_or_tokens, token_findings
         from ..kerberos.ticket import status_finding
 
@@ -94,7 +96,7 @@ def cmd_ticket(args: argparse.Namespace) -> int:
         token_only = combined[0].code == "kerberos.token-only"
     if args.json:
         data = st.to_json()
-        if os.environ.get(TOKEN_FILE_VAR):
+        if os.environ.get(TOKEN_FILE_VAR) and args.ccache is None:
             data["token_only"] = token_only
             data["tokens"] = [
                 {"code": f.code, "status": f.status, "summary": f.summary, "fix": f.fix}

@@ -12,8 +12,9 @@ host, with a small ``mapPartitions`` job that runs the doctor's ``live-process``
 The first finding speaks for all workers: ``spark.executors-ready`` (ok), or
 ``spark.executors-missing-environment`` (error, catalog H1: a worker started without a
 variable a new process on its host would get, such as ``CLASSPATH`` or
-``ARROW_LIBHDFS_DIR``; the fix is ``spark_conf()``), or ``spark.executors-no-ticket``
-(error: neither a ticket nor valid delegation tokens). The workers' own findings follow,
+``ARROW_LIBHDFS_DIR``; the fix is ``spark_conf()``), ``spark.executors-no-ticket``
+(error: neither a ticket nor valid delegation tokens), ``spark.executors-errors``
+(error: any other error a worker reports). The workers' own findings follow,
 each with its host and pid first in the evidence. The workers need this package in their
 Python (the probe is this module's code); without it the probe says so
 (``SparkProbeError``). docs/spark.md shows a report.
@@ -40,45 +41,57 @@ H1_FIX = (
 
 
 def worker_report(_: Iterable[Any] = ()) -> Iterator[str]:
-    """Runs inside a Python worker: the doctor's findings on this very process, as JSON."""
+    """Runs inside a Python worker: the doctor's findings on this very process, as JSON.
+    Never raises: a failure inside is sent back as ``error``."""
     import json
     import os
     import socket
 
-    from . import run
-    from .context import for_process
+    out: dict[str, Any] = {"host": socket.gethostname(), "pid": os.getpid(), "native": False}
+    try:
+        from ..artifacts.mode import hdfs_client_in_force
+        from ..errors import MlflowClientEnvError
+        from . import run
+        from .context import for_process
 
-    report = run(for_process(os.getpid(), {}), list(WORKER_CHECKS))
-    findings = [
-        {"check": r.name, "code": f.code, "status": f.status, "summary": f.summary,
-         "evidence": list(f.evidence), "fix": f.fix}
-        for r in report.results for f in r.findings
-    ]  # fmt: skip
-    from ..artifacts.mode import HDFS_CLIENT_VAR
+        try:
+            choice = hdfs_client_in_force(env=os.environ)
+            out["native"], out["hdfs_client"] = choice.native, choice.summary()
+        except MlflowClientEnvError as exc:
+            out["hdfs_client"] = exc.problem
+        conf_dir = os.environ.get("HADOOP_CONF_DIR")
+        out["hadoop_conf_dir"] = conf_dir if conf_dir and os.path.isdir(conf_dir) else None
+        report = run(for_process(os.getpid(), {}), list(WORKER_CHECKS))
+        out["findings"] = [
+            {"check": r.name, "code": f.code, "status": f.status, "summary": f.summary,
+             "evidence": list(f.evidence), "fix": f.fix}
+            for r in report.results for f in r.findings
+        ]  # fmt: skip
+    except Exception as exc:  # the worker's own answer, not a job failure
+        out["error"] = f"{type(exc).__name__}: {exc}"[:500]
+        out.setdefault("findings", [])
+    yield json.dumps(out)
 
-    yield json.dumps(
-        {
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "native": os.environ.get(HDFS_CLIENT_VAR) == "native",
-            "hadoop_conf_dir": os.environ.get("HADOOP_CONF_DIR"),
-            "findings": findings,
-        }
-    )
+
+#: Ticket variables are judged by the ticket (or the tokens), not as missing variables:
+#: spark_conf(mode="yarn") leaves them out on purpose.
+TICKET_VARIABLES = ("KRB5CCNAME", "MLFLOW_KERBEROS_TICKET_CACHE")
+NO_TICKET_CODES = ("kerberos.missing", "kerberos.expired")
 
 
 def _lacks(worker: dict[str, Any]) -> list[str]:
     """What a worker lacks for logging to HDFS: on the native path a client configuration;
     on the JVM path the variables its host would give a new process (the live-process
     check's "started without"), or any way to its host's Hadoop at all."""
-    if worker["native"]:
-        return [] if worker["hadoop_conf_dir"] else ["HADOOP_CONF_DIR"]
+    if worker.get("native"):
+        return [] if worker.get("hadoop_conf_dir") else ["HADOOP_CONF_DIR (a folder)"]
     found = worker["findings"]
     lacking = [
-        f["code"].split(".", 1)[1].upper()
+        name
         for f in found
         if f["check"] == "live-process" and f["summary"].startswith("it started without ")
-    ]
+        and (name := f["code"].split(".", 1)[1].upper()) not in TICKET_VARIABLES
+    ]  # fmt: skip
     lacking += [
         f"a way to Hadoop ({f['summary'].removeprefix('skipped: ')[:200]})"
         for f in found
@@ -87,39 +100,103 @@ def _lacks(worker: dict[str, Any]) -> list[str]:
     return lacking
 
 
-def probe_executors(spark: Any, tasks: int | None = None) -> list[Finding]:
+def _job_failure(exc: BaseException) -> SparkProbeError:
+    """The probe job's failure, with the workers' own exception when the text has one."""
+    import re
+
+    text = str(exc)
+    if "No module named 'mlflow_client_env" in text:
+        return SparkProbeError(
+            "the executors' Python cannot import mlflow_client_env (or this version of it), "
+            "which runs the probe",
+            "install the same mlflow-client-env into the Python the executors run "
+            "(spark.pyspark.python / the archive shipped with --archives)",
+        )
+    names = re.findall(r"^\s*([A-Z]\w*(?:Error|Exception): .+)$", text, re.MULTILINE)
+    cause = names[-1] if names else (text.strip().splitlines() or [repr(exc)])[0]
+    return SparkProbeError(
+        f"the probe job failed: {cause[:300]}",
+        "see the executors' logs (Spark UI, Executors tab)",
+    )
+
+
+def _collect(sc: Any, n: int, timeout: float) -> list[str]:
+    """Run the probe as its own job, cancelled after ``timeout`` s (no executors, a full
+    queue); the caller's job group and tags are left as they were."""
+    import threading
+    import uuid
+
+    tag = f"mlflow-client-env-probe-{uuid.uuid4().hex[:8]}"
+    fired = threading.Event()
+
+    def cancel() -> None:
+        fired.set()
+        sc.cancelJobsWithTag(tag)
+
+    sc.addJobTag(tag)
+    timer = threading.Timer(timeout, cancel)
+    timer.daemon = True
+    timer.start()
+    try:
+        lines: list[str] = sc.parallelize(range(n), n).mapPartitions(worker_report).collect()
+        return lines
+    except Exception as exc:
+        if fired.is_set():
+            raise SparkProbeError(
+                f"the probe did not finish within {timeout:g} s",
+                "are executors available (YARN queue, dynamic allocation)? see the Spark UI",
+            ) from None
+        raise _job_failure(exc) from None
+    finally:
+        timer.cancel()
+        sc.removeJobTag(tag)
+
+
+def probe_executors(spark: Any, tasks: int | None = None, timeout: float = 300.0) -> list[Finding]:
     """Ask the executors' Python workers what they see (``spark``: a SparkSession or
     SparkContext). ``tasks``: how many (default: the default parallelism, so that every
-    executor gets one). Raises ``SparkProbeError`` when the job cannot run the probe."""
-    sc = getattr(spark, "sparkContext", spark)
-    n = max(1, int(tasks or sc.defaultParallelism))
-    try:
-        lines = sc.parallelize(range(n), n).mapPartitions(worker_report).collect()
-    except Exception as exc:  # Py4JJavaError: the workers' own traceback is in its text
-        text = str(exc)
-        if "No module named 'mlflow_client_env" in text:
-            raise SparkProbeError(
-                "the executors' Python cannot import mlflow_client_env, which runs the probe",
-                "install mlflow-client-env into the Python the executors run "
-                "(spark.pyspark.python / the archive shipped with --archives)",
-            ) from None
-        raise SparkProbeError(
-            f"the probe job failed: {text.strip().splitlines()[0][:300] if text else exc!r}",
-            "see the executors' logs (Spark UI, Executors tab)",
-        ) from None
+    executor gets one). Raises ``SparkProbeError`` when the job cannot run the probe, or
+    has not finished within ``timeout`` seconds."""
     import json
 
+    try:
+        sc = getattr(spark, "sparkContext", spark)
+        n = max(1, int(tasks or sc.defaultParallelism))
+        if not hasattr(sc, "addJobTag"):
+            raise AttributeError("addJobTag")
+    except Exception as exc:  # Spark Connect has no SparkContext; Spark < 3.5 no job tags
+        raise SparkProbeError(
+            f"the probe needs a classic SparkSession or SparkContext of Spark 3.5 or later "
+            f"({type(exc).__name__}: {str(exc)[:200]})",
+            "run it from a session started with SparkSession.builder (not Spark Connect); on "
+            "an older Spark use 'mlflow-client-env doctor --pid' on a worker",
+        ) from None
     reports: dict[tuple[str, int], dict[str, Any]] = {}
-    for line in lines:
+    for line in _collect(sc, n, timeout):
         data = json.loads(line)
         reports[(data["host"], data["pid"])] = data
+    return summarize(reports)
+
+
+def summarize(reports: dict[tuple[str, int], dict[str, Any]]) -> list[Finding]:
+    """The probe's findings from the workers' reports (``worker_report``), by (host, pid):
+    the headlines first, then every worker's own findings."""
     workers = {w: r["findings"] for w, r in reports.items()}
     lacking = {w: m for w, r in reports.items() if (m := _lacks(r))}
     no_ticket = [
         w for w, f in workers.items()
         if any(x["check"] == "kerberos" and x["status"] == "error"
-               and x["code"] in ("kerberos.missing", "kerberos.expired") for x in f)
+               and x["code"] in NO_TICKET_CODES for x in f)
     ]  # fmt: skip
+    others: dict[tuple[str, int], list[str]] = {}
+    for w, f in workers.items():
+        codes = {
+            x["code"] for x in f if x["status"] == "error" and x["code"] not in NO_TICKET_CODES
+        }
+        if reports[w].get("error"):
+            codes.add("the probe itself")
+        if codes:
+            others[w] = sorted(codes)
     names = ", ".join(f"{h}:{p}" for h, p in sorted(workers))
     head: list[Finding] = []
     if lacking:
@@ -144,6 +221,20 @@ def probe_executors(spark: Any, tasks: int | None = None) -> list[Finding]:
                 tuple(f"{h}:{p}" for h, p in sorted(no_ticket)),
                 "local executors: spark_conf(mode='local') passes the ticket cache; on YARN, "
                 "Spark fetches tokens when it has the ticket or --principal/--keytab",
+            )
+        )
+    if others:
+        head.append(
+            Finding(
+                "spark.executors-errors",
+                "error",
+                f"{len(others)} of {len(workers)} executor Python workers report other errors",
+                tuple(
+                    f"{h}:{p}: {', '.join(c)}"
+                    + (f" ({reports[(h, p)]['error']})" if reports[(h, p)].get("error") else "")
+                    for (h, p), c in sorted(others.items())
+                ),
+                "see the workers' findings below",
             )
         )
     if not head:

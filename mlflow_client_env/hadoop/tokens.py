@@ -378,10 +378,13 @@ def target_services(
     """
     import urllib.parse
 
-    parsed = urllib.parse.urlparse(uri)
-    if parsed.scheme.lower() not in ("hdfs", "webhdfs", "swebhdfs") or not parsed.netloc:
+    try:
+        parsed = urllib.parse.urlparse(uri)
+        if parsed.scheme.lower() not in ("hdfs", "webhdfs", "swebhdfs") or not parsed.netloc:
+            return ()
+        host, port = _hostport(parsed.netloc.rpartition("@")[2])
+    except ValueError:  # "hdfs://[::1:8020", a port that is no number: no service at all
         return ()
-    host, port = _hostport(parsed.netloc.rpartition("@")[2])
     if conf is not None and port is None and host in conf.nameservices:
         return (HA_SERVICE_PREFIX + host,)
     port = port if port is not None else 8020
@@ -400,15 +403,18 @@ def resolve_hosts(uris: Iterable[str]) -> dict[str, list[str]]:
 
     out: dict[str, list[str]] = {}
     for uri in uris:
-        parsed = urllib.parse.urlparse(uri)
-        if not parsed.netloc:
+        try:
+            parsed = urllib.parse.urlparse(uri)
+            if not parsed.netloc:
+                continue
+            host, _ = _hostport(parsed.netloc.rpartition("@")[2])
+        except ValueError:  # a malformed URI names no host to look up
             continue
-        host, _ = _hostport(parsed.netloc.rpartition("@")[2])
         if host in out:
             continue
         try:
             infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-        except OSError:
+        except (OSError, UnicodeError, ValueError):  # "a..b" is a UnicodeError (IDNA)
             out[host] = []
             continue
         out[host] = sorted({str(i[4][0]) for i in infos})

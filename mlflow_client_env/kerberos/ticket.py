@@ -4,7 +4,8 @@ Most "it worked yesterday" failures are tickets (catalog D1, D3, D6, D8): none,
 expired mid-run, or in a KEYRING/KCM cache the JDK cannot read. ``ticket_status``
 reads a FILE cache itself (MIT's documented binary format, under the shared lock MIT's
 own readers take), and asks python-gssapi (never ``klist`` text) about the other
-cache types. A status check never writes: libkrb5 would (see ``ticket_status``).
+cache types. Checking a FILE cache never writes to it; gssapi would (see
+``ticket_status``), and still may for DIR, KEYRING and KCM caches.
 gssapi is imported inside the functions so ``import mlflow_client_env`` stays fast.
 """
 
@@ -125,8 +126,10 @@ def read_regular_file(
     Opened with O_NONBLOCK (a FIFO never blocks the open or the read) and checked
     with fstat before anything is read: a FIFO, a directory, a device or a socket
     raises ``CcacheUnreadableError``, a larger file ``CcacheFormatError``. OSError
-    (missing, permission) propagates. Read under a shared lock (``_read_lock``), so a
-    libkrb5 writer's half-done append or rewrite is never seen.
+    (missing, permission) propagates. Read under a shared lock (``_read_lock``), so none
+    of libkrb5's locked writes (an append, a credential stored) is seen half done. An
+    outside ``kinit`` rewrites a cache in several locked steps: between them a reader
+    may still see it empty or without its TGT, as libkrb5's own readers may.
     """
     flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | getattr(os, "O_NOCTTY", 0)
     if not follow_symlinks:
@@ -175,7 +178,7 @@ def read_regular_file(
         os.close(fd)
 
 
-def _read_lock(fd: int, wait: float = LOCK_WAIT) -> None:
+def _read_lock(fd: int, wait: float | None = None) -> None:
     """Take a shared lock on the open file ``fd``, waiting at most ``wait`` seconds.
 
     libkrb5 changes a FILE cache in place (``kinit`` rewrites it, gssapi appends
@@ -205,7 +208,7 @@ def _read_lock(fd: int, wait: float = LOCK_WAIT) -> None:
         import time
 
         now = time.monotonic()
-        deadline = now + wait if deadline is None else deadline
+        deadline = now + (LOCK_WAIT if wait is None else wait) if deadline is None else deadline
         if now >= deadline:
             return
         time.sleep(0.005)
