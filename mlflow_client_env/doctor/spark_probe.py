@@ -73,9 +73,6 @@ def worker_report(_: Iterable[Any] = ()) -> Iterator[str]:
     yield json.dumps(out)
 
 
-#: Ticket variables are judged by the ticket (or the tokens), not as missing variables:
-#: spark_conf(mode="yarn") leaves them out on purpose.
-TICKET_VARIABLES = ("KRB5CCNAME", "MLFLOW_KERBEROS_TICKET_CACHE")
 NO_TICKET_CODES = ("kerberos.missing", "kerberos.expired")
 
 
@@ -85,6 +82,8 @@ def _lacks(worker: dict[str, Any]) -> list[str]:
     check's "started without"), or any way to its host's Hadoop at all."""
     if worker.get("native"):
         return [] if worker.get("hadoop_conf_dir") else ["HADOOP_CONF_DIR (a folder)"]
+    from ..spark import TICKET_VARIABLES  # judged by the ticket (or tokens), never "missing"
+
     found = worker["findings"]
     lacking = [
         name
