@@ -89,3 +89,25 @@ def test_an_entity_declared_in_an_unread_dtd_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigFileError, match="forbidden XML construct \\(an undefined entity"):
         parse_site_xml(f)
+
+
+def test_a_file_parsed_again_is_read_again_and_never_shared(tmp_path: Path) -> None:
+    """parse_site_xml keeps the parse of bytes it has seen (a warm setup() reads the same
+    two files again): a changed file gives its new pairs, a caller's change to its dict
+    never reaches the next caller, and a refused file is refused every time."""
+    site = tmp_path / "core-site.xml"
+    site.write_bytes(DOCS[0])
+    for _ in range(3):  # the first parse, then the kept one, each changed by its caller
+        got = parse_site_xml(site)
+        assert got == {"fs.defaultFS": "hdfs://ns1"}
+        got["fs.defaultFS"] = "changed by the caller"
+        got["extra"] = "x"
+    site.write_bytes(DOCS[0].replace(b"hdfs://ns1", b"hdfs://ns2"))  # same size, new value
+    assert parse_site_xml(site) == {"fs.defaultFS": "hdfs://ns2"}
+    site.write_bytes(DOCS[0])
+    assert parse_site_xml(site) == {"fs.defaultFS": "hdfs://ns1"}
+    bomb = b'<!DOCTYPE c [<!ENTITY a "b">]><configuration/>'
+    site.write_bytes(bomb)
+    for _ in range(2):
+        with pytest.raises(ConfigFileError, match="forbidden"):
+            parse_site_xml(site)

@@ -221,8 +221,17 @@ def site_xml_properties(data: bytes) -> dict[str, str]:
     return props
 
 
+#: Parsed files by their bytes: the file is read every time (a changed file is never
+#: missed), only the parse is saved when the bytes are the same (a warm ``setup()`` reads
+#: core-site.xml and hdfs-site.xml again; expat was a quarter of its time). Bounded.
+_PARSED: dict[bytes, dict[str, str]] = {}
+PARSED_MAX_FILES = 16
+PARSED_MAX_BYTES = 1 << 20
+
+
 def parse_site_xml(path: Path) -> dict[str, str]:
-    """``<property><name/><value/></property>`` pairs of one Hadoop XML file."""
+    """``<property><name/><value/></property>`` pairs of one Hadoop XML file (a new dict
+    each time: the caller may change it)."""
     from xml.parsers.expat import ExpatError
 
     redeploy = (
@@ -232,8 +241,11 @@ def parse_site_xml(path: Path) -> dict[str, str]:
     data = read_small(path, redeploy)
     if data is None:
         raise ConfigFileError(f"{path} does not exist", redeploy)
+    known = _PARSED.get(data)
+    if known is not None:  # the same bytes as a parse before: the same pairs
+        return dict(known)
     try:
-        return site_xml_properties(data)
+        props = site_xml_properties(data)
     except ExpatError as exc:
         raise ConfigFileError(
             f"{path} is not well-formed XML (line {exc.lineno}, column {exc.offset})", redeploy
@@ -243,6 +255,11 @@ def parse_site_xml(path: Path) -> dict[str, str]:
             f"{path} uses a forbidden XML construct ({exc})",
             "Hadoop config files need no DTDs or entities: re-deploy the client configuration",
         ) from None
+    if len(data) <= PARSED_MAX_BYTES:
+        if len(_PARSED) >= PARSED_MAX_FILES:
+            _PARSED.clear()
+        _PARSED[data] = dict(props)
+    return props
 
 
 def conf_dir_candidates(
