@@ -15,10 +15,12 @@ libkrb5 rewriting a cache, whose lock window cannot be held open from outside.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -65,18 +67,17 @@ def test_a_status_check_never_writes_the_cache(krb: Krb, tmp_path: Path) -> None
     assert cache.read_bytes() == before
 
 
-def test_a_cache_being_written_is_read_once_the_writer_is_done(
-    krb: Krb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The reader waits for the writer (here up to 10 min, so a loaded machine cannot make
-    the writer late: the test judges no time)."""
-    monkeypatch.setattr(ticket, "LOCK_WAIT", 600.0)
+@contextlib.contextmanager
+def half_written(
+    krb: Krb, tmp_path: Path, hold: float
+) -> Iterator[tuple[Path, subprocess.Popen[bytes]]]:
+    """alice's cache, cut in half under libkrb5's lock by WRITER, which restores it after
+    ``hold`` seconds; yields once the lock is held. The writer is stopped at the end."""
     cache = tmp_path / "cc"
     krb.kinit("alice", cache, lifetime="1h")
-    env = krb.env(cache)
     ready = tmp_path / "ready"
     writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(cache), str(ready), "0.8"], env=env
+        [sys.executable, "-c", WRITER, str(cache), str(ready), str(hold)], env=krb.env(cache)
     )
     try:
         deadline = time.monotonic() + 60
@@ -84,34 +85,29 @@ def test_a_cache_being_written_is_read_once_the_writer_is_done(
             assert writer.poll() is None, "the writer ended before it held the lock"
             assert time.monotonic() < deadline, "the writer never took the lock"
             time.sleep(0.01)
-        st = ticket_status(f"FILE:{cache}", env=env, threshold=0, realms=())
-        assert st.state == "valid", st
-        assert writer.wait(timeout=60) == 0
+        yield cache, writer
     finally:
         if writer.poll() is None:
             writer.kill()
             writer.wait()
 
 
+def test_a_cache_being_written_is_read_once_the_writer_is_done(
+    krb: Krb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader waits for the writer (here up to 10 min, so a loaded machine cannot make
+    the writer late: the test judges no time)."""
+    monkeypatch.setattr(ticket, "LOCK_WAIT", 600.0)
+    with half_written(krb, tmp_path, 0.8) as (cache, writer):
+        st = ticket_status(f"FILE:{cache}", env=krb.env(cache), threshold=0, realms=())
+        assert st.state == "valid", st
+        assert writer.wait(timeout=60) == 0
+
+
 def test_a_writer_that_never_finishes_is_read_past(krb: Krb, tmp_path: Path) -> None:
     """The wait is bounded: a lock held for minutes gives the half-written cache's answer
     ("corrupt") after LOCK_WAIT, not a hang."""
-    cache = tmp_path / "cc"
-    krb.kinit("alice", cache, lifetime="1h")
-    env = krb.env(cache)
-    ready = tmp_path / "ready"
-    writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(cache), str(ready), "300"], env=env
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while not ready.exists():
-            assert writer.poll() is None, "the writer ended before it held the lock"
-            assert time.monotonic() < deadline, "the writer never took the lock"
-            time.sleep(0.01)
-        st = ticket_status(f"FILE:{cache}", env=env, threshold=0, realms=())
+    with half_written(krb, tmp_path, 300) as (cache, writer):
+        st = ticket_status(f"FILE:{cache}", env=krb.env(cache), threshold=0, realms=())
         assert st.state == "corrupt", st
         assert writer.poll() is None  # it still holds the lock: we did not wait for it
-    finally:
-        writer.kill()
-        writer.wait()
