@@ -83,20 +83,20 @@ def cmd_ticket(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         hadoop_conf_dir=conf.conf_dir if conf else None,
     )
-    tokens: list[Finding] = []
-    token_only = False
     # a YARN container: tokens may stand in for the process's ticket (not for a cache the
     # user named with --ccache: that question is about the cache alone)
-    if os.environ.get(TOKEN_FILE_VAR) and args.ccache is None:
-        from ..hadoop.tokens import ticket_or_tokens, token_findings
+    use_tokens = bool(os.environ.get(TOKEN_FILE_VAR)) and args.ccache is None
+    tokens: list[Finding] = []
+    token_only = False
+    if use_tokens:
+        from ..hadoop import with_tokens
         from ..kerberos.ticket import status_finding
 
-        tokens = token_findings(os.environ, conf)
-        combined = ticket_or_tokens([status_finding(st)], tokens)
-        token_only = combined[0].code == "kerberos.token-only"
+        headline, *tokens = with_tokens([status_finding(st)], os.environ, conf)
+        token_only = headline.code == "kerberos.token-only"
     if args.json:
         data = st.to_json()
-        if os.environ.get(TOKEN_FILE_VAR) and args.ccache is None:
+        if use_tokens:
             data["token_only"] = token_only
             data["tokens"] = [
                 {"code": f.code, "status": f.status, "summary": f.summary, "fix": f.fix}

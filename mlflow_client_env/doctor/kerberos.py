@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import MlflowClientEnvError
 from ..findings import Finding
-from ..hadoop import TOKEN_FILE_VAR
+from ..hadoop import with_tokens
 from ..hadoop.conf import HadoopConf
 from ..kerberos.profile import (
     cache_not_java_readable,
@@ -99,13 +99,8 @@ def check_kerberos(ctx: Context) -> Iterator[Finding]:
         return
     out: list[Finding] = []
     k = d.kerberos
-    ticket = ticket_finding(ctx, d.conf.conf_dir if d.conf else None)  # the headline
-    if ctx.env.get(TOKEN_FILE_VAR):  # a YARN container: tokens may stand in for the ticket
-        from ..hadoop.tokens import ticket_or_tokens, token_findings
-
-        out += ticket_or_tokens([ticket], token_findings(ctx.env, d.conf))
-    else:
-        out.append(ticket)
+    # the headline; in a YARN container, tokens may stand in for the ticket
+    out += with_tokens([ticket_finding(ctx, d.conf.conf_dir if d.conf else None)], ctx.env, d.conf)
     if not k.java_readable:
         out.append(cache_not_java_readable(k))
     user_only = user_without_ticket_cache(ctx.env)

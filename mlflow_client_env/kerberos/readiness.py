@@ -63,7 +63,7 @@ def ticket_readiness(
     if environment.hadoop is None or conf is None or not conf.kerberos:
         return None, []
     from .profile import ccache_type
-    from .ticket import file_ticket_status, status_finding
+    from .ticket import file_ticket_status
 
     k = environment.kerberos
     var = environment.get("KRB5CCNAME")
@@ -76,7 +76,7 @@ def ticket_readiness(
             k.ccache_source if mine else "the FILE cache made for Java (a keytab login or a copy)"
         )
         st = file_ticket_status(ccache, realms=realms, source=source, now=now)
-        return st, _with_tokens(environment, [status_finding(st)], now)
+        return st, _with_tokens(environment, st, now)
     if not gssapi:
         return None, []
     from .ticket import GSSAPI_FIX, load_gssapi, ticket_status
@@ -96,23 +96,17 @@ def ticket_readiness(
                 GSSAPI_FIX,
             )
         ]
-    return st, _with_tokens(environment, [status_finding(st)], now)
+    return st, _with_tokens(environment, st, now)
 
 
-def _with_tokens(
-    environment: Environment, findings: list[Finding], now: float | None
-) -> list[Finding]:
-    """``findings``, with "no ticket" turned into ``kerberos.token-only`` (ok) when this
-    process has valid HDFS delegation tokens (a YARN container); the token findings follow."""
+def _with_tokens(environment: Environment, st: TicketStatus, now: float | None) -> list[Finding]:
+    """The ticket's finding, read with this process's delegation tokens (``hadoop.with_tokens``)."""
     import os
 
-    from ..hadoop import TOKEN_FILE_VAR
+    from ..hadoop import with_tokens
+    from .ticket import status_finding
 
-    if not os.environ.get(TOKEN_FILE_VAR):
-        return findings
-    from ..hadoop.tokens import ticket_or_tokens, token_findings
-
-    return ticket_or_tokens(findings, token_findings(os.environ, environment.conf, now=now))
+    return with_tokens([status_finding(st)], os.environ, environment.conf, now)
 
 
 def ticket_line(st: TicketStatus) -> str:
