@@ -258,15 +258,27 @@ def hdfs_client_in_force(
     *,
     artifact_uri: str | None = None,
     env: Mapping[str, str] | None = None,
+    requested: tuple[str, str] | None = None,
 ) -> HdfsClientChoice:
     """Which client serves ``artifact_uri`` (default: a URI on fs.defaultFS), and why.
 
     ``native`` asked for where hdfs-native cannot load is an error
     (:class:`HdfsClientSettingError`), not a silent fallback; ``native`` with gaps serves
-    natively and lists them. ``auto`` picks native only without gaps.
+    natively and lists them. ``auto`` picks native only without gaps. ``requested``:
+    ``(mode, source)`` when the caller resolved the setting already (``setup()``).
     """
     env = os.environ if env is None else env
-    requested, source = requested_hdfs_client(argument, env)
+    if requested is None:
+        mode, source = requested_hdfs_client(argument, env)
+    else:
+        mode, source = checked_mode(*requested), requested[1]
+    return _in_force(mode, source, artifact_uri, env)
+
+
+def _in_force(
+    requested: str, source: str, artifact_uri: str | None, env: Mapping[str, str]
+) -> HdfsClientChoice:
+    """:func:`hdfs_client_in_force` for a resolved ``requested`` mode and its ``source``."""
     if requested == "jvm":
         return HdfsClientChoice(requested, source, "jvm", "asked for")
     missing = native_importable()
