@@ -27,6 +27,7 @@ TYPE_CHECKING = False  # typing is not imported at run time (import cost; mypy h
 if TYPE_CHECKING:
     from typing import Literal
 
+    from .artifacts.mode import HdfsClientChoice
     from .tracking import ArtifactStore
 
     Timing = Literal["lazy", "start"]
@@ -63,9 +64,10 @@ class Variable:
 class Environment:
     """The composed variables and findings, and the facts they came from.
 
-    ``hadoop`` and ``java`` are None only for a client that needs no Hadoop: none was found
-    and the tracking server stores the experiment's artifacts itself (``--serve-artifacts``),
-    see :func:`without_hadoop`.
+    ``java`` is None for a client that needs no JVM: one whose tracking server stores the
+    experiment's artifacts itself (``--serve-artifacts``, :func:`without_hadoop`; ``hadoop``
+    is None too), or one that asked for hdfs-native (``native_only``, :func:`compose_native`;
+    ``hadoop`` is the installation when one was found, for its configuration only).
     """
 
     variables: tuple[Variable, ...]
@@ -74,6 +76,8 @@ class Environment:
     conf: HadoopConf | None
     java: JavaChoice | None
     kerberos: KerberosSetup
+    #: composed for hdfs-native alone (``hdfs_client=native``): no JVM variable at all
+    native_only: bool = False
 
     def as_dict(self) -> dict[str, str]:
         return {v.name: v.value for v in self.variables}
@@ -146,6 +150,53 @@ def refuse_credentials_in_uri(uri: str, source: str) -> None:
         )
 
 
+def conf_reason(conf: HadoopConf) -> str:
+    """Why HADOOP_CONF_DIR is what it is."""
+    return (
+        f"client configuration from {conf.source} (fs.defaultFS={conf.default_fs or 'unset'}, "
+        f"authentication={conf.authentication})"
+    )
+
+
+def _no_core_site(conf: HadoopConf | None) -> bool:
+    return conf is not None and not any(f.name == "core-site.xml" for f in conf.files)
+
+
+def conf_findings(conf: HadoopConf | None) -> list[Finding]:
+    """What is wrong with the client configuration for any HDFS client: none found
+    (error), or one without core-site.xml (warning)."""
+    if conf is None:
+        return [
+            Finding(
+                "client-config.missing",
+                "error",
+                "no Hadoop client configuration found (HADOOP_CONF_DIR, /etc/hadoop/conf)",
+                fix=f"point {setting('hadoop_conf_dir')} at a copy of it, or deploy the client "
+                "configuration to this host (Cloudera Manager: add a Gateway role)",
+            )
+        ]
+    if _no_core_site(conf):
+        return [
+            Finding(
+                "client-config.no-core-site",
+                "warn",
+                f"the client configuration {conf.conf_dir} has no core-site.xml, so "
+                "fs.defaultFS and the authentication mode are unknown; Kerberos is assumed",
+                fix="deploy the client configuration to this host (Cloudera Manager: Actions > "
+                f"Deploy Client Configuration), or point {setting('hadoop_conf_dir')} at a "
+                "complete copy",
+            )
+        ]
+    return []
+
+
+def assume_kerberos(conf: HadoopConf | None) -> bool:
+    """Whether the client is Kerberized. Without a client configuration (or without its
+    core-site.xml) we cannot know: assume Kerberos, whose variables do no harm to a SIMPLE
+    cluster, rather than drop them silently."""
+    return conf is None or _no_core_site(conf) or conf.kerberos
+
+
 def compose(
     hadoop: HadoopInstall,
     conf: HadoopConf | None,
@@ -180,24 +231,9 @@ def compose(
         f"{hadoop.kind} install, Hadoop {hadoop.version or '?'}; found via {hadoop.source}"
         + ("; inside a parcel this is P/lib/hadoop, not P" if hadoop.kind == "parcel" else ""),
     )
+    findings += conf_findings(conf)
     if conf is not None:
-        add(
-            "HADOOP_CONF_DIR",
-            str(conf.conf_dir),
-            f"client configuration from {conf.source} (fs.defaultFS={conf.default_fs or 'unset'}, "
-            f"authentication={conf.authentication})",
-        )
-    else:
-        findings.append(
-            Finding(
-                "client-config.missing",
-                "error",
-                "no Hadoop client configuration found (HADOOP_CONF_DIR, /etc/hadoop/conf)",
-                fix=f"point {setting('hadoop_conf_dir')} at a copy of it, or deploy the client "
-                "configuration to this host "
-                "(Cloudera Manager: add a Gateway role)",
-            )
-        )
+        add("HADOOP_CONF_DIR", str(conf.conf_dir), conf_reason(conf))
     if hadoop.libhdfs is not None:
         add(
             "ARROW_LIBHDFS_DIR",
@@ -257,23 +293,7 @@ def compose(
             ours.append(
                 (f"-Djava.security.krb5.conf={kerberos.krb5_conf}", "-Djava.security.krb5.conf=")
             )
-    no_core_site = conf is not None and not any(f.name == "core-site.xml" for f in conf.files)
-    if no_core_site:
-        assert conf is not None
-        findings.append(
-            Finding(
-                "client-config.no-core-site",
-                "warn",
-                f"the client configuration {conf.conf_dir} has no core-site.xml, so "
-                "fs.defaultFS and the authentication mode are unknown; Kerberos is assumed",
-                fix="deploy the client configuration to this host (Cloudera Manager: Actions > "
-                f"Deploy Client Configuration), or point {setting('hadoop_conf_dir')} at a "
-                "complete copy",
-            )
-        )
-    # Without a client configuration (or without its core-site.xml) we cannot know: assume
-    # Kerberos, whose variables do no harm to a SIMPLE cluster, rather than drop them silently.
-    kerberized = conf is None or no_core_site or conf.kerberos
+    kerberized = assume_kerberos(conf)
     if kerberized and (jh.major or 9) >= 9:
         ours.append((ADD_EXPORTS, ADD_EXPORTS))
     ours.append((options.heap, "-Xmx"))
@@ -457,4 +477,97 @@ def hadoop_not_needed(
             f"the tracking server {redact(uri)} reports the artifact location {location}",
             *((note,) if note else ()),
         ),
+    )
+
+
+#: The variables the JVM path (pyarrow, libhdfs, a JVM) needs, and hdfs-native does not.
+JVM_PATH_VARIABLES = ("JAVA_HOME", "HADOOP_HOME", "ARROW_LIBHDFS_DIR", "CLASSPATH", "LIBHDFS_OPTS")
+#: What a native-only environment leaves out: those, and the paths to Hadoop's and Java's
+#: commands and to libjvm.so.
+JVM_ONLY_VARIABLES = (*JVM_PATH_VARIABLES, "PATH", "LD_LIBRARY_PATH")
+
+
+def compose_native(
+    conf: HadoopConf | None,
+    kerberos: KerberosSetup,
+    env: Mapping[str, str],
+    choice: HdfsClientChoice,
+    options: Options = NO_OPTIONS,
+    *,
+    hadoop: HadoopInstall | None = None,
+    login_ccache: str | None = None,
+) -> Environment:
+    """The environment of a client that asked for hdfs-native (``hdfs_client=native``): the
+    client configuration, the ticket cache and the tracking URI, and nothing for a JVM (pure).
+
+    hdfs-native reads ``HADOOP_CONF_DIR`` and asks the system's libgssapi_krb5 for the
+    ticket, in this process: it reads every cache type libkrb5 knows (FILE, KEYRING, KCM),
+    so no FILE copy is made for Java. ``login_ccache``: the FILE cache of a keytab login
+    asked for now. ``hadoop``: the installation, when one was found (it only supplied the
+    default configuration directory). ``choice``: what ``hdfs_client_in_force`` answers in
+    the composed environment (its gaps are warnings: native serves despite them).
+    """
+    variables: list[Variable] = []
+    findings = conf_findings(conf)
+    findings += [Finding("kerberos.warning", "warn", w) for w in kerberos.warnings]
+    if conf is not None:
+        variables.append(Variable("HADOOP_CONF_DIR", str(conf.conf_dir), conf_reason(conf)))
+    if assume_kerberos(conf):
+        if login_ccache:
+            cache, why = login_ccache, "the FILE cache of the keytab login"
+        else:
+            cache, why = kerberos.ccache, f"the cache libkrb5 uses ({kerberos.ccache_source})"
+        path = login_ccache or (str(kerberos.ccache_path) if kerberos.java_readable else None)
+        name = f"FILE:{path}" if path else cache
+        variables.append(
+            Variable(
+                "KRB5CCNAME",
+                name,
+                f"{why}; hdfs-native reads it through libgssapi_krb5 in this process, "
+                "which reads FILE, KEYRING and KCM caches alike (no FILE copy is made: "
+                "there is no JVM)",
+            )
+        )
+        inherited = env.get("MLFLOW_KERBEROS_TICKET_CACHE")
+        if path:  # MLflow's own setting for the cache, which hdfs-native honours too
+            variables.append(
+                Variable(
+                    "MLFLOW_KERBEROS_TICKET_CACHE",
+                    path,
+                    "the same cache, in MLflow's setting (it overrides KRB5CCNAME when set)",
+                )
+            )
+        elif inherited:  # it would override KRB5CCNAME with a cache that is not in use
+            variables.append(
+                Variable(
+                    "MLFLOW_KERBEROS_TICKET_CACHE",
+                    "",
+                    f"emptied: it named {inherited}, which would override {name}",
+                )
+            )
+    if options.tracking_uri:
+        uri, source = options.tracking_uri
+        refuse_credentials_in_uri(uri, source)
+        variables.append(Variable("MLFLOW_TRACKING_URI", uri, f"from {source}"))
+    variables += [Variable(*v) for v in client_settings(options)]
+    findings.append(
+        Finding(
+            "hdfs-native.in-force",
+            "ok",
+            f"{choice.summary()}; the JVM variables ({', '.join(JVM_ONLY_VARIABLES)}) are not "
+            "set: no Java, Hadoop installation or libhdfs is needed",
+        )
+    )
+    findings += [
+        Finding(
+            "hdfs-native.gap",
+            "warn",
+            f"hdfs-native serves although the client configuration asks for more: {gap}",
+            fix="check that artifacts still reach HDFS (mlflow-client-env doctor), or use "
+            "hdfs_client=auto, which takes the JVM path for such a configuration",
+        )
+        for gap in choice.gaps
+    ]
+    return Environment(
+        tuple(variables), tuple(findings), hadoop, conf, None, kerberos, native_only=True
     )

@@ -14,9 +14,9 @@ import warnings
 from pathlib import Path
 
 from .config import resolve_overrides
-from .discovery import client_options, discover, environment_of
-from .environment import Environment, Variable, refuse_credentials_in_uri, without_hadoop
-from .errors import HadoopNotFoundError, MlflowClientEnvError, SparkHomeError
+from .discovery import resolve
+from .environment import Environment, Variable, refuse_credentials_in_uri
+from .errors import MlflowClientEnvError, SparkHomeError
 from .findings import Finding, worst
 from .forksafety import warn_after_fork
 from .jvm import loaded_libjvm
@@ -68,7 +68,12 @@ class SetupReport:
     def _summary(self) -> list[str]:
         env = self.environment
         h, java = env.hadoop, env.java
-        if h is None or java is None:  # proxied artifacts: the findings say why
+        if env.native_only:  # hdfs_client=native: no JVM, whatever else is installed
+            lines = [
+                "HDFS client: hdfs-native (no Java, CLASSPATH or libhdfs needed)",
+                f"Conf:   {env.conf.conf_dir if env.conf else 'none found'}",
+            ]
+        elif h is None or java is None:  # proxied artifacts: the findings say why
             lines = ["Hadoop: not needed (the tracking server stores the artifacts)"]
         else:
             j = java.install
@@ -192,28 +197,16 @@ def setup(
     ov = resolve_overrides({**overrides, "tracking_uri": tracking_uri}, os.environ)
     if ov.tracking_uri is not None:
         refuse_credentials_in_uri(*ov.tracking_uri.pair())
-    try:
-        found = discover(
-            ov,
-            os.environ,
-            exact_classpath=exact_classpath,
-            exact_classpath_timeout=exact_classpath_timeout,
-            kerberos=kerberos,
-        )
-    except HadoopNotFoundError as missing:  # fine when the server stores the artifacts (H4)
-        from .tracking import confirm_no_hadoop_needed
-
-        store, uri = confirm_no_hadoop_needed(missing, ov, os.environ, experiment)
-        login = plan if plan.kind == "login" else None  # no copy for Java: there is no Java
-        login_ccache, kinit_findings = login.carry_out() if login else (None, [])
-        env = without_hadoop(
-            missing.problem, uri, store, kerberos, login_ccache, client_options(ov)
-        )
-    else:
-        java_ccache, kinit_findings = plan.carry_out()
-        env = environment_of(
-            found, os.environ, java_ccache=java_ccache, copied_from=plan.copied_from
-        )
+    resolved = resolve(
+        ov,
+        os.environ,
+        plan,
+        kerberos,
+        experiment=experiment,
+        exact_classpath=exact_classpath,
+        exact_classpath_timeout=exact_classpath_timeout,
+    )
+    env, kinit_findings = resolved.environment, resolved.findings
     # after the login or the copy: the ticket of the cache Java and Python will use
     ticket, ticket_findings = ticket_readiness(env)
     findings = [*kinit_findings, *env.findings, *ticket_findings]

@@ -39,13 +39,11 @@ import sys
 from collections.abc import Mapping, MutableMapping, MutableSequence, Sequence
 from pathlib import Path
 
+from .artifacts.mode import HDFS_CLIENT_VAR
+from .environment import JVM_PATH_VARIABLES, Environment
 from .errors import MlflowClientEnvError, SparkHomeError, SparkSetupError
 from .findings import Finding
 from .records import record
-
-TYPE_CHECKING = False  # typing is not imported at run time (import cost; mypy honours this)
-if TYPE_CHECKING:
-    from .environment import Environment
 
 MODES = ("auto", "yarn", "local")
 DEPLOY_MODES = ("client", "cluster")
@@ -56,11 +54,9 @@ DRIVER_JAVA_OPTIONS = "spark.driver.extraJavaOptions"
 #: The file systems Spark fetches delegation tokens for, besides fs.defaultFS (Spark 3;
 #: Spark 2 calls it spark.yarn.access.hadoopFileSystems, which Spark 3 still reads).
 ACCESS_FILESYSTEMS = "spark.kerberos.access.hadoopFileSystems"
-HDFS_CLIENT_VAR = "MLFLOW_CLIENT_ENV_HDFS_CLIENT"  # artifacts.mode's, not imported eagerly
 KRB5_OPTION = "-Djava.security.krb5.conf="
 
 #: The variables each HDFS path needs on an executor (besides the ticket's and MLflow's).
-JVM_PATH_VARIABLES = ("JAVA_HOME", "HADOOP_HOME", "ARROW_LIBHDFS_DIR", "CLASSPATH", "LIBHDFS_OPTS")
 NATIVE_PATH_VARIABLES = ("HADOOP_CONF_DIR",)
 TICKET_VARIABLES = ("KRB5CCNAME", "MLFLOW_KERBEROS_TICKET_CACHE")
 
@@ -311,7 +307,7 @@ def plan_spark_conf(
         from .discovery import build_environment
 
         environment = build_environment(env, overrides)
-    if environment.hadoop is None:
+    if environment.hadoop is None and not environment.native_only:
         raise SparkSetupError(
             "no Hadoop was found, so there is no HDFS environment for the executors "
             "(the tracking server stores the artifacts itself)",

@@ -137,11 +137,11 @@ def prepare(args: Any, environ: dict[str, str]) -> tuple[dict[str, str], list[st
     env.pop(MESSAGE_VAR, None)  # never inherit a stale message
     problems: list[str] = []
     notes: list[str] = []
-    from ..errors import HadoopNotFoundError, MlflowClientEnvError
+    from ..errors import MlflowClientEnvError
 
     try:
         from ..config import SETTINGS, resolve_overrides
-        from ..discovery import client_options, discover, environment_of
+        from ..discovery import resolve
         from ..kerberos.java_cache import plan_java_ccache
         from ..kerberos.profile import discover_kerberos
 
@@ -152,25 +152,11 @@ def prepare(args: Any, environ: dict[str, str]) -> tuple[dict[str, str], list[st
         overrides = resolve_overrides(
             {spec.name: getattr(args, spec.name) for spec in SETTINGS}, env
         )
-        try:
-            found = discover(
-                overrides, env, exact_classpath=args.exact_classpath, kerberos=kerberos
-            )
-        except HadoopNotFoundError as missing:  # fine when the server stores the artifacts
-            from ..environment import without_hadoop
-            from ..tracking import confirm_no_hadoop_needed
-
-            store, uri = confirm_no_hadoop_needed(missing, overrides, env, args.experiment)
-            login = plan if plan.kind == "login" else None  # no copy: there is no Java
-            java_ccache, login_findings = login.carry_out() if login else (None, [])
-            resolved = without_hadoop(
-                missing.problem, uri, store, kerberos, java_ccache, client_options(overrides)
-            )
-        else:
-            java_ccache, login_findings = plan.carry_out()
-            resolved = environment_of(
-                found, env, java_ccache=java_ccache, copied_from=plan.copied_from
-            )
+        done = resolve(
+            overrides, env, plan, kerberos,
+            experiment=args.experiment, exact_classpath=args.exact_classpath,
+        )  # fmt: skip
+        resolved, login_findings = done.environment, done.findings
         notes += [f.summary + (f"\n  fix: {f.fix}" if f.fix else "") for f in login_findings]
     except MlflowClientEnvError as exc:
         problems.append(f"{exc.problem}\n  fix: {exc.fix}")
@@ -184,7 +170,7 @@ def prepare(args: Any, environ: dict[str, str]) -> tuple[dict[str, str], list[st
         for f in resolved.findings:
             line = f.summary + (f"\n  fix: {f.fix}" if f.fix else "")
             (problems if f.status == "error" else notes).append(line)
-        if java_ccache is None and resolved.hadoop is not None:  # Java's ticket, for HDFS
+        if done.made_ccache is None:  # the ticket HDFS will use (none: not Kerberized)
             notes += ticket_notes(resolved)
     # What the user gave at install time is exported whatever failed above (an argument beats
     # the inherited environment, as in compose()): without it MLflow would silently log to a

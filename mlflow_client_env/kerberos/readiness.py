@@ -60,7 +60,7 @@ def ticket_readiness(
     ``now``: POSIX seconds, for tests. Never contacts the KDC.
     """
     conf = environment.conf
-    if environment.hadoop is None or conf is None or not conf.kerberos:
+    if conf is None or not conf.kerberos:  # no Hadoop used, or not Kerberized
         return None, []
     from .profile import ccache_type
     from .ticket import file_ticket_status

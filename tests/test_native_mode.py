@@ -1,0 +1,224 @@
+"""``hdfs_client=native``: setup(), the kernel launcher and ``env`` export only what
+hdfs-native needs (issue 14): the client configuration, the ticket cache and the tracking
+URI. No JAVA_HOME, CLASSPATH, LIBHDFS_OPTS, ARROW_LIBHDFS_DIR, PATH or LD_LIBRARY_PATH,
+and no Java or Hadoop installation needed at all.
+
+Against the real sandbox (KDC, Kerberized HDFS behind an HA nameservice, MLflow server),
+on a "host" that has no Java and no Hadoop for discovery to find (no JAVA_HOME, no parcel
+root): a notebook cell in a native-mode launcher kernel logs an artifact, the kernel's
+``/proc/self/maps`` has no libjvm.so, and Java's FsShell reads the bytes back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlflow_client_env.discovery import build_environment
+from mlflow_client_env.environment import JVM_ONLY_VARIABLES, compose_native
+from mlflow_client_env.errors import HdfsClientSettingError
+from mlflow_client_env.hadoop.conf import discover_conf
+from mlflow_client_env.kerberos.profile import KerberosSetup
+from tests.conftest import Jupyter
+from tests.sandbox.fixtures import Cluster, hdfs_cat
+from tests.sandbox.helpers import ClientEnv, run_python
+from tests.test_kernel import run_cell, run_cli, running_kernel
+
+#: What discovery of Java or Hadoop could start from: a native-only host has none of it.
+JVM_HINTS = ("JAVA_HOME", "MLFLOW_CLIENT_ENV_PARCELS_ROOT", "HADOOP_HOME", "CLASSPATH")
+
+
+def native_host(client_env: ClientEnv) -> dict[str, str]:
+    """The sandbox client's environment with nothing that points at Java or Hadoop; the
+    parcels root is an empty folder, so discovery finds no Hadoop installation."""
+    env = {k: v for k, v in client_env.env.items() if k not in JVM_HINTS}
+    empty = client_env.ccache.parent / "no-parcels"
+    empty.mkdir(exist_ok=True)
+    env["MLFLOW_CLIENT_ENV_PARCELS_ROOT"] = str(empty)
+    return env
+
+
+# ------------------------------------------------------------------ pure composition
+def _kerberos(ccache: str) -> KerberosSetup:
+    return KerberosSetup(None, "default", "EXAMPLE.COM", ("EXAMPLE.COM",), ccache, "KRB5CCNAME")
+
+
+def _choice() -> Any:
+    from mlflow_client_env.artifacts.mode import HdfsClientChoice
+
+    return HdfsClientChoice("native", "argument", "native", "asked for", (), True)
+
+
+def _conf(tmp_path: Path) -> Any:
+    from mlflow_client_env_sandbox.hadoop_xml import write_configuration
+
+    write_configuration(
+        tmp_path / "core-site.xml",
+        {"fs.defaultFS": "hdfs://ns1", "hadoop.security.authentication": "kerberos"},
+    )
+    return discover_conf((str(tmp_path), "argument"), {})
+
+
+def test_a_kcm_cache_is_used_as_it_is_and_a_stale_mlflow_cache_is_emptied(
+    tmp_path: Path,
+) -> None:
+    env = {"MLFLOW_KERBEROS_TICKET_CACHE": "/tmp/krb5cc_old_copy", "LD_LIBRARY_PATH": "/x"}
+    composed = compose_native(_conf(tmp_path), _kerberos("KCM:1000"), env, _choice())
+    values = composed.as_dict()
+    assert values["KRB5CCNAME"] == "KCM:1000"  # libgssapi reads KCM itself: no FILE copy
+    assert values["MLFLOW_KERBEROS_TICKET_CACHE"] == ""  # it would override KRB5CCNAME
+    assert values["HADOOP_CONF_DIR"] == str(tmp_path)
+    assert not set(values) & set(JVM_ONLY_VARIABLES)
+    assert composed.native_only and composed.java is None
+    assert [f.code for f in composed.findings] == ["hdfs-native.in-force"]
+
+
+def test_a_keytab_login_cache_wins_and_no_configuration_is_an_error(tmp_path: Path) -> None:
+    composed = compose_native(
+        None, _kerberos("KEYRING:persistent:0"), {}, _choice(), login_ccache="/run/me/cc"
+    )
+    values = composed.as_dict()
+    assert values["KRB5CCNAME"] == "FILE:/run/me/cc"
+    assert values["MLFLOW_KERBEROS_TICKET_CACHE"] == "/run/me/cc"
+    assert "HADOOP_CONF_DIR" not in values
+    first = composed.findings[0]
+    assert (first.code, first.status) == ("client-config.missing", "error")
+
+
+# ------------------------------------------------------------------ against the sandbox
+@pytest.mark.sandbox
+def test_env_native_on_a_host_without_java_or_hadoop(client_env: ClientEnv) -> None:
+    env = native_host(client_env)
+    composed = build_environment({**env, "MLFLOW_CLIENT_ENV_HDFS_CLIENT": "native"})
+    values = composed.as_dict()
+    assert set(values) == {
+        "HADOOP_CONF_DIR", "KRB5CCNAME", "MLFLOW_KERBEROS_TICKET_CACHE", "MLFLOW_TRACKING_URI",
+        "MLFLOW_CLIENT_ENV_HDFS_CLIENT",
+    }  # fmt: skip
+    assert values["KRB5CCNAME"] == f"FILE:{client_env.ccache}"
+    assert composed.hadoop is None and composed.java is None
+    # the same host in auto mode: no Hadoop found is the usual error (auto keeps the JVM
+    # path ready, and here there is none)
+    from mlflow_client_env.errors import HadoopNotFoundError
+
+    with pytest.raises(HadoopNotFoundError):
+        build_environment(env)
+
+
+@pytest.mark.sandbox
+def test_auto_keeps_the_jvm_variables(client_env: ClientEnv) -> None:
+    values = build_environment({**client_env.env, "MLFLOW_CLIENT_ENV_HDFS_CLIENT": "auto"})
+    assert {"JAVA_HOME", "CLASSPATH", "LIBHDFS_OPTS", "ARROW_LIBHDFS_DIR"} <= set(values.as_dict())
+
+
+SETUP_AND_LOG = (
+    f"JVM_ONLY = {list(JVM_ONLY_VARIABLES)!r}\n"
+    + """
+import json, os, sys
+import mlflow_client_env
+before = dict(os.environ)
+try:
+    report = mlflow_client_env.setup(hdfs_client="native", experiment="native-mode")
+except mlflow_client_env.MlflowClientEnvError as exc:
+    print(json.dumps({"error": type(exc).__name__, "problem": exc.problem,
+                      "unchanged": dict(os.environ) == before}))
+    sys.exit(0)
+import mlflow
+with mlflow.start_run() as run:
+    mlflow.log_text("logged without a JVM\\n", "native.txt")
+maps = open("/proc/self/maps").read()
+print(json.dumps({
+    "status": report.status, "text": repr(report),
+    "set": sorted(c.name for c in report.applied),
+    "codes": [f.code for f in report.findings],
+    "uri": run.info.artifact_uri, "libjvm": "libjvm.so" in maps, "libhdfs": "libhdfs" in maps,
+    "jvm_variables": [k for k in JVM_ONLY if k in os.environ and k != "PATH"],
+}))
+"""
+)
+
+
+@pytest.mark.sandbox
+def test_setup_native_logs_without_a_jvm(client_env: ClientEnv, cluster: Cluster) -> None:
+    proc = run_python(SETUP_AND_LOG, native_host(client_env), timeout=180)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["status"] == "ok", out["text"]
+    # HADOOP_CONF_DIR, KRB5CCNAME and the URI were the sandbox's already
+    assert out["set"] == ["MLFLOW_CLIENT_ENV_HDFS_CLIENT", "MLFLOW_KERBEROS_TICKET_CACHE"]
+    assert out["jvm_variables"] == []
+    assert "kerberos.valid" in out["codes"] and "hdfs-native.in-force" in out["codes"]
+    assert "HDFS client: hdfs-native" in out["text"]
+    assert not out["libjvm"] and not out["libhdfs"]
+    assert out["uri"].startswith("hdfs://")
+    text = hdfs_cat(cluster.hdfs, out["uri"] + "/native.txt", client_env.ccache)
+    assert text == "logged without a JVM\n"
+
+
+@pytest.mark.sandbox
+def test_setup_native_without_hdfs_native_is_a_typed_error_and_changes_nothing(
+    client_env: ClientEnv,
+) -> None:
+    """hdfs-native "not installed": ``sys.modules['hdfs_native'] = None`` makes its import
+    fail as a missing package does (a real venv without it costs a minute here; the
+    repository's own test of that case uses one: test_native_repo_modes)."""
+    code = "import sys; sys.modules['hdfs_native'] = None\n" + SETUP_AND_LOG
+    proc = run_python(code, native_host(client_env))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["error"] == HdfsClientSettingError.__name__
+    assert "hdfs-native is not installed" in out["problem"]
+    assert out["unchanged"]
+
+
+# ------------------------------------------------------------------ a native-mode kernel
+CELL = (
+    f"JVM_ONLY = {list(JVM_ONLY_VARIABLES)!r}\n"
+    + """
+import json, os
+import mlflow
+with mlflow.start_run() as run:
+    mlflow.log_text("from a native kernel\\n", "kernel.txt")
+maps = open("/proc/self/maps").read()
+print(json.dumps({
+    "uri": run.info.artifact_uri, "libjvm": "libjvm.so" in maps,
+    "env": {k: os.environ.get(k) for k in JVM_ONLY},
+    "client": os.environ.get("MLFLOW_CLIENT_ENV_HDFS_CLIENT"),
+    "launcher": os.environ.get("MLFLOW_CLIENT_ENV_KERNEL"),
+}))
+"""
+)
+
+
+@pytest.mark.sandbox
+def test_a_native_kernel_logs_with_no_jvm_mapped(
+    jupyter: Jupyter,
+    monkeypatch: pytest.MonkeyPatch,
+    client_env: ClientEnv,
+    cluster: Cluster,
+) -> None:
+    for key in (*JVM_ONLY_VARIABLES, *JVM_HINTS):  # the Jupyter server's environment
+        if key != "PATH":
+            monkeypatch.delenv(key, raising=False)
+    for key, value in native_host(client_env).items():
+        monkeypatch.setenv(key, value)
+    argv = ["install-kernel", "--prefix", str(jupyter.prefix), "--hdfs-client", "native"]
+    argv += ["--tracking-uri", client_env.tracking_uri, "--experiment", "native-kernel"]
+    assert run_cli(argv) == 0
+    spec = json.loads((jupyter.prefix_kernels / "mlflow" / "kernel.json").read_text())
+    assert "--hdfs-client" in spec["argv"] and "native" in spec["argv"]
+    with running_kernel("mlflow") as kc:
+        out = run_cell(kc, CELL)
+    assert out.error is None, out
+    data = json.loads(out.stdout.strip().splitlines()[-1])
+    assert data["libjvm"] is False
+    assert (data["client"], data["launcher"]) == ("native", "launcher ok"), out.stderr
+    path = data["env"].pop("PATH")
+    assert path == os.environ["PATH"]  # nothing prepended: no hadoop or java commands
+    assert data["env"] == dict.fromkeys(data["env"]), data["env"]  # none of them set
+    text = hdfs_cat(cluster.hdfs, data["uri"] + "/kernel.txt", client_env.ccache)
+    assert text == "from a native kernel\n"
