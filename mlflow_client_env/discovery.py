@@ -94,7 +94,9 @@ def discover_native(
         kerberos = discover_kerberos(env)
     composed = {**env, **({"HADOOP_CONF_DIR": str(conf.conf_dir)} if conf else {})}
     assert overrides.hdfs_client is not None  # native_requested() said so
-    choice = hdfs_client_in_force(env=composed, requested=overrides.hdfs_client.pair())
+    choice = hdfs_client_in_force(
+        env=composed, requested=overrides.hdfs_client.pair(), import_native=False
+    )
     return NativeDiscovery(overrides, hadoop, conf, kerberos, choice)
 
 
