@@ -251,6 +251,48 @@ def test_launcher_copies_the_kcm_ticket_and_the_kernel_env_reads_hdfs(
     assert read.stdout == DATA
 
 
+# ------------------------------------------------------------------ native mode: no copy
+NATIVE_SETUP_LOG_READ = """
+import json, os, sys
+import mlflow_client_env
+report = mlflow_client_env.setup(hdfs_client="native")
+from mlflow_client_env.artifacts.plugin import hdfs_artifact_repository
+repo = hdfs_artifact_repository(sys.argv[1])
+src = os.path.join(os.environ["XDG_RUNTIME_DIR"], "..", "native-kcm.txt")
+with open(src, "w") as f:
+    f.write("written by hdfs-native with a KCM ticket\\n")
+repo.log_artifact(src)
+out = {"findings": [x.code for x in report.findings], "class": type(repo).__name__,
+       "KRB5CCNAME": os.environ.get("KRB5CCNAME"),
+       "runtime": sorted(os.path.join(d, n) for d, _, names in os.walk(os.environ["XDG_RUNTIME_DIR"])
+                         for n in names)}
+print(json.dumps(out))
+"""
+
+
+def test_native_mode_uses_the_kcm_cache_itself_and_writes_hdfs(
+    kdc: Kdc, client_env: ClientEnv, kcm_env: dict[str, str], cluster: Cluster
+) -> None:
+    """hdfs_client=native: no FILE copy is made, KRB5CCNAME stays the KCM cache, and
+    hdfs-native's libgssapi reads it in the process (written, then read back by FsShell
+    with a FILE ticket of alice's)."""
+    kinit(kdc, kcm_env, "10h")
+    env = with_cluster(client_env, kcm_env)
+    target = f"{cluster.hdfs.namenode_uri}/user/alice/kcm-native-{uuid.uuid4().hex}"
+    got = last_json(python(NATIVE_SETUP_LOG_READ, env, target))
+    assert got["class"] == "NativeHdfsArtifactRepository"
+    assert got["KRB5CCNAME"] == "KCM:", got
+    assert got["runtime"] == [], got  # no private FILE copy (or any file) for Java
+    findings = got["findings"]
+    assert isinstance(findings, list)
+    assert "kerberos.valid" in findings and "kerberos.copied-for-java" not in findings, findings
+    cc = Path(env["XDG_RUNTIME_DIR"]).parent / "krb5cc_reader"
+    kdc.kinit("alice", cc, lifetime="1h")
+    cat = cluster.hdfs.fs("-cat", f"{target}/native-kcm.txt", ccache=cc)
+    assert cat.returncode == 0, cat.stderr[-2000:]
+    assert cat.stdout == "written by hdfs-native with a KCM ticket\n"
+
+
 # --------------------------------------------------------------------------- failures
 
 
