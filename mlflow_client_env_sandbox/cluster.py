@@ -16,7 +16,7 @@ from pathlib import Path
 from mlflow_client_env.redact import redact
 
 from .errors import SandboxError, SandboxRunningError, disk_full_guard
-from .hdfs import Hdfs, HdfsPorts
+from .hdfs import DEFAULT_DATA_PROTECTION, Hdfs, HdfsPorts, checked_data_protection
 from .kdc import DEFAULT_REALM, USER_PRINCIPALS, Kdc
 from .mlflow_server import MlflowServer
 from .parcel import ParcelTree, build_parcel_tree
@@ -61,7 +61,12 @@ def _claim_state_dir(state_dir: Path) -> None:
 
 
 class Sandbox:
-    """One sandbox in ``state_dir``. Use as a context manager or call ``close()``."""
+    """One sandbox in ``state_dir``. Use as a context manager or call ``close()``.
+
+    ``data_protection`` (``authentication``, ``privacy`` or ``encrypt``, see
+    ``hdfs.DATA_PROTECTIONS``) sets how HDFS protects RPC and block data, in the servers'
+    and the clients' configuration alike.
+    """
 
     def __init__(
         self,
@@ -73,7 +78,9 @@ class Sandbox:
         backend_store_uri: str | None = None,
         realm: str = DEFAULT_REALM,
         assets: Assets | None = None,
+        data_protection: str = DEFAULT_DATA_PROTECTION,
     ) -> None:
+        checked_data_protection(data_protection)  # before anything is touched
         self.state_dir = state_dir.absolute()
         self.detached = detached
         self.realm = realm
@@ -87,6 +94,7 @@ class Sandbox:
         self.hdfs = Hdfs(
             self.state_dir / "hdfs", HdfsPorts(*p[1:6]), self.kdc, self.assets.java_home,
             self.assets.jars_dir, client_conf_dir=self.state_dir / "etc" / "hadoop" / "conf",
+            data_protection=data_protection,
         )  # fmt: skip
         self.mlflow = MlflowServer(
             self.state_dir / "mlflow",
@@ -130,6 +138,8 @@ class Sandbox:
             "components": {"kdc": self._kdc_up, "hdfs": self._hdfs_up,
                            "mlflow": self._mlflow_ready},
         }  # fmt: skip
+        if self.hdfs.data_protection != DEFAULT_DATA_PROTECTION:  # the default: as before
+            self.state.info["data_protection"] = self.hdfs.data_protection
         if self.spnego_proxy is not None:
             self.state.info["spnego_proxy"] = {
                 "url": self.spnego_proxy.url, "access_log": str(self.spnego_proxy.access_log),
@@ -157,6 +167,9 @@ class Sandbox:
                     libhdfs_so=self.assets.libhdfs_so, java_home=self.assets.java_home,
                     krb5_conf=self.kdc.krb5_conf, realm=self.realm, nn_port=self.hdfs.ports.nn_rpc,
                 )  # fmt: skip
+                if self.hdfs.data_protection != DEFAULT_DATA_PROTECTION:
+                    # the parcel's client configuration has the default protection
+                    self.hdfs.write_client_conf(self.parcel.conf_dir)
         return self.parcel
 
     def ensure_kdc(self) -> Kdc:

@@ -34,6 +34,10 @@ class SandboxRunningError(SandboxError):
     """A previous sandbox in the same state dir is still running."""
 
 
+class SandboxSettingError(SandboxError):
+    """A sandbox parameter has a value the sandbox does not know (e.g. data_protection)."""
+
+
 class ServerStartError(SandboxError):
     """A server exited or did not become ready in time; the message has its log tail."""
 

@@ -1,7 +1,8 @@
 """A Kerberized HDFS 2.7.3 NameNode and DataNode on Java 17, on loopback ports.
 
 Security is on for real: Kerberos RPC auth, block access tokens and SASL
-data-transfer protection (``authentication``). ``ignore.secure.ports.for.testing``
+data-transfer protection (``authentication``; ``privacy`` or encrypted data transfer
+with ``data_protection``, servers and clients alike). ``ignore.secure.ports.for.testing``
 lets the DataNode start on unprivileged ports without SSL. Ready means the
 NameNode's JMX reports a live DataNode, ``Operational`` and no safe mode.
 """
@@ -17,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import PortInUseError, ServerStartError
+from .errors import PortInUseError, SandboxSettingError, ServerStartError
 from .hadoop_xml import write_configuration
 from .jars import classpath, jar_paths
 from .kdc import Kdc
@@ -33,6 +34,17 @@ log4j.appender.console.layout=org.apache.log4j.PatternLayout
 log4j.appender.console.layout.ConversionPattern=%d{ISO8601} %p %c{2}: %m%n
 """
 CLIENT_LOG4J = LOG4J.replace("rootLogger=INFO", "rootLogger=WARN")
+#: With a data protection other than the default, the servers log each SASL negotiation
+#: (DEBUG), which shows the protection really in force for every client connection: the
+#: DataNode ``Verifying QOP, requested QOP = [auth-conf], negotiated QOP = auth-conf``,
+#: ``SASL server doing encrypted handshake``, ``Server using cipher suite
+#: AES/CTR/NoPadding``; with ``privacy`` the RPC servers ``SASL server context established.
+#: Negotiated QoP is auth-conf`` (ipc.Server, which also logs every call at DEBUG).
+SASL_DEBUG_LOG4J = {
+    "privacy": "log4j.logger.org.apache.hadoop.hdfs.protocol.datatransfer.sasl=DEBUG\n"
+    "log4j.logger.org.apache.hadoop.ipc.Server=DEBUG\n",
+    "encrypt": "log4j.logger.org.apache.hadoop.hdfs.protocol.datatransfer.sasl=DEBUG\n",
+}
 
 
 def client_jvm_options(krb5_conf: Path) -> list[str]:
@@ -64,29 +76,73 @@ FAILOVER_PROXY_PROVIDER = (
 )
 
 
+#: How the sandbox protects RPC and block data (``data_protection``). The servers and the
+#: clients get the same keys (both configurations are built by ``client_site``):
+#:
+#: - ``authentication`` (the default): SASL authentication only, on RPC and on the
+#:   DataNode's data transfer (``hadoop.rpc.protection`` and
+#:   ``dfs.data.transfer.protection`` ``authentication``);
+#: - ``privacy``: both ``privacy`` (SASL QOP auth-conf: RPC and block data are wrapped,
+#:   integrity-checked and encrypted by the Kerberos/digest security layer);
+#: - ``encrypt``: ``dfs.encrypt.data.transfer=true`` (the DataNode refuses anything but an
+#:   encrypted handshake with a data encryption key the NameNode hands out, then AES/CTR
+#:   streams, ``dfs.encrypt.data.transfer.cipher.suites``); RPC stays ``authentication``.
+DATA_PROTECTIONS = ("authentication", "privacy", "encrypt")
+DEFAULT_DATA_PROTECTION = "authentication"
+
+
+def checked_data_protection(value: str) -> str:
+    """``value`` when it is one of :data:`DATA_PROTECTIONS`, else ``SandboxSettingError``."""
+    if value not in DATA_PROTECTIONS:
+        raise SandboxSettingError(
+            f"unknown HDFS data protection {value!r}",
+            f"use one of: {', '.join(DATA_PROTECTIONS)}",
+        )
+    return value
+
+
+def protection_keys(data_protection: str) -> tuple[str, dict[str, str]]:
+    """``(qop, extra)`` of ``data_protection``, for servers and clients alike: the value of
+    ``hadoop.rpc.protection`` and ``dfs.data.transfer.protection``, and further hdfs-site
+    keys."""
+    checked_data_protection(data_protection)
+    if data_protection == "encrypt":
+        return "authentication", {
+            "dfs.encrypt.data.transfer": "true",
+            "dfs.encrypt.data.transfer.cipher.suites": "AES/CTR/NoPadding",
+        }
+    return data_protection, {}
+
+
 def client_site(
-    realm: str, nn_port: int, nameservice: str | None = NAMESERVICE
+    realm: str,
+    nn_port: int,
+    nameservice: str | None = NAMESERVICE,
+    data_protection: str = DEFAULT_DATA_PROTECTION,
 ) -> tuple[dict[str, str], dict[str, str]]:
     """core-site and hdfs-site for a client of the sandbox (what /etc/hadoop/conf holds).
 
     With ``nameservice`` (the default) fs.defaultFS is ``hdfs://<nameservice>``, which only
     these keys resolve to the NameNode at ``localhost:<nn_port>``; None gives the plain
     ``hdfs://localhost:<nn_port>`` the servers' own configuration uses.
+    ``data_protection`` is one of :data:`DATA_PROTECTIONS` (``SandboxSettingError`` else).
     """
+    qop, extra = protection_keys(data_protection)
     core = {
         "fs.defaultFS": f"hdfs://{nameservice or f'localhost:{nn_port}'}",
         "hadoop.security.authentication": "kerberos",
         "hadoop.security.authorization": "true",
-        "hadoop.rpc.protection": "authentication",
+        "hadoop.rpc.protection": qop,
     }
     hdfs = {
         "dfs.namenode.kerberos.principal": f"nn/localhost@{realm}",
         "dfs.datanode.kerberos.principal": f"dn/localhost@{realm}",
         "dfs.block.access.token.enable": "true",
-        "dfs.data.transfer.protection": "authentication",
+        "dfs.data.transfer.protection": qop,
         "dfs.client.block.write.replace-datanode-on-failure.enable": "false",
         "dfs.client.use.datanode.hostname": "true",
         "dfs.webhdfs.enabled": "false",
+        **extra,
     }
     if nameservice:
         hdfs.update({
@@ -104,8 +160,10 @@ def client_site(
     return core, hdfs
 
 
-def write_client_conf(conf_dir: Path, realm: str, nn_port: int) -> Path:
-    core, hdfs = client_site(realm, nn_port)
+def write_client_conf(
+    conf_dir: Path, realm: str, nn_port: int, data_protection: str = DEFAULT_DATA_PROTECTION
+) -> Path:
+    core, hdfs = client_site(realm, nn_port, data_protection=data_protection)
     write_configuration(conf_dir / "core-site.xml", core)
     write_configuration(conf_dir / "hdfs-site.xml", hdfs)
     (conf_dir / "log4j.properties").write_text(CLIENT_LOG4J)
@@ -123,7 +181,9 @@ class Hdfs:
         java_home: Path,
         jars_dir: Path,
         client_conf_dir: Path | None = None,
+        data_protection: str = DEFAULT_DATA_PROTECTION,
     ) -> None:
+        self.data_protection = checked_data_protection(data_protection)
         self.base = base
         self.ports = ports
         self.kdc = kdc
@@ -162,7 +222,9 @@ class Hdfs:
         for sub in ("hdfs", "datanode", "secondary", "static"):
             (self.base / "cp-extra" / "webapps" / sub).mkdir(parents=True, exist_ok=True)
         kt = str(self.keytab)
-        core, hdfs = client_site(realm, self.ports.nn_rpc, nameservice=None)  # no HA: one NN
+        core, hdfs = client_site(  # no HA: one NN
+            realm, self.ports.nn_rpc, nameservice=None, data_protection=self.data_protection
+        )
         core["hadoop.security.auth_to_local"] = "\n".join([
             f"RULE:[2:$1@$0](nn@{realm})s/.*/hdfs/",
             f"RULE:[2:$1@$0](dn@{realm})s/.*/hdfs/",
@@ -195,8 +257,13 @@ class Hdfs:
         })  # fmt: skip
         write_configuration(self.conf_dir / "core-site.xml", core)
         write_configuration(self.conf_dir / "hdfs-site.xml", hdfs)
-        (self.conf_dir / "log4j.properties").write_text(LOG4J)
-        write_client_conf(self.client_conf_dir, realm, self.ports.nn_rpc)
+        log4j = LOG4J + SASL_DEBUG_LOG4J.get(self.data_protection, "")
+        (self.conf_dir / "log4j.properties").write_text(log4j)
+        self.write_client_conf(self.client_conf_dir)
+
+    def write_client_conf(self, conf_dir: Path) -> Path:
+        """The client configuration of this HDFS (its data protection) into ``conf_dir``."""
+        return write_client_conf(conf_dir, self.kdc.realm, self.ports.nn_rpc, self.data_protection)
 
     def _server_argv(self, main: str, *args: str) -> list[str]:
         return [

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -262,7 +263,46 @@ def hdfs_cat(hdfs: HdfsControl, path: str, ccache: Path) -> str:
     return proc.stdout
 
 
+@contextmanager
+def extra_sandbox(
+    state_dir: Path, assets: Assets, *, data_protection: str = "authentication"
+) -> Iterator[Sandbox]:
+    """One more sandbox of its own, for a module that needs HDFS set up otherwise (e.g.
+    ``data_protection="privacy"``): its own KDC and Kerberized HDFS in ``state_dir``, alice's
+    ticket in ``sandbox.alice_ccache``, no MLflow server. Stopped on exit, even on failure;
+    a sandbox that cannot start fails the tests (never skips)."""
+    try:
+        sb = Sandbox(state_dir, assets=assets, data_protection=data_protection)
+        sb.up(with_mlflow=False)  # stops what it started when it fails
+    except MlflowClientEnvError as exc:
+        _fail(exc, f"extra sandbox (data protection {data_protection})")
+    try:
+        yield sb
+    finally:
+        sb.close()
+
+
+def sandbox_client_env(sb: Sandbox, ccache: Path) -> ClientEnv:
+    """``client_env`` for a sandbox started without its MLflow server (``extra_sandbox``):
+    the variables ``sandbox env`` prints less MLFLOW_TRACKING_URI, with ``ccache``."""
+    parcel = sb.ensure_parcel()
+    env = {**sb.env(), "KRB5CCNAME": f"FILE:{ccache}"}
+    env.pop("MLFLOW_TRACKING_URI")
+    return ClientEnv(
+        env=env,
+        parcels_root=parcel.parcels_root,
+        parcel_dir=parcel.parcel_dir,
+        conf_dir=parcel.conf_dir,
+        ccache=ccache,
+        krb5_conf=sb.kdc.krb5_conf,
+        java_home=sb.assets.java_home,
+        namenode_uri=sb.hdfs.uri,
+        tracking_uri="",
+    )
+
+
 __all__: Sequence[str] = (
-    "Cluster", "HdfsControl", "MlflowControl", "client_env", "cluster", "hdfs", "hdfs_cat",
-    "kcm", "kdc", "mlflow_server", "parcel_tree", "sandbox", "sandbox_assets",
+    "Cluster", "HdfsControl", "MlflowControl", "client_env", "cluster", "extra_sandbox", "hdfs",
+    "hdfs_cat", "kcm", "kdc", "mlflow_server", "parcel_tree", "sandbox", "sandbox_assets",
+    "sandbox_client_env",
 )  # fmt: skip
