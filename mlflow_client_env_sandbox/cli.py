@@ -23,6 +23,7 @@ from mlflow_client_env.errors import MlflowClientEnvError
 
 from .cluster import Sandbox, down
 from .errors import DiskFullError
+from .hdfs import DATA_PROTECTIONS, DEFAULT_DATA_PROTECTION
 from .state import STATE_DIR_ENV, default_state_dir, load_state
 
 
@@ -52,6 +53,13 @@ def _parser() -> argparse.ArgumentParser:
         "passed to the server through its environment, never written to disk",
     )
     up.add_argument("--no-mlflow", action="store_true", help="start only the KDC and HDFS")
+    up.add_argument(
+        "--data-protection",
+        choices=DATA_PROTECTIONS,
+        default=DEFAULT_DATA_PROTECTION,
+        help="HDFS wire protection: authentication (default), privacy (RPC and block "
+        "transfers encrypted by SASL) or encrypt (dfs.encrypt.data.transfer, AES)",
+    )
     sub.add_parser("down", parents=[common], help="stop the sandbox by the PIDs in its state file")
     sub.add_parser(
         "status", parents=[common], help="show which sandbox processes run (exit 3 if none)"
@@ -66,6 +74,7 @@ def _up(args: argparse.Namespace, state_dir: Path) -> int:
     sandbox = Sandbox(
         state_dir, detached=True, java_home=args.java_home,
         mlflow_port=args.mlflow_port, backend_store_uri=args.backend_store_uri,
+        data_protection=args.data_protection,
     )  # fmt: skip
     sandbox.up(with_mlflow=not args.no_mlflow)
     print(f"sandbox: up in {time.monotonic() - start:.1f} s; state in {state_dir}", file=sys.stderr)
