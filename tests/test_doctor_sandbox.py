@@ -133,7 +133,7 @@ def test_healthy_sandbox_is_ok_everywhere(
         "versions": "ok", "installation": "ok", "java": "ok", "client-config": "ok",
         "classpath": "ok", "native-libraries": "ok", "process-start": "ok",
         "jvm": "ok", "live-process": "skip", "kerberos": "ok", "tracking-server": "ok",
-        "hdfs": "ok",
+        "hdfs": "ok", "hdfs-native": "ok",
     }  # fmt: skip
     f = d.found
     assert f["live-process.not-asked"]["status"] == "skip"  # the only skip: no --pid

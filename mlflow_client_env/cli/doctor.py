@@ -18,6 +18,7 @@ examples:
   mlflow-client-env doctor --check java --check classpath
   mlflow-client-env doctor --pid 12345        why does my running kernel fail?
   mlflow-client-env doctor --probe-path hdfs://nameservice1/user/$USER/tmp
+  mlflow-client-env doctor --hdfs-client native --check hdfs-native
 
 exit codes: 0 no errors (warnings allowed), 1 at least one error, 2 bad input, or a
 check named with --check that could not run (skipped).
@@ -63,8 +64,9 @@ def add_commands(sub: Any, discovery: argparse.ArgumentParser) -> None:
         parents=[disc],
         help="diagnose the whole chain, from Python packages down to HDFS",
         description="Run named checks (versions, installation, java, client-config, classpath, "
-        "native-libraries, process-start, kerberos, tracking-server, hdfs) and say how to fix "
-        "what is broken, before you hit it.",
+        "native-libraries, process-start, kerberos, tracking-server, hdfs, hdfs-native) and say "
+        "how to fix what is broken, before you hit it. With --hdfs-client native, the JVM "
+        "layers are reported as not needed.",
         epilog=EXAMPLES_DOCTOR,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -8,11 +8,16 @@ probe order, cheap and local first, network and JVM last.
 The package: ``checks`` (the local checks), ``kerberos``, ``live`` (``--pid``, through
 ``procfs``: read only), ``remote`` (the tracking server, asked by our HTTP client and by
 MLflow's own in ``tracking_probe``, and the HDFS probe, which runs ``hdfs_probe`` in a
-subprocess), ``jvm_probe`` (a JVM started as libhdfs starts one: native libraries,
-heap), ``versions``, ``native/`` (libhdfs' ELF file, the
-ldconfig cache and the dynamic loader's view), ``catalog`` (error text -> reference entry),
+subprocess), ``native_client`` (hdfs-native: which client serves, and its probe
+``native_probe``, in a subprocess too), ``jvm_probe`` (a JVM started as libhdfs starts
+one: native libraries, heap), ``versions``, ``native/`` (libhdfs' ELF file, the ldconfig
+cache and the dynamic loader's view), ``catalog`` (error text -> reference entry),
 ``context`` (what checks share, the run's budget, the one way to spawn), ``secrets``,
 ``render``.
+
+With ``hdfs_client=native`` asked for, the checks of the JVM path (installation, java,
+classpath, native-libraries, process-start, jvm, Java's side of kerberos, hdfs) report
+``<check>.not-needed`` through one declared precondition, ``Context.jvm_needed``.
 """
 
 from __future__ import annotations
@@ -54,6 +59,12 @@ def _jvm(ctx: Context) -> Iterable[Finding]:
     return check_jvm(ctx)
 
 
+def _hdfs_native(ctx: Context) -> Iterable[Finding]:
+    from .native_client import check_hdfs_native
+
+    return check_hdfs_native(ctx)
+
+
 #: name -> (check, one-line description), in run order.
 CHECKS: dict[str, tuple[Check, str]] = {
     "versions": (checks.check_versions, "Python, MLflow, pyarrow and their known-bad pairs"),
@@ -80,6 +91,10 @@ CHECKS: dict[str, tuple[Check, str]] = {
         "the MLflow server: reachable, version, artifact location",
     ),
     "hdfs": (remote.check_hdfs, "write, read and delete a file on HDFS through pyarrow/libhdfs"),
+    "hdfs-native": (
+        _hdfs_native,
+        "hdfs-native (no JVM): installed, libgssapi, the client in force, a write/read/delete",
+    ),
 }
 
 
@@ -186,12 +201,14 @@ def _run_one(name: str, check: Check, ctx: Context) -> tuple[list[Finding], str 
             box.append(found or [Finding(f"{name}.ok", "ok", "nothing to report")])
         except Unmet as unmet:  # a declared precondition: what was found so far, then why
             cause = unmet.cause
-            # not needed (no Hadoop, the server keeps the artifacts) is an answer; any other
-            # unmet precondition means the check could not give one
-            what = "not-needed" if isinstance(cause, NotNeeded) else "skipped"
-            skipped = Finding(
-                f"{name}.{what}", "skip", f"skipped: {cause.problem}", fix=cause.fix or None
-            )
+            # not needed (no Hadoop, the server keeps the artifacts; no JVM, hdfs_client=native)
+            # is an answer, said as such; any other unmet precondition means the check could
+            # not give one
+            if isinstance(cause, NotNeeded):
+                what, summary = "not-needed", cause.problem
+            else:
+                what, summary = "skipped", f"skipped: {cause.problem}"
+            skipped = Finding(f"{name}.{what}", "skip", summary, fix=cause.fix or None)
             box.append([*found, skipped])
         except BaseException as exc:
             box.append(exc)

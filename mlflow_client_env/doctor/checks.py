@@ -18,6 +18,7 @@ from pathlib import Path
 from ..errors import (
     HadoopAbsentError,
     HadoopNotFoundError,
+    HdfsClientSettingError,
     JavaNotFoundError,
     MlflowClientEnvError,
     setting,
@@ -32,14 +33,31 @@ from .versions import check_installed
 
 
 def check_versions(ctx: Context) -> list[Finding]:
-    def not_needed() -> str | None:
-        why = ctx.not_needed()
+    def not_needed() -> str | None:  # pyarrow serves HDFS on the JVM path only
+        why = ctx.jvm_not_needed()
         return why.problem if why else None
 
     return check_installed(not_needed)
 
 
 def check_installation(ctx: Context) -> list[Finding]:
+    if ctx.native_only() is not None:
+        # the native discovery's errors are reported here, as the JVM path's are below (a
+        # path given that is not Hadoop, an unreadable client configuration or krb5.conf);
+        # hdfs-native itself missing is the hdfs-native check's error
+        n = ctx.native_discovery()
+        if isinstance(n, MlflowClientEnvError) and not isinstance(n, HdfsClientSettingError):
+            return [Finding("installation.error", "error", n.problem, fix=n.fix)]
+        found = None if isinstance(n, MlflowClientEnvError) else n.hadoop
+        ctx.jvm_needed(
+            "the Hadoop installation (its jars, libhdfs.so"
+            + (
+                f"; the one found, {found.hadoop_home}, only supplies its default client "
+                "configuration directory)"
+                if found is not None
+                else ")"
+            )
+        )  # raises: not needed, and why
     d = ctx.discovery()
     if isinstance(d, JavaNotFoundError):  # the java check owns it: one error, where it belongs
         raise Unmet("java discovery", d)
@@ -138,6 +156,7 @@ def _not_needed_here(ctx: Context, finding: Finding) -> Finding:
 
 
 def check_java(ctx: Context) -> Iterator[Finding]:
+    ctx.jvm_needed("Java")
     out: list[Finding] = []
     chosen = ctx.java()  # memoised: the installation check has usually run discovery
     # java.home-passed-over, made where discovery chose another Java than this JAVA_HOME; it
@@ -231,8 +250,8 @@ STALE_FIX = (
 
 
 def check_client_config(ctx: Context) -> list[Finding]:
-    ctx.hadoop_needed()
-    conf = ctx.found().conf
+    ctx.hadoop_needed()  # hdfs-native reads the client configuration too: no jvm_needed()
+    conf = ctx.client().conf
     if conf is None:
         return [
             Finding(
@@ -389,7 +408,8 @@ def _older_than_parcel(ctx: Context, conf: HadoopConf) -> Finding | None:
     (the later of its folder and, when active, its link): written before that parcel was
     installed or activated, so before what came with it (HA, a new nameservice,
     Kerberos). Cloudera Manager deploys the client configuration after an upgrade."""
-    parcel = ctx.found().hadoop.parcel
+    hadoop = ctx.client().hadoop  # None: hdfs_client=native, and no installation found
+    parcel = hadoop.parcel if hadoop is not None else None
     if parcel is None or not conf.files:
         return None
     try:
@@ -506,7 +526,8 @@ def _simple_refused(ctx: Context, conf: HadoopConf) -> Finding | None:
 
 
 def check_classpath(ctx: Context) -> Iterator[Finding]:
-    ctx.hadoop_needed()  # else the lint of the inherited CLASSPATH is noise: nothing uses it
+    ctx.jvm_needed("CLASSPATH")  # else the lint of the inherited one is noise: nothing uses it
+    ctx.hadoop_needed()
     out: list[Finding] = []
     inherited = ctx.env.get("CLASSPATH")
     d = ctx.discovery()
@@ -577,6 +598,7 @@ def _libhdfs_for(env: Mapping[str, str], install: HadoopInstall | None) -> Path 
 def check_native(ctx: Context) -> list[Finding]:
     from . import native
 
+    ctx.jvm_needed("libhdfs.so and libjvm.so")
     ctx.hadoop_needed()
     env = ctx.composed()
     found = ctx.found()  # composed() succeeded, so discovery did
@@ -638,7 +660,8 @@ def _load_probe(ctx: Context, libjvm: Path, libhdfs: Path, ours: dict[str, str])
 
 
 def check_process_start(ctx: Context) -> list[Finding]:
-    ctx.hadoop_needed()  # LD_LIBRARY_PATH at start matters to libhdfs only
+    ctx.jvm_needed("LD_LIBRARY_PATH at process start")  # it matters to libhdfs and libjvm only
+    ctx.hadoop_needed()
     if ctx.start_env is None:
         return [
             Finding("process-start.unknown", "skip", "the start-time environment is not readable")

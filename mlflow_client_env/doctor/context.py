@@ -7,7 +7,11 @@ form, as ``<check>.skipped`` after the findings the check had already yielded. T
 installation check is the one that reports the discovery error itself. A check of the
 Hadoop chain also declares that Hadoop is used here at all (:meth:`Context.hadoop_needed`):
 on a client whose tracking server keeps the artifacts, none is, and such a check has
-nothing to judge.
+nothing to judge. A check of the JVM path (pyarrow, libhdfs, Java, CLASSPATH) declares
+that the JVM is used here at all (:meth:`Context.jvm_needed`): not with an explicit
+``hdfs_client=native``, where hdfs-native serves HDFS alone; the discovery and the
+environment are then the native ones (``discover_native``, ``compose_native``: no Java and
+no Hadoop installation needed), as for ``setup()``.
 
 Two rules live here, so that no check can forget them:
 
@@ -31,10 +35,28 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..discovery import Discovery, choose_java, discover, environment_of
+from ..discovery import (
+    Discovery,
+    NativeDiscovery,
+    choose_java,
+    discover,
+    discover_native,
+    environment_of,
+    native_environment_of,
+    native_requested,
+)
 from ..environment import Environment
 from ..errors import HadoopAbsentError, HadoopNotFoundError, MlflowClientEnvError
 from ..java import JavaChoice
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ..config import Overrides
+
+#: What either discovery found: the JVM path's (:class:`Discovery`), or hdfs-native's alone
+#: (:class:`NativeDiscovery`: ``hadoop`` may be None). Both have ``conf``, ``kerberos`` and
+#: ``hadoop``.
+ClientDiscovery = Discovery | NativeDiscovery
 
 DEFAULT_BUDGET = 120.0
 
@@ -66,8 +88,9 @@ class Unmet(Exception):  # internal: the runner turns it into <check>.skipped
 
 
 class NotNeeded(MlflowClientEnvError):  # internal: an Unmet cause, never raised to users
-    """No Hadoop was found and none is needed (the server keeps the artifacts): a check of
-    the Hadoop chain has nothing to judge, not even the inherited variables."""
+    """What a check judges is not used by this client: no Hadoop was found and none is
+    needed (the server keeps the artifacts), or ``hdfs_client=native`` was asked for (no
+    JVM): the check has nothing to judge, not even the inherited variables."""
 
 
 class _Raised:
@@ -174,18 +197,95 @@ class Context:
             raise value.exc
         return value
 
-    def discovery(self) -> Discovery | MlflowClientEnvError:
+    def settings(self) -> Overrides | MlflowClientEnvError:
+        """Every setting with its source (argument, environment, config files), resolved once."""
         from ..config import resolve_overrides
 
+        def make() -> Overrides:
+            return resolve_overrides(dict(self.overrides), self.env)
+
+        result: Overrides | MlflowClientEnvError = self._once("settings", make)
+        return result
+
+    def hdfs_client(self) -> tuple[str, str] | MlflowClientEnvError:
+        """``(mode, source)`` of the ``hdfs_client`` setting (``("auto", "default")`` when
+        unset); the error of a broken config file or an unknown mode."""
+
+        def make() -> tuple[str, str]:
+            from ..artifacts.mode import DEFAULT_MODE, checked_mode
+
+            ov = self.settings()
+            if isinstance(ov, MlflowClientEnvError):
+                raise ov
+            if ov.hdfs_client is None:
+                return DEFAULT_MODE, "default"
+            return checked_mode(*ov.hdfs_client.pair()), ov.hdfs_client.source
+
+        result: tuple[str, str] | MlflowClientEnvError = self._once("hdfs-client", make)
+        return result
+
+    def native_only(self) -> NotNeeded | None:
+        """Why this client uses no JVM: ``hdfs_client=native`` was asked for explicitly
+        (``auto`` keeps the JVM path: it takes it for a URI hdfs-native cannot serve); else
+        None. A setting that cannot be read is None here: the hdfs-native check reports it."""
+        ov = self.settings()
+        if isinstance(ov, MlflowClientEnvError):
+            return None
+        try:
+            if not native_requested(ov):
+                return None
+        except MlflowClientEnvError:  # an unknown mode: the hdfs-native check's error
+            return None
+        assert ov.hdfs_client is not None  # native_requested() said so
+        return NotNeeded(
+            f"not needed with hdfs_client=native ({ov.hdfs_client.source}): hdfs-native "
+            "serves HDFS without a JVM (see the hdfs-native check)",
+            "",
+        )
+
+    def discovery(self) -> Discovery | MlflowClientEnvError:
+        """The JVM path's discovery (Hadoop, its configuration, Java, Kerberos). With
+        ``hdfs_client=native`` the checks use :meth:`client_discovery` instead."""
+
         def make() -> Discovery:
-            ov = resolve_overrides(dict(self.overrides), self.env)
+            ov = self.settings()
+            if isinstance(ov, MlflowClientEnvError):
+                raise ov
             return discover(ov, self.env)
 
         result: Discovery | MlflowClientEnvError = self._once("discovery", make)
         return result
 
+    def native_discovery(self) -> NativeDiscovery | MlflowClientEnvError:
+        """The discovery of ``hdfs_client=native`` (``discover_native``: the client
+        configuration and Kerberos, no Java, a Hadoop installation only if found)."""
+
+        def make() -> NativeDiscovery:
+            ov = self.settings()
+            if isinstance(ov, MlflowClientEnvError):
+                raise ov
+            return discover_native(ov, self.env)
+
+        result: NativeDiscovery | MlflowClientEnvError = self._once("native-discovery", make)
+        return result
+
+    def client_discovery(self) -> ClientDiscovery | MlflowClientEnvError:
+        """The discovery this client is set up with: the native one with an explicit
+        ``hdfs_client=native``, else the JVM path's."""
+        if self.native_only() is not None:
+            return self.native_discovery()
+        return self.discovery()
+
     def environment(self) -> Environment | MlflowClientEnvError:
+        """The environment ``setup()`` would compose: ``compose_native``'s (no JVM
+        variable) with an explicit ``hdfs_client=native``, else ``compose``'s."""
+
         def make() -> Environment:
+            if self.native_only() is not None:
+                n = self.native_discovery()
+                if isinstance(n, MlflowClientEnvError):
+                    raise n
+                return native_environment_of(n, self.env)
             d = self.discovery()
             if isinstance(d, MlflowClientEnvError):
                 raise d
@@ -226,7 +326,9 @@ class Context:
         return result
 
     def found(self) -> Discovery:
-        """The discovery, for a check that needs it; :class:`Unmet` when it failed."""
+        """The JVM path's discovery, for a check that needs it; :class:`Unmet` when it failed,
+        or when no JVM is used (``hdfs_client=native``, :meth:`native_only`)."""
+        self.jvm_needed()
         d = self.discovery()
         if isinstance(d, MlflowClientEnvError):
             raise Unmet("discovery", self.not_needed() or d)
@@ -239,8 +341,11 @@ class Context:
         As for ``setup()`` and ``env``: only when discovery looked everywhere and found
         nothing (a path given that is not Hadoop stays an error). Asks the tracking server
         only then (its answer is shared with the tracking-server check), so a host with
-        Hadoop costs nothing here.
+        Hadoop costs nothing here. None with ``hdfs_client=native``, which needs the client
+        configuration whatever the server does (:meth:`native_only` says what it does not need).
         """
+        if self.native_only() is not None:
+            return None
         if not isinstance(self.discovery(), HadoopAbsentError):
             return None
         from .remote import proxied_location
@@ -264,6 +369,35 @@ class Context:
         if why is not None:
             problem = f"{part}: {why.problem}" if part else why.problem
             raise Unmet("hadoop", NotNeeded(problem, why.fix))
+
+    def jvm_not_needed(self) -> NotNeeded | None:
+        """Why this client uses no JVM path (pyarrow, libhdfs, Java): hdfs_client=native
+        (:meth:`native_only`), or no Hadoop at all (:meth:`not_needed`); else None."""
+        return self.native_only() or self.not_needed()
+
+    def jvm_needed(self, part: str | None = None) -> None:
+        """A declared precondition, "this client uses the JVM path" (pyarrow -> libhdfs ->
+        a JVM): :class:`Unmet` with a :class:`NotNeeded` cause naming ``hdfs_client=native``
+        and where it was asked for, when it was (:meth:`native_only`). ``part`` names what is
+        not needed.
+
+        The checks of the JVM path call it first (installation, java, classpath,
+        native-libraries, process-start, jvm, hdfs), before :meth:`hadoop_needed` where they
+        call that too; the kerberos check calls it before its Java side, after the ticket.
+        Under ``auto`` and ``jvm`` it does nothing: those checks run as they always have.
+        """
+        why = self.native_only()
+        if why is not None:
+            problem = f"{part}: {why.problem}" if part else why.problem
+            raise Unmet("jvm", NotNeeded(problem, why.fix))
+
+    def client(self) -> ClientDiscovery:
+        """:meth:`client_discovery`, for a check that needs it (the client configuration,
+        Kerberos); :class:`Unmet` when it failed."""
+        d = self.client_discovery()
+        if isinstance(d, MlflowClientEnvError):
+            raise Unmet("discovery", self.not_needed() or d)
+        return d
 
     def composed(self) -> Environment:
         """The composed environment, for a check that needs it; :class:`Unmet` otherwise."""

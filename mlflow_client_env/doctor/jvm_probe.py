@@ -183,6 +183,7 @@ def output_tail(stdout: str, stderr: str, n: int = 6) -> tuple[str, ...]:
 
 # --------------------------------------------------------------------------- the check
 def check_jvm(ctx: Context) -> list[Finding]:
+    ctx.jvm_needed("the JVM libhdfs would start")
     ctx.hadoop_needed()
     env = ctx.composed()
     found = ctx.found()

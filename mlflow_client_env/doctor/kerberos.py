@@ -75,14 +75,15 @@ def _kinit(ctx: Context) -> list[Finding]:
 
 def check_kerberos(ctx: Context) -> Iterator[Finding]:
     kinit = _kinit(ctx)  # whatever else is found: first when a precondition may stop the check
-    if isinstance(ctx.discovery(), MlflowClientEnvError):
+    # the discovery this client is set up with (hdfs_client=native: the native one)
+    if isinstance(ctx.client_discovery(), MlflowClientEnvError):
         yield from kinit
         kinit = []
-    if isinstance(ctx.discovery(), MlflowClientEnvError) and ctx.not_needed() is not None:
+    if isinstance(ctx.client_discovery(), MlflowClientEnvError) and ctx.not_needed() is not None:
         # no Hadoop, so no JVM: the ticket still matters, the tracking server may ask for it
         yield from _without_hadoop(ctx)
         ctx.hadoop_needed(JAVA_SIDE)  # raises: the runner says what was skipped, and why
-    d = ctx.found()
+    d = ctx.client()
     if d.conf is not None and not d.conf.kerberos:
         refused = simple_refusal(ctx, d.conf)  # the client-config check's probe, shared
         if refused is None:
@@ -101,7 +102,7 @@ def check_kerberos(ctx: Context) -> Iterator[Finding]:
     k = d.kerberos
     # the headline; in a YARN container, tokens may stand in for the ticket
     out += with_tokens([ticket_finding(ctx, d.conf.conf_dir if d.conf else None)], ctx.env, d.conf)
-    if not k.java_readable:
+    if not k.java_readable and ctx.native_only() is None:  # hdfs-native reads any cache type
         out.append(cache_not_java_readable(k))
     user_only = user_without_ticket_cache(ctx.env)
     if user_only is not None:
@@ -109,6 +110,7 @@ def check_kerberos(ctx: Context) -> Iterator[Finding]:
     out += kinit
     yield from out
     out = []
+    ctx.jvm_needed(JAVA_SIDE)  # hdfs_client=native: Java's side is not needed, and why
     env = ctx.composed()
     py_conf = k.krb5_conf
     inherited_opts = ctx.env.get("LIBHDFS_OPTS", "")

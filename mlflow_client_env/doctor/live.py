@@ -97,12 +97,13 @@ def check_live_process(ctx: Context) -> Iterator[Finding]:
     env = ctx.composed()
     ours = env.as_dict()
     jvm = libs.get("libjvm.so")
-    if jvm and os.path.realpath(jvm) != os.path.realpath(ctx.found().java.install.libjvm):
+    ours_jvm = env.java.install.libjvm if env.java is not None else None  # None: no JVM path
+    if jvm and ours_jvm is not None and os.path.realpath(jvm) != os.path.realpath(ours_jvm):
         out.append(
             Finding(
                 "live-process.other-jvm",
                 "warn",
-                f"it runs the JVM {jvm}, not {ctx.found().java.install.libjvm}",
+                f"it runs the JVM {jvm}, not {ours_jvm}",
                 fix="restart the kernel after fixing JAVA_HOME",
             )
         )

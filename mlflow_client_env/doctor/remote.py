@@ -478,7 +478,12 @@ def check_tracking_server(ctx: Context) -> list[Finding]:
         ]
     loc = info.artifact_location or ""
     scheme = loc.split(":", 1)[0]
-    if needs_hadoop(loc):
+    if needs_hadoop(loc) and ctx.native_only() is not None:
+        note = (
+            "the client writes artifacts to HDFS itself, through hdfs-native "
+            "(hdfs_client=native): the hdfs-native check below probes it"
+        )
+    elif needs_hadoop(loc):
         note = "the client writes artifacts to HDFS itself: the Hadoop chain below must work"
     elif scheme == "mlflow-artifacts":
         note = (
@@ -536,6 +541,7 @@ def _probe_target(ctx: Context) -> tuple[str | None, str]:
 
 
 def check_hdfs(ctx: Context) -> list[Finding]:
+    ctx.jvm_needed("the HDFS probe through pyarrow and libhdfs (the hdfs-native check probes HDFS)")
     target, why = _probe_target(ctx)
     if target is None:
         return [Finding("hdfs.skipped", "skip", f"HDFS probe skipped: {why}")]
