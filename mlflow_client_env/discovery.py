@@ -253,8 +253,8 @@ def resolve(
     copy for Java); no Hadoop found, which is fine when the tracking server stores the
     artifacts itself (one bounded GET asks it; login only); and the JVM path.
     """
-    if native_requested(overrides):
-        native = discover_native(overrides, env, kerberos)
+    if native_requested(overrides):  # plan: from plan_java_ccache(..., for_java=False)
+        native = discover_native(overrides, env, plan.kerberos or kerberos)
         made, found = plan.carry_out() if plan.kind == "login" else (None, [])
         return Resolved(native_environment_of(native, env, made), tuple(found), made)
     try:

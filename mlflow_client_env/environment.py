@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from . import pathlist
-from .artifacts.mode import HDFS_CLIENT_VAR, checked_mode
+from .artifacts.mode import HDFS_CLIENT_VAR, LIBGSSAPI, checked_mode
 from .errors import SecretError, setting
 from .findings import Finding
 from .hadoop.conf import HadoopConf
@@ -480,6 +480,18 @@ def hadoop_not_needed(
     )
 
 
+def no_libgssapi(problem: str) -> Finding:
+    """hdfs_client=native with a Kerberized configuration, and libgssapi_krb5 does not load:
+    every artifact will fail (one finding, one status, for setup(), env and the doctor)."""
+    return Finding(
+        "hdfs-native.no-libgssapi",
+        "error",
+        f"{problem}: hdfs-native cannot use Kerberos, which this client configuration asks for",
+        fix="install the system's Kerberos library (Debian/Ubuntu: libgssapi-krb5-2; "
+        "RHEL: krb5-libs)",
+    )
+
+
 #: The variables the JVM path (pyarrow, libhdfs, a JVM) needs, and hdfs-native does not.
 JVM_PATH_VARIABLES = ("JAVA_HOME", "HADOOP_HOME", "ARROW_LIBHDFS_DIR", "CLASSPATH", "LIBHDFS_OPTS")
 #: What a native-only environment leaves out: those, and the paths to Hadoop's and Java's
@@ -545,6 +557,10 @@ def compose_native(
                     f"emptied: it named {inherited}, which would override {name}",
                 )
             )
+    if env.get(COPIED_FROM_VAR):  # an earlier setup()'s copy for Java: none is made now
+        variables.append(
+            Variable(COPIED_FROM_VAR, "", "emptied: no FILE copy is made for hdfs-native")
+        )
     if options.tracking_uri:
         uri, source = options.tracking_uri
         refuse_credentials_in_uri(uri, source)
@@ -554,20 +570,23 @@ def compose_native(
         Finding(
             "hdfs-native.in-force",
             "ok",
-            f"{choice.summary()}; the JVM variables ({', '.join(JVM_ONLY_VARIABLES)}) are not "
-            "set: no Java, Hadoop installation or libhdfs is needed",
+            f"{choice.summary()}; the JVM's variables ({', '.join(JVM_ONLY_VARIABLES)}) are "
+            "not composed: no Java, Hadoop installation or libhdfs is needed",
         )
     )
-    findings += [
-        Finding(
-            "hdfs-native.gap",
-            "warn",
-            f"hdfs-native serves although the client configuration asks for more: {gap}",
-            fix="check that artifacts still reach HDFS (mlflow-client-env doctor), or use "
-            "hdfs_client=auto, which takes the JVM path for such a configuration",
+    for gap in choice.gaps:
+        if gap.startswith(LIBGSSAPI):  # certain failure: Kerberos is asked for (native_gaps)
+            findings.append(no_libgssapi(gap))
+            continue
+        findings.append(
+            Finding(
+                "hdfs-native.gap",
+                "warn",
+                f"hdfs-native serves although the client configuration asks for more: {gap}",
+                fix="check that artifacts still reach HDFS (mlflow-client-env doctor), or use "
+                "hdfs_client=auto, which takes the JVM path for such a configuration",
+            )
         )
-        for gap in choice.gaps
-    ]
     return Environment(
         tuple(variables), tuple(findings), hadoop, conf, None, kerberos, native_only=True
     )

@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 
 from .config import resolve_overrides
-from .discovery import resolve
+from .discovery import native_requested, resolve
 from .environment import Environment, Variable, refuse_credentials_in_uri
 from .errors import MlflowClientEnvError, SparkHomeError
 from .findings import Finding, worst
@@ -193,8 +193,10 @@ def setup(
                 "mlflow-client-env never chooses it for you",
             )
     kerberos = discover_kerberos(os.environ)  # once: the plan and discovery both need it
-    plan = plan_java_ccache(os.environ, keytab, principal, kerberos)
     ov = resolve_overrides({**overrides, "tracking_uri": tracking_uri}, os.environ)
+    plan = plan_java_ccache(
+        os.environ, keytab, principal, kerberos, for_java=not native_requested(ov)
+    )
     if ov.tracking_uri is not None:
         refuse_credentials_in_uri(*ov.tracking_uri.pair())
     resolved = resolve(

@@ -303,10 +303,11 @@ def plan_spark_conf(
             "use deploy mode 'client' for local masters (Spark refuses cluster mode there), or "
             "mode='yarn'",
         )
-    if environment is None:
+    if environment is None:  # composed for the executors' HDFS client when one is asked for
         from .discovery import build_environment
 
-        environment = build_environment(env, overrides)
+        asked = {"hdfs_client": hdfs_client} if hdfs_client else {}
+        environment = build_environment(env, {**overrides, **asked})
     if environment.hadoop is None and not environment.native_only:
         raise SparkSetupError(
             "no Hadoop was found, so there is no HDFS environment for the executors "
@@ -329,6 +330,14 @@ def plan_spark_conf(
 
         sim_env[TOKEN_FILE_VAR] = "(the file YARN writes in each container)"
     client, client_reason, gaps = _hdfs_choice(hdfs_client, artifact_uri, sim_env)
+    if client == "jvm" and environment.native_only:
+        raise SparkSetupError(
+            "the executors would use the JVM path, but the environment given was composed "
+            "for hdfs-native alone (hdfs_client=native): it has no JAVA_HOME, CLASSPATH or "
+            "ARROW_LIBHDFS_DIR to pass on",
+            "pass the environment of build_environment(hdfs_client='jvm'), or leave "
+            "environment= out and give hdfs_client='jvm'",
+        )
 
     entries: list[SparkConfEntry] = []
     left_out: list[tuple[str, str]] = []
@@ -343,6 +352,8 @@ def plan_spark_conf(
     wanted = [*(JVM_PATH_VARIABLES if client == "jvm" else NATIVE_PATH_VARIABLES)]
     for var in environment.variables:
         name = var.name
+        if name == HDFS_CLIENT_VAR:  # exported below, for the executors' own choice
+            continue
         if name in LEFT_OUT:
             left_out.append((name, LEFT_OUT[name]))
         elif name in TICKET_VARIABLES:

@@ -26,7 +26,7 @@ from mlflow_client_env.kerberos.profile import KerberosSetup
 from tests.conftest import Jupyter
 from tests.sandbox.fixtures import Cluster, hdfs_cat
 from tests.sandbox.helpers import ClientEnv, run_python
-from tests.test_kernel import run_cell, run_cli, running_kernel
+from tests.test_kernel import run_cli
 
 #: What discovery of Java or Hadoop could start from: a native-only host has none of it.
 JVM_HINTS = ("JAVA_HOME", "MLFLOW_CLIENT_ENV_PARCELS_ROOT", "HADOOP_HOME", "CLASSPATH")
@@ -87,6 +87,87 @@ def test_a_keytab_login_cache_wins_and_no_configuration_is_an_error(tmp_path: Pa
     assert "HADOOP_CONF_DIR" not in values
     first = composed.findings[0]
     assert (first.code, first.status) == ("client-config.missing", "error")
+
+
+def test_a_missing_libgssapi_is_an_error_as_in_the_doctor(tmp_path: Path) -> None:
+    from mlflow_client_env.artifacts.mode import LIBGSSAPI, HdfsClientChoice
+
+    gap = f"{LIBGSSAPI} cannot be loaded (not found): install libgssapi-krb5-2 or krb5-libs"
+    choice = HdfsClientChoice("native", "argument", "native", "asked for", (gap,), True)
+    composed = compose_native(_conf(tmp_path), _kerberos("FILE:/tmp/cc"), {}, choice)
+    found = {f.code: f.status for f in composed.findings}
+    assert found["hdfs-native.no-libgssapi"] == "error"  # as the doctor's hdfs-native check
+    assert "hdfs-native.gap" not in found
+
+
+def _krb5_conf(tmp_path: Path) -> Path:
+    path = tmp_path / "krb5.conf"
+    path.write_text("[libdefaults]\n  default_realm = EXAMPLE.COM\n")
+    return path
+
+
+def _private_copy_env(tmp_path: Path) -> dict[str, str]:
+    """A shell an earlier setup() (JVM path) left behind: KRB5CCNAME is the private FILE copy
+    it made of a KEYRING ticket, MLFLOW_CLIENT_ENV_COPIED_FROM names the KEYRING cache."""
+    from mlflow_client_env.kerberos.java_cache import COPIED_FROM_VAR
+    from mlflow_client_env.kerberos.login import private_ccache
+
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    env = {
+        "XDG_RUNTIME_DIR": str(runtime),
+        "MLFLOW_CLIENT_ENV_CACHE": str(tmp_path / "cache"),
+        "MLFLOW_CLIENT_ENV_CONFIG": str(tmp_path / "user.toml"),
+        "MLFLOW_CLIENT_ENV_SITE_CONFIG": str(tmp_path / "site.toml"),
+        "MLFLOW_CLIENT_ENV_PARCELS_ROOT": str(tmp_path / "no-parcels"),
+        "HADOOP_CONF_DIR": str(_conf(tmp_path / "conf").conf_dir),
+        "KRB5_CONFIG": str(_krb5_conf(tmp_path)),
+        COPIED_FROM_VAR: "KEYRING:persistent:4242",
+        "MLFLOW_CLIENT_ENV_HDFS_CLIENT": "native",
+    }
+    copy = private_ccache(env=env)
+    env["KRB5CCNAME"] = copy
+    env["MLFLOW_KERBEROS_TICKET_CACHE"] = copy.removeprefix("FILE:")
+    return env
+
+
+def test_native_goes_back_to_the_cache_an_earlier_java_copy_was_made_from(
+    tmp_path: Path,
+) -> None:
+    from mlflow_client_env.config import resolve_overrides
+    from mlflow_client_env.discovery import resolve
+    from mlflow_client_env.kerberos.java_cache import COPIED_FROM_VAR, plan_java_ccache
+    from mlflow_client_env.kerberos.profile import discover_kerberos
+
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "no-parcels").mkdir()
+    env = _private_copy_env(tmp_path)
+    kerberos = discover_kerberos(env)
+    plan = plan_java_ccache(env, kerberos=kerberos, for_java=False)
+    assert plan.kind == "none"  # no copy for hdfs-native
+    done = resolve(resolve_overrides({}, env), env, plan, kerberos)
+    values = done.environment.as_dict()
+    assert values["KRB5CCNAME"] == "KEYRING:persistent:4242"  # the source, read in-process
+    assert values["MLFLOW_KERBEROS_TICKET_CACHE"] == ""  # the stale copy no longer wins
+    assert values[COPIED_FROM_VAR] == ""
+    assert done.made_ccache is None
+    assert not list((tmp_path / "runtime").iterdir())  # nothing written
+
+
+def test_native_needs_no_private_folder_for_a_copy_it_never_makes(tmp_path: Path) -> None:
+    from mlflow_client_env.errors import PrivateDirError
+    from mlflow_client_env.kerberos.java_cache import plan_java_ccache
+    from mlflow_client_env.kerberos.profile import discover_kerberos
+
+    run = tmp_path / "cache" / "run"  # where a copy would go: not private
+    run.mkdir(parents=True)
+    run.chmod(0o777)
+    env = {"MLFLOW_CLIENT_ENV_CACHE": str(tmp_path / "cache"), "KRB5CCNAME": "KCM:4242"}
+    env["KRB5_CONFIG"] = str(_krb5_conf(tmp_path))
+    kerberos = discover_kerberos(env)
+    assert plan_java_ccache(env, kerberos=kerberos, for_java=False).kind == "none"
+    with pytest.raises(PrivateDirError):  # the JVM path needs the copy, so it refuses
+        plan_java_ccache(env, kerberos=kerberos)
 
 
 # ------------------------------------------------------------------ against the sandbox
@@ -200,7 +281,9 @@ def test_a_native_kernel_logs_with_no_jvm_mapped(
     monkeypatch: pytest.MonkeyPatch,
     client_env: ClientEnv,
     cluster: Cluster,
+    tmp_path: Path,
 ) -> None:
+    """A notebook (nbclient) through a kernel from install-kernel --hdfs-client native."""
     for key in (*JVM_ONLY_VARIABLES, *JVM_HINTS):  # the Jupyter server's environment
         if key != "PATH":
             monkeypatch.delenv(key, raising=False)
@@ -211,12 +294,19 @@ def test_a_native_kernel_logs_with_no_jvm_mapped(
     assert run_cli(argv) == 0
     spec = json.loads((jupyter.prefix_kernels / "mlflow" / "kernel.json").read_text())
     assert "--hdfs-client" in spec["argv"] and "native" in spec["argv"]
-    with running_kernel("mlflow") as kc:
-        out = run_cell(kc, CELL)
-    assert out.error is None, out
-    data = json.loads(out.stdout.strip().splitlines()[-1])
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(CELL)])
+    client = NotebookClient(
+        nb, kernel_name="mlflow", timeout=300, resources={"metadata": {"path": str(tmp_path)}}
+    )
+    client.execute()  # raises CellExecutionError, with the cell's output, on failure
+    outputs = nb.cells[0].outputs
+    stdout = "".join(o.get("text", "") for o in outputs if o.get("name") == "stdout")
+    data = json.loads(stdout.strip().splitlines()[-1])
     assert data["libjvm"] is False
-    assert (data["client"], data["launcher"]) == ("native", "launcher ok"), out.stderr
+    assert (data["client"], data["launcher"]) == ("native", "launcher ok"), outputs
     path = data["env"].pop("PATH")
     assert path == os.environ["PATH"]  # nothing prepended: no hadoop or java commands
     assert data["env"] == dict.fromkeys(data["env"]), data["env"]  # none of them set

@@ -430,6 +430,22 @@ def test_native_path_executors_start_with_the_client_config_exported(
 
 
 # ============================================================================ the plan
+def test_jvm_executors_of_a_native_driver_get_the_jvm_variables(
+    driver_env: dict[str, str],
+) -> None:
+    """The driver asked for hdfs-native (its environment has no JVM variable), the tasks use
+    pyarrow's HDFS: hdfs_client='jvm' composes the executors' environment for the JVM."""
+    env = {**driver_env, "MLFLOW_CLIENT_ENV_HDFS_CLIENT": "native"}
+    conf = plan_spark_conf("local", MASTER, hdfs_client="jvm", env=env).as_dict()
+    for var in ("JAVA_HOME", "CLASSPATH", "ARROW_LIBHDFS_DIR", "LIBHDFS_OPTS"):
+        assert f"spark.executorEnv.{var}" in conf, var
+    assert conf["spark.executorEnv.MLFLOW_CLIENT_ENV_HDFS_CLIENT"] == "jvm"
+    native = build_environment(env)
+    assert native.native_only
+    with pytest.raises(SparkSetupError, match="composed for hdfs-native alone"):
+        plan_spark_conf("local", MASTER, hdfs_client="jvm", environment=native, env=env)
+
+
 def test_yarn_exports_no_ticket_and_local_does(composed: Environment) -> None:
     yarn = spark_conf("yarn", hdfs_client="jvm", environment=composed)
     local = spark_conf("local", hdfs_client="jvm", environment=composed)

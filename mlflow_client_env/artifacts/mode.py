@@ -36,6 +36,8 @@ CONFIG_KEY = "hdfs_client"
 MODES = ("auto", "native", "jvm")
 #: Chosen from measurements on the sandbox: docs/native-hdfs.md, "Which client by default".
 DEFAULT_MODE = "auto"
+#: The step timeout of the native repository (seconds; native.step_timeout reads it).
+TIMEOUT_VAR = "MLFLOW_CLIENT_ENV_HDFS_TIMEOUT"
 #: The extra that installs hdfs-native.
 NATIVE_EXTRA = "pip install 'mlflow-client-env[native]'"
 
@@ -118,8 +120,12 @@ def native_importable(*, import_it: bool = True) -> str | None:
         return None if found else "hdfs-native is not installed (no module named 'hdfs_native')"
     try:
         import hdfs_native  # noqa: F401
-    except ImportError as exc:
-        return f"hdfs-native is not installed ({exc})"
+    except ModuleNotFoundError as exc:
+        if exc.name == "hdfs_native":
+            return f"hdfs-native is not installed ({exc})"
+        return f"hdfs-native is installed but does not import ({exc})"
+    except ImportError as exc:  # a missing shared library, a broken wheel
+        return f"hdfs-native is installed but does not import ({exc})"
     return None
 
 

@@ -56,7 +56,7 @@ from ..errors import (
     NativeHdfsError,
 )
 from ..records import record
-from .mode import HDFS_CLIENT_VAR, parse_extra_conf, parse_umask
+from .mode import HDFS_CLIENT_VAR, TIMEOUT_VAR, parse_extra_conf, parse_umask
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -65,7 +65,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 #: Seconds one step (an RPC, a chunk of data) may take.
-TIMEOUT_VAR = "MLFLOW_CLIENT_ENV_HDFS_TIMEOUT"
 DEFAULT_TIMEOUT = 60.0
 #: ``close()`` may retry ``complete()`` for 0.5 + 1 + 2 + 4 + 8 s on a slow block report.
 CLOSE_EXTRA = 20.0
@@ -377,9 +376,15 @@ def _cache_in_use(env: Mapping[str, str], kerberos: Mapping[str, str]) -> str:
 
 # ----------------------------------------------------------------------------- failures
 class _Deadline(Exception):
-    def __init__(self, what: str, seconds: float, listening: tuple[str, ...]) -> None:
+    """A step ran out of time; ``listening``: the NameNodes that accept connections
+    (``probed``: False when their addresses are unknown, so nothing was asked)."""
+
+    def __init__(
+        self, what: str, seconds: float, listening: tuple[str, ...], probed: bool = True
+    ) -> None:
         super().__init__(what)
         self.what, self.seconds, self.listening = what, seconds, listening
+        self.probed = probed
 
 
 class _IoFailure(Exception):
@@ -479,6 +484,12 @@ def translate(
             _entry_fix("namenode-unreachable"),
         )
     if isinstance(exc, _Deadline):
+        if exc.probed and not exc.listening:  # nothing accepted a connection: not slow
+            return HdfsUnreachableError(
+                f"{what}: no answer within {exc.seconds:g} s, and no NameNode of {target} "
+                "accepted a connection",
+                _entry_fix("namenode-unreachable"),
+            )
         listening = ", ".join(exc.listening) or "the NameNode"
         return HdfsTimeoutError(
             f"{what}: no answer within {exc.seconds:g} s; {listening} accepts connections but "
@@ -660,7 +671,8 @@ class NativeHdfs:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     listening = await self._listening()
-                    raise _Deadline(what, round(deadline - start, 1), listening)
+                    seconds = round(deadline - start, 1)
+                    raise _Deadline(what, seconds, listening, bool(self.namenodes))
                 done, _ = await asyncio.wait({task}, timeout=min(PROBE_INTERVAL, remaining))
                 if done:
                     error = task.exception()

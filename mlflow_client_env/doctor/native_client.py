@@ -25,15 +25,17 @@ from ..artifacts.mode import (
     HDFS_CLIENT_VAR,
     LIBGSSAPI,
     NATIVE_EXTRA,
+    TIMEOUT_VAR,
     HdfsClientChoice,
     hdfs_client_in_force,
     libgssapi_problem,
     native_importable,
 )
-from ..environment import assume_kerberos
+from ..environment import assume_kerberos, no_libgssapi
 from ..errors import HdfsClientSettingError, MlflowClientEnvError
 from ..findings import Finding
 from ..hadoop.conf import HadoopConf
+from ..records import replace
 from ..redact import redact
 from .context import Context, ForeignEnvironment, Unmet
 
@@ -44,7 +46,6 @@ NATIVE_PROBE_CAP = 90.0
 #: repository's default, 60 s, would let one stuck step outlast the cap): a stuck step is
 #: then explained (which server does not answer) well within the cap
 PROBE_STEP_TIMEOUT = 20.0
-TIMEOUT_VAR = "MLFLOW_CLIENT_ENV_HDFS_TIMEOUT"
 
 #: what the fix of a failing probe says besides the error's own fix
 JVM_INSTEAD = f"or use the JVM client: {HDFS_CLIENT_VAR}=jvm"
@@ -90,7 +91,7 @@ def check_hdfs_native(ctx: Context) -> Iterator[Finding]:
         )
         return
     if target is None:
-        yield Finding("hdfs-native.probe-skipped", "skip", f"hdfs-native probe skipped: {why}")
+        yield Finding("hdfs-native.skipped", "skip", f"hdfs-native probe skipped: {why}")
         return
     yield _probe(ctx, target, why)
 
@@ -101,7 +102,7 @@ def _not_installed(mode: str, source: str, missing: str) -> Finding:
             "hdfs-native.not-installed",
             "error",
             f"the native HDFS client was asked for (hdfs_client=native, {source}), but "
-            f"{missing}: setup(), the kernel launcher and 'env' refuse to start",
+            f"{missing}: every HDFS artifact will fail",
             fix=f"{NATIVE_EXTRA} (the native extra), or ask for the JVM client: "
             f"{HDFS_CLIENT_VAR}=jvm",
         )
@@ -140,13 +141,11 @@ def _libgssapi(problem: str | None, kerberized: bool, mode: str) -> Finding:
             "skip",
             f"{problem}; not needed: the client configuration uses SIMPLE authentication",
         )
-    return Finding(
-        "hdfs-native.no-libgssapi",
-        "error" if mode == "native" else "warn",
-        f"{problem}: hdfs-native cannot use Kerberos, which this client configuration asks for"
-        + ("" if mode == "native" else f"; mode {mode} takes the JVM path instead"),
-        fix="install the system's Kerberos library (Debian/Ubuntu: libgssapi-krb5-2; "
-        "RHEL: krb5-libs)",
+    error = no_libgssapi(problem)  # what setup() and env say under native
+    if mode == "native":
+        return error
+    return replace(
+        error, status="warn", summary=f"{error.summary}; mode {mode} takes the JVM path instead"
     )
 
 
@@ -165,11 +164,10 @@ def _in_force(
         n = ctx.native_discovery()
         assert not isinstance(n, MlflowClientEnvError)  # environment() was composed from it
         # what setup() reports of its choice (compose_native): the same findings
-        said = [
+        said = [  # hdfs-native.no-libgssapi: this check's own libgssapi finding says it
             f
             for f in env.findings
-            if f.code.startswith("hdfs-native.")
-            and not (skip_gap and f.code == "hdfs-native.gap" and f.summary.endswith(skip_gap))
+            if f.code.startswith("hdfs-native.") and f.code != "hdfs-native.no-libgssapi"
         ]
         return said, n.choice
     ours = {} if isinstance(env, MlflowClientEnvError) else env.as_dict()
@@ -222,9 +220,7 @@ def _probe(ctx: Context, target: str, why: str) -> Finding:
             f"the hdfs-native probe of {target}", argv, extra_env=extra, cap=NATIVE_PROBE_CAP
         )
     except ForeignEnvironment as exc:
-        return Finding(
-            "hdfs-native.probe-skipped", "skip", f"hdfs-native probe skipped: {exc.reason}"
-        )
+        return Finding("hdfs-native.skipped", "skip", f"hdfs-native probe skipped: {exc.reason}")
     except subprocess.TimeoutExpired:
         return Finding(
             "hdfs-native.timeout",

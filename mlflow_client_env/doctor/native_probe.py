@@ -39,15 +39,13 @@ class _Step:
 
 
 def _probe(uri: str, step: _Step) -> dict[str, Any]:
-    from ..artifacts.mode import client_conf, native_importable
+    from ..artifacts.mode import NATIVE_EXTRA, client_conf, native_importable
     from ..artifacts.native import NativeHdfs, hdfs_native_version
-    from ..errors import HdfsClientSettingError
+    from ..errors import HdfsClientSettingError, HdfsTimeoutError, HdfsUnreachableError
 
     missing = native_importable()
     if missing is not None:
-        raise HdfsClientSettingError(
-            missing, "pip install 'mlflow-client-env[native]' (the native extra)"
-        )
+        raise HdfsClientSettingError(missing, f"{NATIVE_EXTRA} (the native extra)")
     u = urlparse(uri)
     t0 = time.monotonic()
     step.name = "reading the client configuration"
@@ -62,14 +60,18 @@ def _probe(uri: str, step: _Step) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="mlflow-client-env-native-probe-") as tmp:
         local, back = Path(tmp, "out"), Path(tmp, "back")
         local.write_bytes(PAYLOAD)
-        step.name = f"writing {path}"
-        hdfs.upload(str(local), path)  # creates the folder too, as log_artifact does
         try:
+            step.name = f"writing {path}"
+            hdfs.upload(str(local), path)  # creates the folder too, as log_artifact does
             step.name = f"reading {path}"
             hdfs.download(path, str(back))
-        except BaseException:
-            with contextlib.suppress(Exception):  # best effort: the read's error is the one
-                hdfs.delete(path, False)
+        except BaseException as exc:
+            # best effort: a write cut short may have left the file (the error is the one);
+            # not when the NameNode could not be reached or answered too late: that would
+            # only wait a second time
+            if not isinstance(exc, (HdfsUnreachableError, HdfsTimeoutError)):
+                with contextlib.suppress(Exception):
+                    hdfs.delete(path, False)
             raise
         step.name = f"deleting {path}"
         hdfs.delete(path, False)

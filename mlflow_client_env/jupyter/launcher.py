@@ -141,16 +141,18 @@ def prepare(args: Any, environ: dict[str, str]) -> tuple[dict[str, str], list[st
 
     try:
         from ..config import SETTINGS, resolve_overrides
-        from ..discovery import resolve
+        from ..discovery import native_requested, resolve
         from ..kerberos.java_cache import plan_java_ccache
         from ..kerberos.profile import discover_kerberos
 
         # check before acting: plan the login/copy, discover, and only then carry it out;
         # the Kerberos facts are read once, for both
         kerberos = discover_kerberos(env)
-        plan = plan_java_ccache(env, args.keytab, args.principal, kerberos)
         overrides = resolve_overrides(
             {spec.name: getattr(args, spec.name) for spec in SETTINGS}, env
+        )
+        plan = plan_java_ccache(
+            env, args.keytab, args.principal, kerberos, for_java=not native_requested(overrides)
         )
         done = resolve(
             overrides, env, plan, kerberos,

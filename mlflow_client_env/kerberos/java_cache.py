@@ -76,11 +76,16 @@ def plan_java_ccache(
     keytab: str | os.PathLike[str] | None = None,
     principal: str | None = None,
     kerberos: KerberosSetup | None = None,
+    *,
+    for_java: bool = True,
 ) -> JavaCcachePlan:
     """Decide, without writing anything, which FILE cache Java will use.
 
     ``kerberos`` is the caller's ``discover_kerberos(env)``, so it runs once per ``setup()``
-    or kernel start (None: discovered here).
+    or kernel start (None: discovered here). ``for_java=False`` (``hdfs_client=native``:
+    no JVM): only a keytab login is planned, never a copy; when ``KRB5CCNAME`` is the copy
+    an earlier ``setup()`` made for Java, the plan (``none``) carries the cache it was
+    copied from as ``kerberos``, so the client uses that cache itself.
 
     Raises ``KeytabError`` (also for a keytab without a principal or the reverse, and
     ``PrincipalError`` for a malformed principal), ``CcacheNameError`` for a
@@ -93,17 +98,25 @@ def plan_java_ccache(
     # FILE cache, the common case, is on the cold path of every setup() and kernel start
     source = env.get(COPIED_FROM_VAR)
     if keytab is None and principal is None and source and kerberos.ccache_type == "FILE":
+        from ..errors import MlflowClientEnvError
         from .login import private_ccache, require_file_ccache
 
         # KRB5CCNAME is the FILE copy an earlier setup() made for Java: copy its source again,
         # or a new kinit into the KEYRING/KCM cache would never reach Java (nor this report)
-        copy = str(require_file_ccache(private_ccache(env=env)))
+        try:
+            copy: str | None = str(require_file_ccache(private_ccache(env=env)))
+        except MlflowClientEnvError:
+            if for_java:
+                raise
+            copy = None  # no private folder of ours, so no copy of ours to go back from
         here = kerberos.ccache_path
-        if here is not None and os.path.realpath(here) == os.path.realpath(copy):
+        if copy and here is not None and os.path.realpath(here) == os.path.realpath(copy):
             origin = f"{COPIED_FROM_VAR} (what the FILE copy for Java was made from)"
             again = replace(kerberos, ccache=source, ccache_source=origin)
+            if not for_java:  # the source itself: libgssapi reads KEYRING/KCM caches
+                return JavaCcachePlan("none", None, env, kerberos=again)
             return JavaCcachePlan("copy", copy, env, kerberos=again)
-    if keytab is None and principal is None and kerberos.java_readable:
+    if keytab is None and principal is None and (kerberos.java_readable or not for_java):
         return JavaCcachePlan("none", None, env)
     from .login import check_login_inputs, private_ccache, require_file_ccache
 
