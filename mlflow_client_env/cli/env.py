@@ -60,7 +60,8 @@ def cmd_env(args: argparse.Namespace) -> int:
     _, ticket_findings = ticket_readiness(env)
     findings = [*env.findings, *ticket_findings]
     output.findings(findings)
-    if env.hadoop is None:  # proxied artifacts: say why so little is set (installation.not-needed)
+    if env.hadoop is None or env.native_only:  # say why so little is set (proxied artifacts:
+        # installation.not-needed; hdfs_client=native: hdfs-native.in-force)
         for f in env.findings:
             if f.status == "ok":
                 output.say("note", f.summary)

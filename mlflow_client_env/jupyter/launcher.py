@@ -102,8 +102,10 @@ def ticket_notes(resolved: Any) -> list[str]:
 
     The same check as ``setup()`` and ``env`` (``kerberos.readiness.ticket_readiness``),
     with ``gssapi=False``: a FILE cache is read with ``struct``; gssapi, which would cost
-    kernel start time, is never imported (a KEYRING/KCM cache without a Java copy is
-    reported already, as ``kerberos.cache-not-java-readable``). Only notes, not errors:
+    kernel start time, is never imported. On the JVM path a KEYRING/KCM cache is copied to a
+    FILE cache (or reported, as ``kerberos.cache-not-java-readable``); with
+    ``hdfs_client=native`` hdfs-native reads it as it is, unchecked here (``setup()`` and
+    the doctor check it through gssapi). Only notes, not errors:
     Java reads the cache at the first HDFS access, so a 'kinit' in a terminal after the
     kernel started is enough (no restart).
     """

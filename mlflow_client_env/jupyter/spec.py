@@ -343,7 +343,13 @@ def kernel_dict(
         if parcel:
             baked_hadoop = f"{parcel.name} {parcel.version}"
         else:
-            baked_hadoop = str(hadoop.root) if hadoop else "none (not needed: proxied artifacts)"
+            baked_hadoop = (
+                str(hadoop.root)
+                if hadoop
+                else "none (not needed: hdfs-native)"
+                if environment.native_only
+                else "none (not needed: proxied artifacts)"
+            )
         ours.update(
             baked_at=when,
             baked=sorted(baked),
