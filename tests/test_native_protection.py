@@ -146,7 +146,7 @@ def test_both_paths_conform_with_the_protection_negotiated(
     assert native["list"]["'a/'"] == [["a/b", True, None], ["a/one.txt", False, 2]]
     files = native["download"]["all"][1]
     assert files["big/chunky.bin"] == native["sources"]["src/big/chunky.bin"]
-    assert native["hdfs"]["big/chunky.bin"][:2] == [False, (5 << 20) + 7]
+    assert native["hdfs"]["big/chunky.bin"][:2] == [False, (16 << 20) + 7]
     assert native["after_delete_all"] == [[], []]
 
 

@@ -5,7 +5,7 @@ against the sandbox's Kerberized HDFS: the built-in one (``jvm``: pyarrow -> lib
 -> a JVM, with the environment ``mlflow-client-env env`` prints) and the native one
 (``native``: the sandbox's client environment only, no JVM variables at all). The
 scenario logs files and nested folders (an empty file, an empty folder, names with
-spaces and non-ASCII letters, a 5 MiB file that crosses the chunk sizes), overwrites
+spaces and non-ASCII letters, a 16 MiB file that crosses the chunk sizes), overwrites
 a file, lists 14 paths (missing ones, a file, ``.``, a trailing slash, an absolute
 path), asks ``_is_directory``, downloads the whole tree, a folder, a file and a missing
 path, then deletes a folder, a file, a missing path and everything. Both reports must
@@ -57,7 +57,7 @@ files = {
     "src/top.txt": b"hello\n", "src/a/one.txt": b"x\n",
     "src/a/b/two.bin": bytes(range(256)) * 12, "src/c/empty": b"",
     "src/with space.txt": b"s p a c e", "src/\u00fcn\u00efcode-\u00e9.txt": "\u00fc".encode(),
-    "src/big/chunky.bin": rng.randbytes((5 << 20) + 7),
+    "src/big/chunky.bin": rng.randbytes((16 << 20) + 7),
     "other/top.txt": b"replaced\n",
 }
 for rel, data in files.items():
@@ -218,7 +218,7 @@ def test_native_repository_conforms_to_the_builtin_one(
     assert files["f/top.txt"] == native["sources"]["other/top.txt"]  # replaced
     assert files["emptydir/"] is None and files["c/empty"] == native["sources"]["src/c/empty"]
     assert native["download"]["missing"] == "raised MlflowException"
-    assert native["hdfs"]["big/chunky.bin"][:2] == [False, (5 << 20) + 7]
+    assert native["hdfs"]["big/chunky.bin"][:2] == [False, (16 << 20) + 7]
     # every file the native path wrote is closed (recover_lease: True at once)
     assert all(m[-1] is True for m in native["hdfs"].values() if not m[0])
     assert native["after_delete_all"] == [[], []]

@@ -18,7 +18,7 @@ number of NameNodes minus one), and a step that sent nothing yet (status, listin
 mkdirs, delete, create, open) is sent again here while every NameNode refuses, for the
 same budget.
 
-Data moves in bounded chunks (1 MiB up, 4 MiB down), driven from the caller's thread,
+Data moves in bounded chunks (1 MiB up, 16 MiB down), driven from the caller's thread,
 so MLflow's download threads stay parallel and memory stays flat.
 
 Closing a written file: ``close()`` flushes the last packet, then asks the NameNode to
@@ -73,7 +73,10 @@ CLOSE_EXTRA = 20.0
 FAST_CLOSE_VAR = "MLFLOW_CLIENT_ENV_HDFS_FAST_CLOSE"
 FAST_CLOSE_VERSIONS = ("0.14.",)
 WRITE_CHUNK = 1 << 20
-READ_CHUNK = 4 << 20
+#: 16 MiB: fewer round trips through the event loop; measured on the sandbox (256 MiB, 6
+#: fresh processes each, interleaved): median ~266 MiB/s vs ~218 with 4 MiB chunks, and no
+#: better with the next chunk read ahead while one is written
+READ_CHUNK = 16 << 20
 #: How often a waiting step probes the NameNodes.
 PROBE_INTERVAL = 1.0
 DEFAULT_NAMENODE_PORT = 8020
@@ -816,7 +819,7 @@ class NativeHdfs:
             delay = min(delay * 2, 0.5)
 
     def download(self, remote_path: str, local_path: str) -> None:
-        """Copy ``remote_path`` to the local file, in 4 MiB chunks."""
+        """Copy ``remote_path`` to the local file, in ``READ_CHUNK`` chunks."""
         what = f"reading {remote_path}"
         reader = self._call(lambda: self.client.read(remote_path), what, retry_refused=True)
         with open(local_path, "wb") as dest:
