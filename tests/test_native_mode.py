@@ -170,6 +170,15 @@ def test_native_needs_no_private_folder_for_a_copy_it_never_makes(tmp_path: Path
         plan_java_ccache(env, kerberos=kerberos)
 
 
+def test_the_launcher_needs_a_new_process_only_for_what_is_read_at_start() -> None:
+    from mlflow_client_env.jupyter.launcher import read_at_start
+
+    before = {"PATH": "/bin", "LD_LIBRARY_PATH": "/a", "PYTHONPATH": "/p"}
+    assert read_at_start(before, {**before, "HADOOP_CONF_DIR": "/c", "PATH": "/x"}) == []
+    assert read_at_start(before, {**before, "LD_LIBRARY_PATH": "/a:/jvm"}) == ["LD_LIBRARY_PATH"]
+    assert read_at_start(before, {"PATH": "/bin", "LD_LIBRARY_PATH": "/a"}) == ["PYTHONPATH"]
+
+
 # ------------------------------------------------------------------ against the sandbox
 @pytest.mark.sandbox
 def test_env_native_on_a_host_without_java_or_hadoop(client_env: ClientEnv) -> None:
@@ -260,7 +269,9 @@ def test_setup_native_without_hdfs_native_is_a_typed_error_and_changes_nothing(
 CELL = (
     f"JVM_ONLY = {list(JVM_ONLY_VARIABLES)!r}\n"
     + """
-import json, os
+import json, os, sys
+# the launcher resolved the environment in this very process (no second interpreter)
+resolved_here = "mlflow_client_env.discovery" in sys.modules
 import mlflow
 with mlflow.start_run() as run:
     mlflow.log_text("from a native kernel\\n", "kernel.txt")
@@ -270,6 +281,7 @@ print(json.dumps({
     "env": {k: os.environ.get(k) for k in JVM_ONLY},
     "client": os.environ.get("MLFLOW_CLIENT_ENV_HDFS_CLIENT"),
     "launcher": os.environ.get("MLFLOW_CLIENT_ENV_KERNEL"),
+    "resolved_here": resolved_here,
 }))
 """
 )
@@ -307,6 +319,7 @@ def test_a_native_kernel_logs_with_no_jvm_mapped(
     data = json.loads(stdout.strip().splitlines()[-1])
     assert data["libjvm"] is False
     assert (data["client"], data["launcher"]) == ("native", "launcher ok"), outputs
+    assert data["resolved_here"]  # nothing for the loader changed: no second interpreter
     path = data["env"].pop("PATH")
     assert path == os.environ["PATH"]  # nothing prepended: no hadoop or java commands
     assert data["env"] == dict.fromkeys(data["env"]), data["env"]  # none of them set

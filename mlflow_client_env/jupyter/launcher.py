@@ -6,7 +6,9 @@ server's environment, not ``.bashrc`` (G1). So ``kernel.json`` runs
 ``python -m mlflow_client_env.kernel -f {connection_file} [settings]`` (the shim); this
 module resolves the environment (the *current* parcel, so an upgrade needs no
 reinstall), sets every variable, and ``os.execve``s ``python -m
-ipykernel_launcher`` in the same process (same pid: interrupts still work).
+ipykernel_launcher`` in the same process (same pid: interrupts still work). When no
+variable read at process start changed (``hdfs_client=native`` sets none) and the kernel's
+Python is this one, ipykernel starts right here instead, without a second interpreter.
 
 If resolution fails the kernel still starts: the problem goes to stderr (the
 kernel log) and, through this module's IPython extension, into the output of
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import SimpleNamespace
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost; mypy honours this)
@@ -219,6 +221,37 @@ def message(problems: Sequence[str], notes: Sequence[str]) -> str:
     return "\n".join([head, *body, *tail])
 
 
+#: Read by the dynamic loader or the interpreter when a process starts, never later: a
+#: change to one of them needs a new process (catalog E2).
+START_PREFIXES = ("LD_", "PYTHON")
+
+
+def read_at_start(before: Mapping[str, str], after: Mapping[str, str]) -> list[str]:
+    """The variables that differ between ``before`` and ``after`` and are read only at
+    process start (``LD_LIBRARY_PATH``, ``PYTHONPATH``...): why the kernel needs its own
+    process; empty when it can start in this one."""
+    names = set(before) | set(after)
+    return sorted(
+        n for n in names if n.startswith(START_PREFIXES) and before.get(n) != after.get(n)
+    )
+
+
+def start_here(env: Mapping[str, str], kernel_args: Sequence[str]) -> NoReturn:
+    """Start ipykernel in this process, as ``python -m ipykernel_launcher`` would, with
+    ``env`` as the environment: when no variable read at process start changed (e.g.
+    ``hdfs_client=native``, which sets nothing for the loader), a second interpreter's start
+    would only cost time. Same pid, as with ``execve``."""
+    os.environ.clear()
+    os.environ.update(env)
+    if sys.path and (sys.path[0] == "" or os.path.abspath(sys.path[0]) == os.getcwd()):
+        del sys.path[0]  # as ipykernel_launcher does; IPython puts it back
+    sys.argv = [sys.argv[0], *kernel_args]
+    from ipykernel import kernelapp  # here: only a kernel started in this process needs it
+
+    kernelapp.launch_new_instance(argv=list(kernel_args))
+    raise SystemExit(0)
+
+
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     argv = list(sys.argv[1:] if argv is None else argv)
     passthrough: list[str] = []
@@ -237,6 +270,8 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         env[MESSAGE_VAR] = text
     kernel_argv.append(f"--IPKernelApp.extra_extensions={EXTENSION}")
     kernel_argv += passthrough
+    if args.python == sys.executable and not read_at_start(os.environ, env):
+        start_here(env, kernel_argv[3:])  # never returns
     try:
         os.execve(args.python, kernel_argv, env)
     except OSError as exc:
