@@ -282,6 +282,7 @@ print(json.dumps({
     "client": os.environ.get("MLFLOW_CLIENT_ENV_HDFS_CLIENT"),
     "launcher": os.environ.get("MLFLOW_CLIENT_ENV_KERNEL"),
     "resolved_here": resolved_here,
+    "argv0": os.path.basename(sys.argv[0]),
 }))
 """
 )
@@ -320,6 +321,7 @@ def test_a_native_kernel_logs_with_no_jvm_mapped(
     assert data["libjvm"] is False
     assert (data["client"], data["launcher"]) == ("native", "launcher ok"), outputs
     assert data["resolved_here"]  # nothing for the loader changed: no second interpreter
+    assert data["argv0"] == "ipykernel_launcher.py"  # as a kernel started by execve sees it
     path = data["env"].pop("PATH")
     assert path == os.environ["PATH"]  # nothing prepended: no hadoop or java commands
     assert data["env"] == dict.fromkeys(data["env"]), data["env"]  # none of them set

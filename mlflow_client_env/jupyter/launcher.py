@@ -245,7 +245,13 @@ def start_here(env: Mapping[str, str], kernel_args: Sequence[str]) -> NoReturn:
     os.environ.update(env)
     if sys.path and (sys.path[0] == "" or os.path.abspath(sys.path[0]) == os.getcwd()):
         del sys.path[0]  # as ipykernel_launcher does; IPython puts it back
-    sys.argv = [sys.argv[0], *kernel_args]
+    from importlib.util import find_spec
+
+    # sys.argv[0] as under 'python -m ipykernel_launcher': code that tells a notebook kernel
+    # by it sees the same
+    launcher_spec = find_spec("ipykernel_launcher")
+    first = launcher_spec.origin if launcher_spec and launcher_spec.origin else sys.argv[0]
+    sys.argv = [first, *kernel_args]
     from ipykernel import kernelapp  # here: only a kernel started in this process needs it
 
     kernelapp.launch_new_instance(argv=list(kernel_args))
