@@ -95,7 +95,7 @@ def discover_native(
     composed = {**env, **({"HADOOP_CONF_DIR": str(conf.conf_dir)} if conf else {})}
     assert overrides.hdfs_client is not None  # native_requested() said so
     choice = hdfs_client_in_force(
-        env=composed, requested=overrides.hdfs_client.pair(), import_native=False
+        env=composed, requested=overrides.hdfs_client.pair(), import_native=False, conf=conf
     )
     return NativeDiscovery(overrides, hadoop, conf, kerberos, choice)
 

@@ -277,6 +277,7 @@ def hdfs_client_in_force(
     env: Mapping[str, str] | None = None,
     requested: tuple[str, str] | None = None,
     import_native: bool = True,
+    conf: HadoopConf | None = None,
 ) -> HdfsClientChoice:
     """Which client serves ``artifact_uri`` (default: a URI on fs.defaultFS), and why.
 
@@ -285,13 +286,14 @@ def hdfs_client_in_force(
     natively and lists them. ``auto`` picks native only without gaps. ``requested``:
     ``(mode, source)`` when the caller resolved the setting already (``setup()``).
     ``import_native=False``: hdfs-native is looked for, not imported (``native_importable``).
+    ``conf``: the client configuration the caller has read already (else ``client_conf``).
     """
     env = os.environ if env is None else env
     if requested is None:
         mode, source = requested_hdfs_client(argument, env)
     else:
         mode, source = checked_mode(*requested), requested[1]
-    return _in_force(mode, source, artifact_uri, env, import_native)
+    return _in_force(mode, source, artifact_uri, env, import_native, conf)
 
 
 def _in_force(
@@ -300,6 +302,7 @@ def _in_force(
     artifact_uri: str | None,
     env: Mapping[str, str],
     import_native: bool = True,
+    given: HadoopConf | None = None,
 ) -> HdfsClientChoice:
     """:func:`hdfs_client_in_force` for a resolved ``requested`` mode and its ``source``."""
     if requested == "jvm":
@@ -313,7 +316,7 @@ def _in_force(
             )
         return HdfsClientChoice(requested, source, "jvm", missing, (missing,), False)
     try:
-        conf = client_conf(env)
+        conf = given if given is not None else client_conf(env)
         gaps = native_gaps(conf, env, artifact_uri)
     except (ConfigFileError, HdfsClientSettingError) as exc:
         if requested == "native":

@@ -207,6 +207,13 @@ class Context:
         result: Overrides | MlflowClientEnvError = self._once("settings", make)
         return result
 
+    def _overrides(self) -> Overrides:
+        """:meth:`settings`, for a memoised step: its error raised (and memoised there)."""
+        ov = self.settings()
+        if isinstance(ov, MlflowClientEnvError):
+            raise ov
+        return ov
+
     def hdfs_client(self) -> tuple[str, str] | MlflowClientEnvError:
         """``(mode, source)`` of the ``hdfs_client`` setting (``("auto", "default")`` when
         unset); the error of a broken config file or an unknown mode."""
@@ -214,9 +221,7 @@ class Context:
         def make() -> tuple[str, str]:
             from ..artifacts.mode import DEFAULT_MODE, checked_mode
 
-            ov = self.settings()
-            if isinstance(ov, MlflowClientEnvError):
-                raise ov
+            ov = self._overrides()
             if ov.hdfs_client is None:
                 return DEFAULT_MODE, "default"
             return checked_mode(*ov.hdfs_client.pair()), ov.hdfs_client.source
@@ -248,10 +253,7 @@ class Context:
         ``hdfs_client=native`` the checks use :meth:`client_discovery` instead."""
 
         def make() -> Discovery:
-            ov = self.settings()
-            if isinstance(ov, MlflowClientEnvError):
-                raise ov
-            return discover(ov, self.env)
+            return discover(self._overrides(), self.env)
 
         result: Discovery | MlflowClientEnvError = self._once("discovery", make)
         return result
@@ -261,10 +263,7 @@ class Context:
         configuration and Kerberos, no Java, a Hadoop installation only if found)."""
 
         def make() -> NativeDiscovery:
-            ov = self.settings()
-            if isinstance(ov, MlflowClientEnvError):
-                raise ov
-            return discover_native(ov, self.env)
+            return discover_native(self._overrides(), self.env)
 
         result: NativeDiscovery | MlflowClientEnvError = self._once("native-discovery", make)
         return result
@@ -300,12 +299,8 @@ class Context:
         env = self.environment()
         if not isinstance(env, MlflowClientEnvError) and env.get("MLFLOW_TRACKING_URI"):
             return env["MLFLOW_TRACKING_URI"]
-        from ..config import resolve_overrides
-
-        try:
-            setting = resolve_overrides(dict(self.overrides), self.env).tracking_uri
-        except MlflowClientEnvError:  # a broken config file: the installation check says so
-            setting = None
+        ov = self.settings()  # a broken config file: the installation check says so
+        setting = None if isinstance(ov, MlflowClientEnvError) else ov.tracking_uri
         return setting.value if setting else self.env.get("MLFLOW_TRACKING_URI")
 
     def java(self) -> JavaChoice | MlflowClientEnvError:
@@ -318,9 +313,7 @@ class Context:
             return d
 
         def make() -> JavaChoice:
-            from ..config import resolve_overrides
-
-            return choose_java(resolve_overrides(dict(self.overrides), self.env), self.env)
+            return choose_java(self._overrides(), self.env)
 
         result: JavaChoice | MlflowClientEnvError = self._once("java", make)
         return result
