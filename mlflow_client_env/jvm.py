@@ -6,8 +6,31 @@ only then (catalog A4, F2); after that, changing them changes nothing.
 
 from __future__ import annotations
 
+import ctypes
 import os
 from pathlib import Path
+
+#: glibc's dlopen flag "only if already loaded" (absent on platforms without it)
+_RTLD_NOLOAD: int = getattr(os, "RTLD_NOLOAD", 0)
+
+
+def _maybe_loaded_here() -> bool:
+    """False when the dynamic loader of this process has no ``libjvm.so``; True when it has
+    one, or when that cannot be asked (no ``RTLD_NOLOAD``).
+
+    ``dlopen("libjvm.so", RTLD_NOLOAD)`` matches an already loaded object by its SONAME
+    (every HotSpot and OpenJ9 ``libjvm.so`` has ``libjvm.so``) or by the file the library
+    path leads to, and never loads one. It costs ~0.15 ms where reading a kernel's
+    ``/proc/self/maps`` costs ~0.6 ms, a twentieth of a cold ``setup()`` (issue 10), and the
+    answer is nearly always "no JVM yet", so the maps are read only to name the library.
+    """
+    if not _RTLD_NOLOAD:
+        return True
+    try:
+        ctypes.CDLL("libjvm.so", mode=_RTLD_NOLOAD | os.RTLD_LAZY)
+    except OSError:
+        return False
+    return True
 
 
 def _from_proc_maps(pid: int) -> Path | None:
@@ -30,6 +53,8 @@ def loaded_libjvm(pid: int | None = None) -> Path | None:
     process, which would dominate ``setup()``. Other processes, and systems
     without /proc, go through psutil.
     """
+    if pid is None and not _maybe_loaded_here():
+        return None
     target = os.getpid() if pid is None else pid
     try:
         return _from_proc_maps(target)

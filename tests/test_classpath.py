@@ -74,3 +74,40 @@ def test_symlinked_jar_is_not_a_second_version(edge: Edge) -> None:
     link = edge.parcels / "CDH" / "lib" / "hadoop" / "hadoop-common.jar"
     real = edge.parcels / "CDH" / "lib" / "hadoop" / "hadoop-common-3.0.0-cdh6.3.2.jar"
     assert "classpath.two-hadoop-common" not in codes([str(link), str(real)])
+
+
+def test_a_link_counts_as_the_file_it_points_to(tmp_path: Path) -> None:
+    """Each link's identity is normpath(join(folder, target)), whatever form the target
+    takes, so one file reached through two links (or a link and itself) is listed once."""
+    import os
+
+    jars = tmp_path / "jars"
+    jars.mkdir()
+    for name in ("a-1.jar", "b-1.jar", "c-1.jar"):
+        (jars / name).write_bytes(b"PK")
+    lib = tmp_path / "p" / "lib" / "hadoop"
+    lib.mkdir(parents=True)
+    (lib / "a-1.jar").symlink_to("../../../jars/a-1.jar")  # relative, the parcel form
+    (lib / "a.jar").symlink_to("../../../jars//a-1.jar")  # the same file, unversioned
+    (lib / "b-1.jar").symlink_to(jars / "b-1.jar")  # absolute
+    (lib / "b.jar").symlink_to("../../../jars/../jars/./b-1.jar")
+    (lib / "c-1.jar").write_bytes(b"PK")  # a plain file
+    (lib / "c.jar").symlink_to("c-1.jar")  # a link beside its target
+    (lib / "d.jar").symlink_to("../../../jars/")  # a folder, kept by its own identity
+    (lib / "e.jar").symlink_to("/")
+    (lib / "f.jar").symlink_to("../../../jars/missing-1.jar")  # dangling: still one entry
+    listing = classpath._listing(str(lib))
+    expected = {
+        str(lib / n): (
+            os.path.normpath(os.path.join(lib, os.readlink(lib / n)))
+            if (lib / n).is_symlink()
+            else str(lib / n)
+        )
+        for n in os.listdir(lib)
+    }
+    assert dict(listing) == expected
+    install = type("I", (), {"jar_dirs": (lib, jars)})()
+    listed = classpath.list_jars(install)  # type: ignore[arg-type]
+    # jars/c-1.jar is another file than lib/hadoop/c-1.jar: both stay
+    names = sorted(os.path.basename(p) for p in listed)
+    assert names == ["a-1.jar", "b-1.jar", "c-1.jar", "c-1.jar", "d.jar", "e.jar", "f.jar"]

@@ -166,3 +166,20 @@ def test_setup_reads_the_kerberos_facts_once(edge: Edge, monkeypatch: pytest.Mon
         monkeypatch.setattr(module, "discover_kerberos", counting)
     mlflow_client_env.setup(**edge.overrides())
     assert len(calls) == 1
+
+
+def test_a_jvm_loaded_under_another_name_is_seen(tmp_path: Path) -> None:
+    """``loaded_libjvm`` asks the dynamic loader first (RTLD_NOLOAD, by SONAME): none before
+    a JVM is loaded, and the real file once one is, even through a link of another name."""
+    libjvm = select_java().install.libjvm
+    link = tmp_path / "libsomething.so"
+    link.symlink_to(libjvm)
+    code = (
+        "import ctypes, json\n"
+        "from mlflow_client_env.jvm import loaded_libjvm\n"
+        "before = loaded_libjvm()\n"
+        f"ctypes.CDLL({str(link)!r})\n"
+        "print(json.dumps([str(before), str(loaded_libjvm())]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == ["None", str(libjvm.resolve())]

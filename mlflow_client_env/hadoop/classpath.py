@@ -55,13 +55,40 @@ def _listing(d: str) -> tuple[tuple[str, str], ...]:
     if hit and hit[0] == mtime:
         return hit[1]
     out = []
-    for e in _jar_entries(d):
-        key = e.path
-        if e.is_symlink():
-            key = os.path.normpath(os.path.join(d, os.readlink(key)))
-        out.append((e.path, key))
-    _LISTINGS[d] = (mtime, tuple(out))
-    return _LISTINGS[d][1]
+    # Parcel folders are mostly links (``lib/hadoop/lib/x.jar -> ../../../jars/x.jar``): each
+    # is read relative to the open folder (no walk of the long path per link), and the folder
+    # part of the targets, shared by nearly all, is normalised once (issue 10: this loop was
+    # a tenth of a cold setup() on a CDP parcel). The keys are normpath(join(d, target)).
+    folders: dict[str, str] = {}
+    complete = True
+    fd = None
+    try:
+        for e in _jar_entries(d):
+            key = e.path
+            if e.is_symlink():
+                try:
+                    if fd is None:
+                        fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                    target = os.readlink(e.name, dir_fd=fd)
+                except OSError:  # changed while read: kept by its own path, not memoised
+                    complete = False
+                else:
+                    tail = target.rpartition("/")[2]
+                    if tail in ("", ".", ".."):
+                        key = os.path.normpath(os.path.join(d, target))
+                    else:
+                        head = target[: -len(tail)]  # "../../jars/", "/", or ""
+                        base = folders.get(head)
+                        if base is None:
+                            base = folders[head] = os.path.normpath(os.path.join(d, head))
+                        key = tail if base == "." else os.path.join(base, tail)
+            out.append((e.path, key))
+    finally:
+        if fd is not None:
+            os.close(fd)
+    if complete:
+        _LISTINGS[d] = (mtime, tuple(out))
+    return tuple(out)
 
 
 def list_jars(install: HadoopInstall) -> tuple[str, ...]:

@@ -178,7 +178,10 @@ def site_xml_properties(data: bytes) -> dict[str, str]:
     ``findtext`` gives it. Not defusedxml itself: its ElementTree costs ~4 ms to import, a fifth
     of a cold ``setup()`` in a notebook (issue 10), for files this simple.
     """
-    from xml.parsers import expat
+    # no XML parser until a file must be read (issue 10); ``pyexpat`` is the module that
+    # ``xml.parsers.expat`` re-exports, imported as itself: the three wrapper modules of the
+    # ``xml`` package were another ~0.3 ms of a cold setup()
+    import pyexpat as expat
 
     parser = expat.ParserCreate()
     parser.EntityDeclHandler = _forbid("an entity declaration")
@@ -187,6 +190,7 @@ def site_xml_properties(data: bytes) -> dict[str, str]:
     # an entity declared nowhere we read (a DTD we do not load): ElementTree refuses it
     parser.SkippedEntityHandler = _forbid("an undefined entity")
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.buffer_text = True  # one text call per run of text, not per line or entity
     props: dict[str, str] = {}
     stack: list[str] = []
     # per open <property>: its name and value text so far (None: no such child yet)
@@ -232,7 +236,7 @@ PARSED_MAX_BYTES = 1 << 20
 def parse_site_xml(path: Path) -> dict[str, str]:
     """``<property><name/><value/></property>`` pairs of one Hadoop XML file (a new dict
     each time: the caller may change it)."""
-    from xml.parsers.expat import ExpatError
+    from pyexpat import ExpatError  # xml.parsers.expat.ExpatError (see site_xml_properties)
 
     redeploy = (
         "re-deploy the client configuration from Cloudera Manager (Actions > Deploy "

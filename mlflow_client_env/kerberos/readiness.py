@@ -28,13 +28,25 @@ says ``simple``, there is none, or no Hadoop is used at all) gets no ticket find
 
 from __future__ import annotations
 
+import os
+
+from ..findings import Finding
+from ..hadoop import with_tokens
 from ..records import replace
+from .profile import ccache_type
+from .ticket import (
+    GSSAPI_FIX,
+    TicketStatus,
+    _human,
+    file_ticket_status,
+    load_gssapi,
+    status_finding,
+    ticket_status,
+)
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost; mypy honours this)
 if TYPE_CHECKING:
     from ..environment import Environment
-    from ..findings import Finding
-    from .ticket import TicketStatus
 
 GSSAPI_MISSING = "kerberos.gssapi-missing"
 
@@ -62,9 +74,6 @@ def ticket_readiness(
     conf = environment.conf
     if conf is None or not conf.kerberos:  # no Hadoop used, or not Kerberized
         return None, []
-    from .profile import ccache_type
-    from .ticket import file_ticket_status
-
     k = environment.kerberos
     var = environment.get("KRB5CCNAME")
     ccache = var.value if var is not None else k.ccache
@@ -79,13 +88,9 @@ def ticket_readiness(
         return st, _with_tokens(environment, st, now)
     if not gssapi:
         return None, []
-    from .ticket import GSSAPI_FIX, load_gssapi, ticket_status
-
     st = ticket_status(ccache, realms=realms, now=now)  # never discovers: both are given
     st = replace(st, ccache_source=k.ccache_source)
     if load_gssapi() is None:
-        from ..findings import Finding
-
         return st, [
             Finding(
                 GSSAPI_MISSING,
@@ -101,19 +106,12 @@ def ticket_readiness(
 
 def _with_tokens(environment: Environment, st: TicketStatus, now: float | None) -> list[Finding]:
     """The ticket's finding, read with this process's delegation tokens (``hadoop.with_tokens``)."""
-    import os
-
-    from ..hadoop import with_tokens
-    from .ticket import status_finding
-
     return with_tokens([status_finding(st)], os.environ, environment.conf, now)
 
 
 def ticket_line(st: TicketStatus) -> str:
     """The report's one line on the ticket: ``alice@EXAMPLE.COM, valid 9 h 58 min``,
     ``none (kinit first)``, ``alice@EXAMPLE.COM, expired (kinit again)``..."""
-    from .ticket import GSSAPI_FIX, _human
-
     who = st.principal or "the ticket"
     if st.fix == GSSAPI_FIX:
         return f"unknown ({st.ccache_type} cache, and python-gssapi is not installed)"
