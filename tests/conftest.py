@@ -12,6 +12,7 @@ import pytest
 from mlflow_client_env.config import SETTINGS
 from mlflow_client_env.jupyter.launcher import MESSAGE_VAR
 from tests import trees
+from tests.spawned import Spawned
 
 #: The real sandbox (KDC, Kerberized HDFS, mlflow server) as session fixtures.
 pytest_plugins = ["tests.sandbox.fixtures"]
@@ -31,6 +32,16 @@ OUR_VARS = (
     "LD_LIBRARY_PATH",
     *(spec.env_var for spec in SETTINGS),
 )
+
+
+@pytest.fixture
+def spawned() -> Iterator[Spawned]:
+    """Start processes with ``spawned.popen(...)``: all are stopped at teardown."""
+    procs = Spawned()
+    try:
+        yield procs
+    finally:
+        procs.stop()
 
 
 @pytest.fixture

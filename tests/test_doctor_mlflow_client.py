@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import threading
-import venv
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +31,7 @@ from tests.helpers_cli import run_cli
 from tests.test_doctor_files import real_edge  # noqa: F401  (the real-JDK edge fixture)
 from tests.test_doctor_pid import NOBODY, Evil, evil, target  # noqa: F401
 from tests.test_proxied_artifacts import PASSWORD, Server, no_hadoop, proxied, with_basic_auth
+from tests.venvs import python_without
 
 __all__ = ["no_hadoop", "proxied", "with_basic_auth"]  # the fixtures, shared with that module
 
@@ -254,18 +254,11 @@ def test_a_server_that_trickles_bytes_stops_mlflow_s_client_at_the_budget(
 @pytest.fixture(scope="module")
 def python_without_mlflow(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real Python environment: this venv's packages but MLflow's (links, nothing copied)."""
-    home = tmp_path_factory.mktemp("no-mlflow") / "venv"
-    venv.EnvBuilder(with_pip=False).create(home)
-    python = home / "bin/python"
-    ask = "import site; print(site.getsitepackages()[0])"
-    site = Path(subprocess.check_output([python, "-c", ask], text=True).strip())
-    ours = Path(subprocess.check_output([sys.executable, "-c", ask], text=True).strip())
-    for entry in ours.iterdir():
-        if not entry.name.lower().startswith("mlflow") or entry.name.startswith("mlflow_client"):
-            (site / entry.name).symlink_to(entry)
-    check = "import importlib.util as u; print(u.find_spec('mlflow') is None)"
-    assert subprocess.check_output([python, "-c", check], text=True).split() == ["True"]
-    return python
+    return python_without(
+        tmp_path_factory.mktemp("no-mlflow") / "venv",
+        lambda name: name.startswith("mlflow") and not name.startswith("mlflow_client"),
+        "mlflow",
+    )
 
 
 def test_without_mlflow_the_doctor_s_own_client_answers_and_says_so(

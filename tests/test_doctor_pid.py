@@ -28,6 +28,7 @@ import pytest
 
 from tests import native_helpers as nh
 from tests.conftest import Edge
+from tests.spawned import Spawned
 from tests.test_doctor_files import real_edge  # noqa: F401  (the real-JDK edge fixture)
 
 NOBODY = 65534
@@ -112,16 +113,14 @@ def evil() -> Iterator[Evil]:
 
 
 @pytest.fixture
-def target() -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+def target(spawned: Spawned) -> Callable[..., subprocess.Popen[bytes]]:
     """Start ``/bin/sleep`` with a given environment and user; killed in teardown."""
-    procs: list[subprocess.Popen[bytes]] = []
 
     def start(env: dict[str, str], uid: int | None = None) -> subprocess.Popen[bytes]:
         ids = {} if uid is None else {"user": uid, "group": uid, "extra_groups": []}
-        p: subprocess.Popen[bytes] = subprocess.Popen(
-            ["/bin/sleep", "300"], env=env, cwd="/", **ids
-        )  # type: ignore[call-overload]
-        procs.append(p)
+        p: subprocess.Popen[bytes] = spawned.popen(
+            ["/bin/sleep", "300"], env=env, cwd="/", preexec_fn=None, **ids
+        )
         # wait until sleep itself runs (exec done) and, with LD_PRELOAD, its constructor ran
         marker_dir = env.get("EVIL_MARKER_DIR")
         for _ in range(1000):
@@ -133,12 +132,7 @@ def target() -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
             time.sleep(0.01)
         return p
 
-    try:
-        yield start
-    finally:
-        for p in procs:
-            p.kill()
-            p.wait(timeout=30)
+    return start
 
 
 def cli_doctor(

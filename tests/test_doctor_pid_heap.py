@@ -15,20 +15,18 @@ libhdfs -> JVM and then waits; it is killed (its process group) at teardown.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mlflow_client_env_sandbox.procs import pdeathsig_preexec
+from tests.spawned import Spawned
 from tests.test_fork_safety import (  # noqa: F401  (fixtures)
     doctor_live,
     hdfs_client_env,
@@ -50,28 +48,16 @@ sys.stdin.read()
 
 
 @pytest.fixture
-def target() -> Iterator[Callable[..., tuple[int, dict[str, Any]]]]:
-    procs: list[subprocess.Popen[str]] = []
-
+def target(spawned: Spawned) -> Callable[..., tuple[int, dict[str, Any]]]:
     def start(mode: str, path: str, env: dict[str, str]) -> tuple[int, dict[str, Any]]:
-        proc = subprocess.Popen(
+        proc = spawned.popen(
             [sys.executable, "-c", TARGET, mode, path],
             env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            text=True, start_new_session=True, preexec_fn=pdeathsig_preexec(),
+            text=True, start_new_session=True,
         )  # fmt: skip
-        procs.append(proc)
-        assert proc.stdout is not None
-        line = proc.stdout.readline()  # the HDFS read is done (or the process died)
-        assert line, f"the target exited {proc.wait()} before reading HDFS"
-        return proc.pid, json.loads(line)
+        return proc.pid, Spawned.json_line(proc, "reading HDFS")
 
-    try:
-        yield start
-    finally:
-        for proc in procs:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=60)
+    return start
 
 
 def libhdfs_env_json(env: dict[str, str]) -> dict[str, str]:

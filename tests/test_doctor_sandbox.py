@@ -16,7 +16,7 @@ import time
 import urllib.request
 import uuid
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from mlflow_client_env.kerberos.login import NO_KEYRING_MESSAGE, keyring_support
 from mlflow_client_env_sandbox.procs import pdeathsig_preexec
 from tests.sandbox.fixtures import Cluster, HdfsControl, MlflowControl
 from tests.sandbox.helpers import ClientEnv, base_env
+from tests.spawned import Spawned
 
 pytestmark = pytest.mark.sandbox
 
@@ -377,25 +378,18 @@ time.sleep(600)
 
 
 @pytest.fixture
-def live_process() -> Iterator[Any]:
-    """Start ``python`` processes that loaded a libjvm; kill each in teardown."""
-    procs: list[subprocess.Popen[str]] = []
+def live_process(spawned: Spawned) -> Any:
+    """Start ``python`` processes that loaded a libjvm; each is killed in teardown."""
 
     def start(libjvm: Path, env: dict[str, str]) -> subprocess.Popen[str]:
-        p = subprocess.Popen(
+        p: subprocess.Popen[str] = spawned.popen(
             [sys.executable, "-c", LIVE_CHILD, str(libjvm)], env=env, text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=pdeathsig_preexec(),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )  # fmt: skip
-        procs.append(p)
         assert p.stdout is not None and p.stdout.readline().strip() == "loaded", p.stderr
         return p
 
-    try:
-        yield start
-    finally:
-        for p in procs:
-            p.kill()
-            p.wait(timeout=30)
+    return start
 
 
 def test_pid_of_a_kernel_with_a_stale_environment(

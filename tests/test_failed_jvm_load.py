@@ -24,18 +24,15 @@ the process-start.F2 error (and warns), instead of the JVM-already-loaded warnin
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from mlflow_client_env_sandbox.procs import pdeathsig_preexec
+from tests.spawned import Spawned
 from tests.test_doctor_pid_heap import libhdfs_env_json
 from tests.test_fork_safety import (  # noqa: F401  (fixtures)
     doctor_live,
@@ -82,32 +79,16 @@ print(json.dumps([{"code": f.code, "status": f.status, "summary": f.summary,
 
 
 @pytest.fixture
-def scripted() -> Iterator[Callable[..., tuple[int, dict[str, Any]]]]:
-    procs: list[subprocess.Popen[str]] = []
-
+def scripted(spawned: Spawned) -> Callable[..., tuple[int, dict[str, Any]]]:
     def start(env: dict[str, str], fix: str, value: str, path: str) -> tuple[int, dict[str, Any]]:
-        proc = subprocess.Popen(
+        proc = spawned.popen(
             [sys.executable, "-c", SCRIPT, fix, value, path],
             env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, start_new_session=True, preexec_fn=pdeathsig_preexec(),
+            text=True, start_new_session=True,
         )  # fmt: skip
-        procs.append(proc)
-        assert proc.stdout is not None and proc.stderr is not None
-        line = proc.stdout.readline()
-        if not line:
-            proc.wait(timeout=60)
-            raise AssertionError(
-                f"the script exited {proc.returncode}: {proc.stderr.read()[-3000:]}"
-            )
-        return proc.pid, json.loads(line)
+        return proc.pid, Spawned.json_line(proc, "its first line")
 
-    try:
-        yield start
-    finally:
-        for proc in procs:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=60)
+    return start
 
 
 @pytest.fixture

@@ -104,6 +104,17 @@ def test_keytab_login_then_libhdfs_reads(
     assert (cc.stat().st_mode & 0o777) == 0o600
 
 
+def read_through_a_copy(env: dict[str, str], hdfs_file: str, runtime: Path) -> None:
+    """setup() in a fresh process copies the ticket to a private FILE cache under
+    ``runtime`` for Java, and libhdfs reads ``hdfs_file`` with it."""
+    out = _run(SETUP_THEN_READ, env, hdfs_file, "{}")
+    assert out.returncode == 0, out.stderr[-3000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert "kerberos.copied-for-java" in got["codes"]
+    assert got["KRB5CCNAME"].startswith(f"FILE:{runtime}")
+    assert got["data"] == DATA
+
+
 def test_keyring_ticket_is_copied_for_java(
     cluster: Cluster, client_env: ClientEnv, hdfs_file: str, tmp_path: Path
 ) -> None:
@@ -132,12 +143,7 @@ def test_keyring_ticket_is_copied_for_java(
     )
     assert kinit.returncode == 0, kinit.stderr
     try:
-        out = _run(SETUP_THEN_READ, env, hdfs_file, "{}")
-        assert out.returncode == 0, out.stderr[-3000:]
-        got = json.loads(out.stdout.strip().splitlines()[-1])
-        assert "kerberos.copied-for-java" in got["codes"]
-        assert got["KRB5CCNAME"].startswith(f"FILE:{runtime}")
-        assert got["data"] == DATA
+        read_through_a_copy(env, hdfs_file, runtime)
     finally:
         subprocess.run(["kdestroy", "-c", keyring], env={**base_env(), **env}, capture_output=True)
 
@@ -161,12 +167,7 @@ def test_dir_ticket_is_copied_for_java(
     )
     assert kinit.returncode == 0, kinit.stderr
     assert any(p.name.startswith("tkt") for p in collection.iterdir())  # a real collection
-    out = _run(SETUP_THEN_READ, env, hdfs_file, "{}")
-    assert out.returncode == 0, out.stderr[-3000:]
-    got = json.loads(out.stdout.strip().splitlines()[-1])
-    assert "kerberos.copied-for-java" in got["codes"]
-    assert got["KRB5CCNAME"].startswith(f"FILE:{runtime}")
-    assert got["data"] == DATA
+    read_through_a_copy(env, hdfs_file, runtime)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
-import venv
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from mlflow_client_env_sandbox import Kdc
 from mlflow_client_env_sandbox.ports import free_port
 from tests.helpers_cli import run_cli
 from tests.test_proxied_artifacts import Server, hdfs_rooted, no_hadoop, proxied
+from tests.venvs import python_without
 
 __all__ = ["hdfs_rooted", "no_hadoop", "proxied"]  # the fixtures, shared with that module
 
@@ -207,19 +207,11 @@ def test_an_unusable_java_stays_an_error_when_hadoop_is_needed(
 @pytest.fixture(scope="module")
 def python_without_pyarrow(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real Python environment: this venv's packages but pyarrow (links, nothing copied)."""
-    home = tmp_path_factory.mktemp("no-pyarrow") / "venv"
-    venv.EnvBuilder(with_pip=False).create(home)
-    python = home / "bin/python"
-    ask = "import site; print(site.getsitepackages()[0])"
-    site = Path(subprocess.check_output([python, "-c", ask], text=True).strip())
-    ours = Path(subprocess.check_output([sys.executable, "-c", ask], text=True).strip())
-    for entry in ours.iterdir():
-        if not entry.name.lower().startswith("pyarrow"):
-            (site / entry.name).symlink_to(entry)
-    check = (
-        "import importlib.util as u; print(u.find_spec('pyarrow'), u.find_spec('mlflow') is None)"
+    python = python_without(
+        tmp_path_factory.mktemp("no-pyarrow") / "venv", lambda n: n.startswith("pyarrow"), "pyarrow"
     )
-    assert subprocess.check_output([python, "-c", check], text=True).split() == ["None", "False"]
+    check = "import importlib.util as u; print(u.find_spec('mlflow') is None)"
+    assert subprocess.check_output([python, "-c", check], text=True).split() == ["False"]
     return python
 
 
