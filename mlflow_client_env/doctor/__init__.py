@@ -32,6 +32,10 @@ from ..findings import SEVERITY, Finding
 from ..records import record
 from . import checks, remote
 from .context import BudgetExhausted, Context, NotNeeded, Unmet
+from .jvm_probe import check_jvm
+from .kerberos import check_kerberos
+from .live import check_live_process
+from .native_client import check_hdfs_native
 from .secrets import known_secrets, scrub_finding
 
 TYPE_CHECKING = False
@@ -39,30 +43,6 @@ if TYPE_CHECKING:
     from ..findings import Status
 
 Check = Callable[[Context], Iterable[Finding]]
-
-
-def _live_process(ctx: Context) -> Iterable[Finding]:
-    from .live import check_live_process
-
-    return check_live_process(ctx)
-
-
-def _kerberos(ctx: Context) -> Iterable[Finding]:
-    from .kerberos import check_kerberos
-
-    return check_kerberos(ctx)
-
-
-def _jvm(ctx: Context) -> Iterable[Finding]:
-    from .jvm_probe import check_jvm
-
-    return check_jvm(ctx)
-
-
-def _hdfs_native(ctx: Context) -> Iterable[Finding]:
-    from .native_client import check_hdfs_native
-
-    return check_hdfs_native(ctx)
 
 
 #: name -> (check, one-line description), in run order.
@@ -83,16 +63,19 @@ CHECKS: dict[str, tuple[Check, str]] = {
         "libhdfs.so ELF, its dependencies, shadowing, a load probe",
     ),
     "process-start": (checks.check_process_start, "LD_LIBRARY_PATH at process start vs now"),
-    "live-process": (_live_process, "with --pid: what a running kernel really has and mapped"),
-    "kerberos": (_kerberos, "the ticket, whether Java can read its cache, krb5.conf for Java"),
-    "jvm": (_jvm, "the JVM libhdfs would start: Hadoop's native library (E3) and its heap (E5)"),
+    "live-process": (check_live_process, "with --pid: what a running kernel really has and mapped"),
+    "kerberos": (check_kerberos, "the ticket, whether Java can read its cache, krb5.conf for Java"),
+    "jvm": (
+        check_jvm,
+        "the JVM libhdfs would start: Hadoop's native library (E3) and its heap (E5)",
+    ),
     "tracking-server": (
         remote.check_tracking_server,
         "the MLflow server: reachable, version, artifact location",
     ),
     "hdfs": (remote.check_hdfs, "write, read and delete a file on HDFS through pyarrow/libhdfs"),
     "hdfs-native": (
-        _hdfs_native,
+        check_hdfs_native,
         "hdfs-native (no JVM): installed, libgssapi, the client in force, a write/read/delete",
     ),
 }

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from ..environment import hadoop_not_needed
 from ..errors import (
     HadoopAbsentError,
     HadoopNotFoundError,
@@ -28,7 +29,11 @@ from ..hadoop.classpath import lint, lint_error_reporting
 from ..hadoop.conf import FAILOVER_PROVIDER, HadoopConf, hdfs_authority, is_logical_name
 from ..hadoop.install import HadoopInstall
 from ..java import inspect_java_home, normalise_java_home
+from ..redact import redact
+from ..tracking import experiment_query, needs_hadoop
+from . import native
 from .context import Context, ForeignEnvironment, Unmet
+from .remote import proxied_location, server_info
 from .versions import check_installed
 
 
@@ -62,10 +67,6 @@ def check_installation(ctx: Context) -> list[Finding]:
     if isinstance(d, JavaNotFoundError):  # the java check owns it: one error, where it belongs
         raise Unmet("java discovery", d)
     if isinstance(d, HadoopNotFoundError):
-        from ..environment import hadoop_not_needed
-        from ..tracking import experiment_query
-        from .remote import proxied_location
-
         location, uri = proxied_location(ctx), ctx.tracking_uri()
         if location and uri and isinstance(d, HadoopAbsentError):  # nothing needs Hadoop (H4)
             label = experiment_query(ctx.experiment, ctx.env)[1]  # as env and setup() name it
@@ -110,10 +111,6 @@ def check_installation(ctx: Context) -> list[Finding]:
 def _hadoop_missing(ctx: Context, missing: HadoopNotFoundError) -> tuple[str, str]:
     """The installation error for no Hadoop, with why the tracking server does not make it
     unnecessary and that one with ``--serve-artifacts`` would (its clients need none)."""
-    from ..redact import redact
-    from ..tracking import experiment_query, needs_hadoop
-    from .remote import server_info
-
     serving = "mlflow server --serve-artifacts"
     if not isinstance(missing, HadoopAbsentError):  # a path given is not Hadoop
         return missing.problem, (
@@ -349,8 +346,6 @@ def _unknown_nameservice(
 def _artifact_location(ctx: Context) -> tuple[str, str] | None:
     """(label, URI) of the experiment's artifact location on HDFS, as the tracking server
     said it (shared with the tracking-server check); None when there is none."""
-    from .remote import server_info
-
     info = server_info(ctx)
     loc = info.artifact_location if info else None
     if info is None or not loc or hdfs_authority(loc) is None:
@@ -596,8 +591,6 @@ def _libhdfs_for(env: Mapping[str, str], install: HadoopInstall | None) -> Path 
 
 
 def check_native(ctx: Context) -> list[Finding]:
-    from . import native
-
     ctx.jvm_needed("libhdfs.so and libjvm.so")
     ctx.hadoop_needed()
     env = ctx.composed()
@@ -637,8 +630,6 @@ LOAD_PROBE_CAP = 60.0
 
 
 def _load_probe(ctx: Context, libjvm: Path, libhdfs: Path, ours: dict[str, str]) -> Finding:
-    from . import native
-
     try:
         done = ctx.spawn(
             "the native load probe",

@@ -35,6 +35,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..artifacts.mode import DEFAULT_MODE, checked_mode
+from ..config import resolve_overrides
 from ..discovery import (
     Discovery,
     NativeDiscovery,
@@ -48,6 +50,7 @@ from ..discovery import (
 from ..environment import Environment
 from ..errors import HadoopAbsentError, HadoopNotFoundError, MlflowClientEnvError
 from ..java import JavaChoice
+from .procfs import parse_environ, snapshot
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -199,7 +202,6 @@ class Context:
 
     def settings(self) -> Overrides | MlflowClientEnvError:
         """Every setting with its source (argument, environment, config files), resolved once."""
-        from ..config import resolve_overrides
 
         def make() -> Overrides:
             return resolve_overrides(dict(self.overrides), self.env)
@@ -219,8 +221,6 @@ class Context:
         unset); the error of a broken config file or an unknown mode."""
 
         def make() -> tuple[str, str]:
-            from ..artifacts.mode import DEFAULT_MODE, checked_mode
-
             ov = self._overrides()
             if ov.hdfs_client is None:
                 return DEFAULT_MODE, "default"
@@ -341,7 +341,7 @@ class Context:
             return None
         if not isinstance(self.discovery(), HadoopAbsentError):
             return None
-        from .remote import proxied_location
+        from .remote import proxied_location  # here, not at the top: remote imports this module
 
         location = proxied_location(self)
         if location is None:
@@ -405,8 +405,6 @@ class Context:
 
 
 def for_this_process(overrides: Mapping[str, str | None], **kw: Any) -> Context:
-    from .procfs import parse_environ
-
     start: dict[str, str] | None
     try:
         with open("/proc/self/environ", "rb") as fh:
@@ -418,8 +416,6 @@ def for_this_process(overrides: Mapping[str, str | None], **kw: Any) -> Context:
 
 def for_process(pid: int, overrides: Mapping[str, str | None], **kw: Any) -> Context:
     """A context for ``doctor --pid``: the target's environment, marked with its uids."""
-    from .procfs import snapshot
-
     snap = snapshot(pid)
     return Context(
         env=snap.environ,

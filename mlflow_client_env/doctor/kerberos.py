@@ -26,6 +26,8 @@ from ..kerberos.profile import (
     java_disagreement,
     java_view,
 )
+from ..kerberos.ticket import status_finding, ticket_status
+from ..kerberos.tools import kinit_findings
 from .checks import STALE_FIX, simple_refusal, simple_refusal_cause
 from .context import Context
 
@@ -43,8 +45,6 @@ def java_krb5_conf(libhdfs_opts: str, java_home: Path) -> tuple[Path, str]:
 
 def ticket_finding(ctx: Context, conf_dir: Path | None) -> Finding:
     """The ticket's state (read through gssapi and the cache file, not klist)."""
-    from ..kerberos.ticket import status_finding, ticket_status
-
     return status_finding(ticket_status(None, env=ctx.env, hadoop_conf_dir=conf_dir))
 
 
@@ -63,8 +63,6 @@ def _kinit(ctx: Context) -> list[Finding]:
                 "beside it, and another user's environment is read, never run",
             )
         ]
-    from ..kerberos.profile import discover_kerberos
-    from ..kerberos.tools import kinit_findings
 
     try:
         system_ccache: str | None = discover_kerberos(ctx.env).ccache

@@ -27,6 +27,7 @@ from ..artifacts.mode import (
     NATIVE_EXTRA,
     TIMEOUT_VAR,
     HdfsClientChoice,
+    client_conf,
     hdfs_client_in_force,
     libgssapi_problem,
     native_importable,
@@ -38,6 +39,7 @@ from ..hadoop.conf import HadoopConf
 from ..records import replace
 from ..redact import redact
 from .context import Context, ForeignEnvironment, Unmet
+from .remote import _probe_target
 
 #: the probe's own cap (a Kerberos handshake, a write, a read, a delete); the run's budget
 #: may cut it shorter
@@ -63,6 +65,8 @@ def check_hdfs_native(ctx: Context) -> Iterator[Finding]:
     if missing is not None:
         yield _not_installed(mode, source, missing)
         return
+    # here, not at the top: artifacts.native pulls asyncio and logging (~12 ms), which every
+    # import of the doctor package would pay (a kernel's error explainer, 'explain')
     from ..artifacts.native import hdfs_native_version
 
     installed = Finding(
@@ -70,9 +74,8 @@ def check_hdfs_native(ctx: Context) -> Iterator[Finding]:
     )
     gss = libgssapi_problem()
     libgssapi = _libgssapi(gss, assume_kerberos(_client_conf(ctx)), mode)
-    from .remote import _probe_target  # the hdfs check's target: the same folder is probed
-
-    # the experiment's artifact location (auto decides per URI); jvm needs none: not asked
+    # the experiment's artifact location (auto decides per URI); jvm needs none: not asked.
+    # The hdfs check's target (remote._probe_target): the same folder is probed
     target, why = _probe_target(ctx) if mode != "jvm" else (None, "mode jvm")
     try:
         said, choice = _in_force(ctx, mode, source, target, skip_gap=gss)
@@ -121,7 +124,6 @@ def _client_conf(ctx: Context) -> HadoopConf | None:
     d = ctx.client_discovery()
     if not isinstance(d, MlflowClientEnvError):
         return d.conf
-    from ..artifacts.mode import client_conf
 
     try:
         return client_conf(ctx.env)

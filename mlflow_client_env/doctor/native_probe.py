@@ -29,6 +29,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from ..artifacts.mode import NATIVE_EXTRA, client_conf, native_importable
+from ..artifacts.native import NativeHdfs, hdfs_native_version, translate
+from ..errors import (
+    HdfsClientSettingError,
+    HdfsTimeoutError,
+    HdfsUnreachableError,
+    MlflowClientEnvError,
+)
+
 PAYLOAD = b"mlflow-client-env hdfs-native probe\n"
 
 
@@ -39,10 +48,6 @@ class _Step:
 
 
 def _probe(uri: str, step: _Step) -> dict[str, Any]:
-    from ..artifacts.mode import NATIVE_EXTRA, client_conf, native_importable
-    from ..artifacts.native import NativeHdfs, hdfs_native_version
-    from ..errors import HdfsClientSettingError, HdfsTimeoutError, HdfsUnreachableError
-
     missing = native_importable()
     if missing is not None:
         raise HdfsClientSettingError(missing, f"{NATIVE_EXTRA} (the native extra)")
@@ -88,9 +93,6 @@ def _probe(uri: str, step: _Step) -> dict[str, Any]:
 
 def _failure(exc: BaseException, uri: str, step: str) -> dict[str, Any]:
     """The typed explanation of ``exc``: ours as it is, hdfs-native's translated."""
-    from ..artifacts.native import translate
-    from ..errors import MlflowClientEnvError
-
     if not isinstance(exc, MlflowClientEnvError):  # raised outside NativeHdfs's own steps
         cache = os.environ.get("MLFLOW_KERBEROS_TICKET_CACHE") or os.environ.get("KRB5CCNAME")
         exc = translate(exc, step, target=uri, cache=cache or "the default credential cache")

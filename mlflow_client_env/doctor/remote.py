@@ -38,6 +38,7 @@ from ..tracking import (
     tls_context,
     without_userinfo,
 )
+from ..tracking_auth.check import check_server
 from ..tracking_auth.settings import AUTH_VAR, PROVIDER_NAME
 from .catalog import explain_text
 from .context import BudgetExhausted, Context, ForeignEnvironment
@@ -50,6 +51,7 @@ from .tracking_probe import (
     probe_env,
     read_answer,
 )
+from .versions import installed_version, vtuple
 
 #: each HTTP request's own cap; the run's budget may cut it shorter
 HTTP_TIMEOUT = 5.0
@@ -312,8 +314,6 @@ def mlflow_default_store() -> DefaultStore:
     costs a second and some 1,800 modules); its version decides when they cannot be read."""
     import importlib.util
 
-    from .versions import installed_version, vtuple
-
     version = installed_version("mlflow", "mlflow-skinny")
     spec = importlib.util.find_spec("mlflow")  # a top-level package: found, not imported
     if spec is not None and spec.submodule_search_locations:
@@ -517,7 +517,6 @@ def _spnego_findings(ctx: Context, uri: str, info: ServerInfo, asked: bool) -> t
         return ()
     if ctx.foreign_reason() is not None:
         return ()
-    from ..tracking_auth.check import check_server
 
     seconds, _ = ctx.step_timeout("the SPNEGO exchange", SPNEGO_CAP)
     found = check_server(uri, ctx.env, seconds=seconds)
@@ -602,6 +601,7 @@ def _denied_for_simple(ctx: Context, found: Finding) -> Finding:
     denied' (it does not print the AccessControlException of mkdirs): when the client
     configuration says SIMPLE and its NameNode refuses it (the client-config check's
     probe, shared), that refusal is the cause, not the path's permissions."""
+    # here, not at the top: checks imports this module
     from .checks import STALE_FIX, simple_refusal, simple_refusal_cause
 
     d = ctx.discovery()

@@ -24,8 +24,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from ..errors import SparkProbeError
+from ..artifacts.mode import hdfs_client_in_force
+from ..errors import MlflowClientEnvError, SparkProbeError
 from ..findings import Finding
+from ..spark import TICKET_VARIABLES  # judged by the ticket (or tokens), never "missing"
+from . import run
+from .context import for_process
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -49,11 +53,6 @@ def worker_report(_: Iterable[Any] = ()) -> Iterator[str]:
 
     out: dict[str, Any] = {"host": socket.gethostname(), "pid": os.getpid(), "native": False}
     try:
-        from ..artifacts.mode import hdfs_client_in_force
-        from ..errors import MlflowClientEnvError
-        from . import run
-        from .context import for_process
-
         try:
             choice = hdfs_client_in_force(env=os.environ)
             out["native"], out["hdfs_client"] = choice.native, choice.summary()
@@ -82,7 +81,6 @@ def _lacks(worker: dict[str, Any]) -> list[str]:
     check's "started without"), or any way to its host's Hadoop at all."""
     if worker.get("native"):
         return [] if worker.get("hadoop_conf_dir") else ["HADOOP_CONF_DIR (a folder)"]
-    from ..spark import TICKET_VARIABLES  # judged by the ticket (or tokens), never "missing"
 
     found = worker["findings"]
     lacking = [

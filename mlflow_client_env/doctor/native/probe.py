@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from ...findings import Finding
 from ...records import record
+from ..context import Context
 
 
 @record
@@ -103,8 +104,6 @@ def probe_load(libjvm: Path, libhdfs: Path, env: Mapping[str, str], timeout: flo
     process's own environment as the base: ``env`` must be the calling user's.
     """
     import subprocess
-
-    from ..context import Context
 
     ctx = Context(env=dict(env), timeout=timeout + 60)  # the probe's own cap decides
     try:
