@@ -19,6 +19,7 @@ import argparse
 import os
 from collections.abc import Callable, Sequence
 
+from .. import __version__
 from ..errors import (
     CacheTargetError,
     CommandStartError,
@@ -61,8 +62,6 @@ def exit_code_for(exc: BaseException) -> int | None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line: one parser, each command group adds its own subcommands."""
-    from .. import __version__
-
     parser = argparse.ArgumentParser(
         prog=output.PROG,
         description="Make, and explain, the environment an MLflow client needs to log "

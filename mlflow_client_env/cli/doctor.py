@@ -26,6 +26,8 @@ check named with --check that could not run (skipped).
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
+    # here, not at the top: the doctor pulls ssl, http and email (through tracking), which
+    # every other command and --help would pay for
     from .. import doctor
     from ..doctor import render
     from ..doctor.context import for_process, for_this_process

@@ -6,6 +6,10 @@ import argparse
 import sys
 from typing import Any
 
+from .. import formats
+from ..discovery import build_environment
+from ..kerberos.readiness import ticket_readiness
+from ..spark import format_spark_conf
 from . import output
 from .options import overrides_from
 
@@ -27,10 +31,6 @@ MLFLOW_CLIENT_ENV_PARCELS_ROOT), ~/.config/mlflow-client-env/config.toml and
 
 
 def cmd_env(args: argparse.Namespace) -> int:
-    from .. import formats
-    from ..discovery import build_environment
-    from ..kerberos.readiness import ticket_readiness
-
     env = build_environment(
         None,
         overrides_from(args),
@@ -41,8 +41,6 @@ def cmd_env(args: argparse.Namespace) -> int:
     )
     fmt = "json" if args.json else args.format
     if fmt == "spark-conf":  # the executors' environment, as spark-submit --conf lines
-        from ..spark import format_spark_conf
-
         hdfs_client = overrides_from(args).get("hdfs_client")
         sys.stdout.write(
             format_spark_conf(

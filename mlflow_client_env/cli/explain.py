@@ -60,8 +60,8 @@ def _text_of(arg: str | None) -> str:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from ..doctor.catalog import explain_text
-    from ..reference import lookup, render_text
+    from ..doctor.catalog import explain_text  # here: the doctor pulls ssl, http and email
+    from ..reference import lookup, render_text  # here: pulls textwrap (cli-app import guard)
 
     matched: str | None = None
     fix_here: str | None = None  # the fix for this very text, when it says more than the entry

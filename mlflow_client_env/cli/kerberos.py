@@ -17,9 +17,13 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
+from ..config import resolve_overrides
 from ..errors import KeytabError
 from ..findings import Finding
-from ..hadoop import TOKEN_FILE_VAR
+from ..hadoop import TOKEN_FILE_VAR, with_tokens
+from ..hadoop.conf import discover_conf
+from ..kerberos.profile import ccache_path
+from ..kerberos.ticket import format_status, status_finding, ticket_status
 from . import output
 from .options import add_setting
 
@@ -60,8 +64,6 @@ SIGTERM and SIGHUP are passed on to CMD; the exit code is CMD's.
 
 
 def _exports(ccache: str) -> str:
-    from ..kerberos.profile import ccache_path
-
     lines = [f"export KRB5CCNAME={shlex.quote(ccache)}"]
     path = ccache_path(ccache)
     if path is not None:
@@ -70,10 +72,6 @@ def _exports(ccache: str) -> str:
 
 
 def cmd_ticket(args: argparse.Namespace) -> int:
-    from ..config import resolve_overrides
-    from ..hadoop.conf import discover_conf
-    from ..kerberos.ticket import format_status, ticket_status
-
     # the client configuration the way discovery finds it (argument, MLFLOW_CLIENT_ENV_*,
     # config files, then HADOOP_CONF_DIR and /etc/hadoop/conf): the same realms as the doctor
     setting = resolve_overrides({"hadoop_conf_dir": args.hadoop_conf_dir}).hadoop_conf_dir
@@ -89,9 +87,6 @@ def cmd_ticket(args: argparse.Namespace) -> int:
     tokens: list[Finding] = []
     token_only = False
     if use_tokens:
-        from ..hadoop import with_tokens
-        from ..kerberos.ticket import status_finding
-
         headline, *tokens = with_tokens([status_finding(st)], os.environ, conf)
         token_only = headline.code == "kerberos.token-only"
     if args.json:
@@ -120,6 +115,7 @@ def _show_warnings(caught: Sequence[warnings.WarningMessage]) -> None:
 
 
 def cmd_kinit(args: argparse.Namespace) -> int:
+    # here, not at the top: login pulls ctypes and platform, which ticket and --help never use
     from ..kerberos.login import copy_to_file, keytab_login, keytab_login_asked
 
     if args.to_file and args.keytab:
@@ -152,6 +148,8 @@ def cmd_kinit(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     import logging
 
+    # here, not at the top: only kinit and run log in, and only run renews (login pulls
+    # ctypes and platform, renew also logging and the JVM module)
     from ..kerberos.login import keytab_login_asked
     from ..kerberos.renew import run_command
 
