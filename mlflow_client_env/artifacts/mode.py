@@ -23,6 +23,7 @@ from collections.abc import Mapping
 
 from ..config import resolve_setting
 from ..errors import ConfigFileError, HdfsClientSettingError
+from ..hadoop.conf import discover_conf
 from ..records import record
 
 TYPE_CHECKING = False
@@ -143,8 +144,6 @@ def libgssapi_problem() -> str | None:
 def client_conf(env: Mapping[str, str]) -> HadoopConf | None:
     """The Hadoop client configuration the native client reads: ``HADOOP_CONF_DIR``, else
     /etc/hadoop/conf; None when neither exists."""
-    from ..hadoop.conf import discover_conf
-
     return discover_conf(env=env)
 
 

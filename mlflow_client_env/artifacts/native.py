@@ -55,7 +55,11 @@ from ..errors import (
     MlflowClientEnvError,
     NativeHdfsError,
 )
+from ..hadoop import TOKEN_FILE_VAR
+from ..hadoop.tokens import read_token_file, rejection_of
+from ..kerberos.ticket import read_file_ccache
 from ..records import record
+from ..reference import lookup
 from .mode import HDFS_CLIENT_VAR, TIMEOUT_VAR, parse_extra_conf, parse_umask
 
 TYPE_CHECKING = False
@@ -354,7 +358,6 @@ def kerberos_arguments(env: Mapping[str, str]) -> dict[str, str]:
         default = _ccache_file(env.get("KRB5CCNAME", ""))
         if default is not None and os.path.realpath(default) == os.path.realpath(cache):
             return {}
-        from ..kerberos.ticket import read_file_ccache
 
         try:
             user = read_file_ccache(Path(cache)).principal
@@ -428,8 +431,6 @@ def _short(text: str, limit: int = 400) -> str:
 
 
 def _entry_fix(code: str) -> str:
-    from ..reference import lookup
-
     return lookup(code).fix
 
 
@@ -439,8 +440,6 @@ def _token_rejection(text: str) -> MlflowClientEnvError | None:
     be read; else None."""
     if "token" not in text:
         return None
-    from ..hadoop import TOKEN_FILE_VAR
-    from ..hadoop.tokens import read_token_file, rejection_of
 
     token_file = None
     location = os.environ.get(TOKEN_FILE_VAR)

@@ -34,6 +34,7 @@ def hdfs_artifact_repository(
     log_choice_once(choice)
     if not choice.native:
         return builtin_repository(artifact_uri, tracking_uri, registry_uri)
+    # here, not at the top: repository imports MLflow, which imports this module (docstring)
     from .repository import NativeHdfsArtifactRepository
 
     return NativeHdfsArtifactRepository(artifact_uri, tracking_uri, registry_uri, choice=choice)
@@ -45,7 +46,7 @@ def builtin_repository(
     """MLflow's own HdfsArtifactRepository (pyarrow -> libhdfs -> JVM), as MLflow makes it."""
     from mlflow.store.artifact.hdfs_artifact_repo import HdfsArtifactRepository
 
-    from .repository import uri_keywords
+    from .repository import uri_keywords  # here: repository imports MLflow (see the docstring)
 
     repo: ArtifactRepository = HdfsArtifactRepository(
         artifact_uri, **uri_keywords(HdfsArtifactRepository, tracking_uri, registry_uri)

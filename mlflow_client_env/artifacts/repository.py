@@ -21,10 +21,7 @@ from mlflow.entities import FileInfo
 from mlflow.store.artifact.artifact_repo import ArtifactRepository
 
 from .mode import HdfsClientChoice, client_conf
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from .native import NativeHdfs
+from .native import NativeHdfs
 
 _ACCEPTED: dict[type, frozenset[str]] = {}
 
@@ -99,8 +96,6 @@ class NativeHdfsArtifactRepository(ArtifactRepository):
     def hdfs(self) -> NativeHdfs:
         """The hdfs-native client of this repository's target (made on first use)."""
         if self._native is None:
-            from .native import NativeHdfs
-
             self._native = NativeHdfs(
                 self.scheme, self.host, self.port, conf=client_conf(os.environ)
             )
