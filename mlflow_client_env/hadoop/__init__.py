@@ -33,6 +33,6 @@ def with_tokens(
     (``tokens.ticket_or_tokens``). ``tokens`` is imported only for a process with tokens."""
     if not env.get(TOKEN_FILE_VAR):
         return list(findings)
-    from .tokens import ticket_or_tokens, token_findings
+    from .tokens import ticket_or_tokens, token_findings  # here: tokens imports this package
 
     return ticket_or_tokens(findings, token_findings(env, conf, now=now))

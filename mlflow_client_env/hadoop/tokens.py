@@ -44,6 +44,7 @@ from ..findings import Finding
 from ..records import field, record
 from ..safeio import read_small
 from . import TOKEN_FILE_VAR
+from .conf import discover_conf
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost; mypy honours this)
 if TYPE_CHECKING:
@@ -500,8 +501,6 @@ def token_findings(
         )
         return findings
     if conf is None:
-        from .conf import discover_conf
-
         try:
             conf = discover_conf(env=env)
         except ConfigFileError:

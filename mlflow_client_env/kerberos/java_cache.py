@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from ..errors import KinitError
+from ..errors import KinitError, MlflowClientEnvError
 from ..findings import Finding
 from ..records import field, record, replace
 from .profile import KerberosSetup, discover_kerberos
@@ -49,6 +49,8 @@ class JavaCcachePlan:
         the cache as it was; a failed copy is an ``error`` finding."""
         if self.kind == "none":
             return None, []
+        # here, not at the top: login pulls tempfile, shutil, hashlib and platform, which
+        # setup() and the kernel launcher need only for a login or a copy
         from .login import ensure_java_ccache, keytab_login, require_file_ccache
 
         if self.kind == "login":
@@ -98,7 +100,6 @@ def plan_java_ccache(
     # FILE cache, the common case, is on the cold path of every setup() and kernel start
     source = env.get(COPIED_FROM_VAR)
     if keytab is None and principal is None and source and kerberos.ccache_type == "FILE":
-        from ..errors import MlflowClientEnvError
         from .login import private_ccache, require_file_ccache
 
         # KRB5CCNAME is the FILE copy an earlier setup() made for Java: copy its source again,
@@ -118,7 +119,7 @@ def plan_java_ccache(
             return JavaCcachePlan("copy", copy, env, kerberos=again)
     if keytab is None and principal is None and (kerberos.java_readable or not for_java):
         return JavaCcachePlan("none", None, env)
-    from .login import check_login_inputs, private_ccache, require_file_ccache
+    from .login import check_login_inputs, private_ccache, require_file_ccache  # (see above)
 
     if keytab is not None or principal is not None:
         inputs = check_login_inputs(keytab, principal, env=env, kerberos=kerberos)

@@ -43,6 +43,7 @@ from ..errors import (
     setting,
 )
 from ..records import field, record
+from ..safeio import file_kind
 from ..userdirs import lock_dir, private_base
 from .profile import KerberosSetup, ccache_type, discover_kerberos, parse_ccache_name
 from .ticket import (
@@ -139,8 +140,6 @@ def check_cache_target(path: Path) -> None:
                 f"remove the link if it is yours ('rm {path}'), or {fix}",
             )
         if not stat.S_ISREG(st.st_mode):
-            from ..safeio import file_kind
-
             raise CacheTargetError(f"{path} is {file_kind(st.st_mode)}, not a cache file", fix)
         if st.st_uid != uid:
             raise CacheTargetError(f"{path} belongs to uid {st.st_uid}, not to you", fix)

@@ -462,6 +462,8 @@ def discover_kerberos(
     empty, or ``default_ccache_name``) is one libkrb5 would refuse, unless
     ``check_ccache`` is false (then ``ccache_type`` says ``INVALID``).
     """
+    # here, not at the top: only to keep it out of `import mlflow_client_env.session` (issue
+    # 10's import guard); setup() and the launcher load it here, at their first call
     from . import libkrb5
 
     env = os.environ if env is None else env
@@ -535,7 +537,7 @@ def _not_ours(paths: Sequence[Path]) -> str | None:
 def _discover(
     env: Mapping[str, str], uid: int | None, check_ccache: bool
 ) -> tuple[KerberosSetup, tuple[Path, ...]]:
-    from . import libkrb5
+    from . import libkrb5  # here: see discover_kerberos
 
     candidates, source, conf, warnings = _config_paths(env)
     reader = _Reader("mit")

@@ -26,10 +26,12 @@ from ..errors import (
     GssapiMissingError,
     MlflowClientEnvError,
 )
+from ..findings import Finding
+from ..hadoop.conf import parse_site_xml
 from ..records import asdict, record
-from ..safeio import file_kind
+from ..safeio import file_kind, read_small_text
 from ..userdirs import private_dir
-from .profile import ccache_path, ccache_type, discover_kerberos, parse_ccache_name
+from .profile import ccache_path, ccache_type, discover_kerberos, parse_ccache_name, parse_profile
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing it here (mypy honours this)
 if TYPE_CHECKING:  # typing costs ~3 ms of a cold setup(), which reads FILE caches from here
@@ -415,9 +417,6 @@ KCM_TIMEOUT = 5.0
 def kcm_socket(env: Mapping[str, str] | None = None) -> str:
     """The KCM socket libkrb5 uses: the first ``kcm_socket`` of the krb5.conf files it
     reads (includes too, in order), else the default."""
-    from ..safeio import read_small_text
-    from .profile import parse_profile
-
     k = discover_kerberos(env, check_ccache=False)
     for f in k.conf_files:
         try:
@@ -558,8 +557,6 @@ def cluster_realms(
     if conf_dir:
         site = Path(conf_dir) / "hdfs-site.xml"
         if site.is_file():
-            from ..hadoop.conf import parse_site_xml
-
             try:
                 nn = parse_site_xml(site).get("dfs.namenode.kerberos.principal")
             except MlflowClientEnvError:
@@ -900,8 +897,6 @@ def status_finding(st: TicketStatus) -> Finding:
     """A ticket's state as a finding: the doctor's ``kerberos`` check form (``kerberos.<state>``;
     ``ok`` when valid, ``warn`` when expiring, ``error`` otherwise), so the same ticket gets the
     same code and status in ``setup()``, ``env``, the kernel launcher and the doctor."""
-    from ..findings import Finding
-
     status: Status = "ok" if st.state == "valid" else "warn" if st.state == "expiring" else "error"
     evidence = [f"cache: {st.ccache} ({st.ccache_type}, from {st.ccache_source})"]
     if st.expires_at:

@@ -109,6 +109,8 @@ def find_kinit_on_path(env: Mapping[str, str] | None = None) -> Path | None:
 
 def inspect_kinit(path: Path, env: Mapping[str, str] | None = None) -> KinitInfo:
     """Read ``path``'s ELF file and resolve its libkrb5 as ld.so would under ``env``."""
+    # here, not at the top: the doctor package imports doctor.kerberos, which imports this
+    # module (and it pulls ssl and http)
     from ..doctor.native.elf import ElfProblem, read_elf
 
     env = os.environ if env is None else env
@@ -135,7 +137,7 @@ def inspect_kinit(path: Path, env: Mapping[str, str] | None = None) -> KinitInfo
 
 
 def _resolve(elf: ElfInfo, soname: str, ld_library_path: str | None) -> Path | None:
-    from ..doctor.native.loader import resolve_needed
+    from ..doctor.native.loader import resolve_needed  # here: see inspect_kinit
 
     for r in resolve_needed(elf, ld_library_path):
         if r.soname == soname and r.found:
@@ -145,13 +147,13 @@ def _resolve(elf: ElfInfo, soname: str, ld_library_path: str | None) -> Path | N
 
 def _resolve_for_system(soname: str) -> Path | None:
     """The file ld.so gives the system's own kinit for ``soname`` (no LD_LIBRARY_PATH)."""
-    from ..doctor.native.elf import ElfInfo, read_elf
+    from ..doctor.native.elf import ElfInfo, read_elf  # here: see inspect_kinit
 
     for d in SYSTEM_BIN_DIRS:
         elf = read_elf(d / "kinit")
         if isinstance(elf, ElfInfo) and soname in elf.needed:
             return _resolve(elf, soname, None)
-    from ..doctor.native.loader import DEFAULT_LIB_DIRS
+    from ..doctor.native.loader import DEFAULT_LIB_DIRS  # (see inspect_kinit)
 
     for d in DEFAULT_LIB_DIRS:  # no system kinit: the soname's file in the system dirs
         if (d / soname).exists():
