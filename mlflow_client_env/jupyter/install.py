@@ -184,6 +184,7 @@ def check_python_modules(
 def check_kernel_keytab(keytab: str | None, principal: str | None = None) -> None:
     """A kernel's keytab settings: both or neither (the one pairing rule), and a keytab the
     kernel can use at every start (the one keytab rule: a regular, readable keytab file)."""
+    # here, not at the top: login pulls ctypes and platform, which the CLI's --help would pay
     from ..kerberos.login import check_keytab, keytab_login_asked
 
     if keytab_login_asked(keytab, principal):

@@ -63,6 +63,8 @@ def watch_stderr(ipython: Any) -> bool:
 
     Called by the launcher kernel's extension, in the kernel process (a thread does not
     survive the launcher's exec)."""
+    # here, not at the top: stderr_capture starts with threading, and setup() installs this
+    # hook in any IPython without capturing fd 2
     from .stderr_capture import start
 
     if start() is None:
@@ -74,7 +76,7 @@ def watch_stderr(ipython: Any) -> bool:
 
 
 def _mark_cell(*_info: object) -> None:
-    from .stderr_capture import current
+    from .stderr_capture import current  # here: see watch_stderr
 
     cap = current()
     if cap is not None:
@@ -83,6 +85,8 @@ def _mark_cell(*_info: object) -> None:
 
 def describe(evalue: BaseException) -> str | None:
     """What is printed under the traceback: the entry, the JVM line that named it, the fix."""
+    # here, not at the top: the doctor pulls ssl, http and email; every launcher kernel and
+    # setup() under IPython import this module, and only an exception shown needs it
     from ..doctor.catalog import explain
 
     jvm = jvm_output(evalue)
@@ -92,6 +96,7 @@ def describe(evalue: BaseException) -> str | None:
     lines = [f"\nmlflow-client-env: {exp.title} {exp.label}"]
     cause = jvm_cause(jvm, exp.matched) if jvm and exp.matched else ""
     if cause:
+        # here, like the catalog above: the hook's own import set stays minimal (import guard)
         from ..redact import redact_then_truncate
 
         lines.append(f"  cause (the JVM's stderr): {redact_then_truncate(cause, SHOWN_CHARS)}")
@@ -117,7 +122,7 @@ def jvm_output(evalue: BaseException) -> str:
     inside pyarrow (libhdfs is reached only through it) and fd 2 is captured; else ""."""
     if not from_pyarrow(evalue):
         return ""
-    from .stderr_capture import current
+    from .stderr_capture import current  # here: see watch_stderr
 
     cap = current()
     return cap.since_mark() if cap is not None else ""

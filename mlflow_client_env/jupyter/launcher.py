@@ -111,6 +111,7 @@ def ticket_notes(resolved: Any) -> list[str]:
     Java reads the cache at the first HDFS access, so a 'kinit' in a terminal after the
     kernel started is enough (no restart).
     """
+    # here, not at the top (see parse_args): the kernel imports this module as its extension
     from ..kerberos.readiness import ticket_readiness
 
     st, findings = ticket_readiness(resolved, gssapi=False)
@@ -141,6 +142,8 @@ def prepare(args: Any, environ: dict[str, str]) -> tuple[dict[str, str], list[st
     env.pop(MESSAGE_VAR, None)  # never inherit a stale message
     problems: list[str] = []
     notes: list[str] = []
+    # here, not at the top (see parse_args): the kernel imports this module as its IPython
+    # extension, which needs none of the discovery code
     from ..errors import MlflowClientEnvError
 
     try:
@@ -182,7 +185,7 @@ def prepare(args: Any, environ: dict[str, str]) -> tuple[dict[str, str], list[st
     # the inherited environment, as in compose()): without it MLflow would silently log to a
     # local ./mlruns or sqlite file instead of the tracking server.
     if args.tracking_uri and env.get("MLFLOW_TRACKING_URI") != args.tracking_uri:
-        from ..redact import url_has_credentials
+        from ..redact import url_has_credentials  # here: see parse_args
 
         if url_has_credentials(args.tracking_uri):
             problems.append(
@@ -207,7 +210,7 @@ def message(problems: Sequence[str], notes: Sequence[str]) -> str:
         )
     else:
         head = f"{PREFIX}: note:"
-    from ..redact import redact
+    from ..redact import redact  # here: see parse_args
 
     body = [f"- {redact(p)}" for p in (*problems, *notes)]  # shown in a notebook: no secret
     tail = (
@@ -265,7 +268,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         i = argv.index("--")
         argv, passthrough = argv[:i], argv[i + 1 :]
     args = parse_args(argv)
-    from ..errors import speaking
+    from ..errors import speaking  # here: see parse_args
 
     with speaking("cli"):  # the kernel's settings are install-kernel's options: say --parcel
         env, problems, notes = prepare(args, dict(os.environ))
@@ -302,6 +305,7 @@ def load_ipython_extension(ipython: Any) -> None:
     whose cells the explainer reads them for (a helper process would need a channel back
     and would outlive the kernel). It costs a pipe, two dups and one thread at start.
     """
+    # here, not at the top: the launcher's own process (before the exec) needs no hook
     from .ipython_hook import install, watch_stderr
 
     try:

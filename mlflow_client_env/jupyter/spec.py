@@ -35,7 +35,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from .. import __version__
 from ..config import SETTINGS
+from ..discovery import build_environment
 from ..environment import Environment
 from ..errors import KernelNameError, KernelSpecError, SecretError
 from ..records import asdict, fields, record
@@ -317,8 +319,6 @@ def kernel_dict(
     when: str | None = None,
 ) -> dict[str, Any]:
     """The kernel.json content. ``environment`` is required for static mode."""
-    from .. import __version__
-
     when = when or now_iso()
     ours: dict[str, Any] = {
         "version": __version__,
@@ -530,8 +530,6 @@ def resolve(
     settings: KernelSettings, extra_env: Mapping[str, str], env: Mapping[str, str] | None = None
 ) -> Environment:
     """The environment for these settings, as the kernel would see it at start."""
-    from ..discovery import build_environment
-
     base = {**(os.environ if env is None else env), **extra_env}
     return build_environment(
         base,
