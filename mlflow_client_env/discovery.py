@@ -183,6 +183,7 @@ def build_environment(
     except HadoopNotFoundError as missing:
         if not ask_server:
             raise
+        # here, not at the top: tracking pulls ssl and http, and setup() imports this module
         from .tracking import confirm_no_hadoop_needed
 
         store, uri = confirm_no_hadoop_needed(missing, ov, env, experiment)
@@ -266,7 +267,7 @@ def resolve(
             kerberos=kerberos,
         )
     except HadoopNotFoundError as missing:  # fine when the server stores the artifacts (H4)
-        from .tracking import confirm_no_hadoop_needed
+        from .tracking import confirm_no_hadoop_needed  # here: tracking pulls ssl and http
 
         store, uri = confirm_no_hadoop_needed(missing, overrides, env, experiment)
         made, found = plan.carry_out() if plan.kind == "login" else (None, [])

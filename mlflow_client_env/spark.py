@@ -39,11 +39,15 @@ import sys
 from collections.abc import Mapping, MutableMapping, MutableSequence, Sequence
 from pathlib import Path
 
-from .artifacts.mode import HDFS_CLIENT_VAR
+from .artifacts.mode import HDFS_CLIENT_VAR, hdfs_client_in_force
+from .discovery import build_environment
 from .environment import JVM_PATH_VARIABLES, Environment
-from .errors import MlflowClientEnvError, SparkHomeError, SparkSetupError
+from .errors import MlflowClientEnvError, OutputFormatError, SparkHomeError, SparkSetupError
 from .findings import Finding
-from .records import record
+from .hadoop import TOKEN_FILE_VAR
+from .hadoop.install import find_parcel
+from .records import record, replace
+from .safeio import read_small_text
 
 MODES = ("auto", "yarn", "local")
 DEPLOY_MODES = ("client", "cluster")
@@ -119,8 +123,6 @@ def _submit_arg(args: str | None, name: str) -> str | None:
 def _spark_defaults(env: Mapping[str, str], spark_home: str | None) -> tuple[dict[str, str], str]:
     """``spark-defaults.conf`` of ``SPARK_CONF_DIR``, else of ``SPARK_HOME/conf`` (Cloudera's
     client configuration sets ``spark.master=yarn`` there)."""
-    from .safeio import read_small_text
-
     for base in (env.get("SPARK_CONF_DIR"), f"{spark_home}/conf" if spark_home else None):
         if not base:
             continue
@@ -253,8 +255,6 @@ def _hdfs_choice(
     """The HDFS client the executors will use, decided as the artifact repository decides
     (:func:`mlflow_client_env.artifacts.mode.hdfs_client_in_force`), for the executors'
     environment."""
-    from .artifacts.mode import hdfs_client_in_force
-
     choice = hdfs_client_in_force(hdfs_client, artifact_uri=artifact_uri, env=sim_env)
     return choice.client, choice.summary(), choice.gaps
 
@@ -304,8 +304,6 @@ def plan_spark_conf(
             "mode='yarn'",
         )
     if environment is None:  # composed for the executors' HDFS client when one is asked for
-        from .discovery import build_environment
-
         asked = {"hdfs_client": hdfs_client} if hdfs_client else {}
         environment = build_environment(env, {**overrides, **asked})
     if environment.hadoop is None and not environment.native_only:
@@ -326,8 +324,6 @@ def plan_spark_conf(
     for ticket_var in TICKET_VARIABLES if yarn else ():
         sim_env.pop(ticket_var, None)
     if yarn:
-        from .hadoop import TOKEN_FILE_VAR
-
         sim_env[TOKEN_FILE_VAR] = "(the file YARN writes in each container)"
     client, client_reason, gaps = _hdfs_choice(hdfs_client, artifact_uri, sim_env)
     if client == "jvm" and environment.native_only:
@@ -500,8 +496,6 @@ def render_spark_submit(conf: Mapping[str, str] | SparkConfPlan, explain: bool =
         items = [(k, v, "") for k, v in conf.items()]
     for key, value, _ in items:
         if any(c in key + value for c in "\n\r\0"):
-            from .errors import OutputFormatError
-
             raise OutputFormatError(
                 f"the Spark setting {key} holds a newline or NUL, which a --conf argument "
                 "cannot carry faithfully",
@@ -654,8 +648,6 @@ def spark_candidates(
 ) -> list[tuple[Path, str]]:
     """Where the parcel's Spark may be, best first: a ``SPARK3`` parcel's ``lib/spark3``,
     the CDH parcel's ``lib/spark3`` (CDP 7.1.9 and later) and ``lib/spark``."""
-    from .hadoop.install import find_parcel
-
     out: list[tuple[Path, str]] = []
     cdh: list[Path] = []
     hadoop = environment.hadoop if environment is not None else None
@@ -831,7 +823,6 @@ def apply_spark_driver(
                     fix="restart the kernel and call setup(spark=True) before importing pyspark",
                 )
             )
-    from .records import replace
 
     return replace(driver, findings=tuple(findings))
 

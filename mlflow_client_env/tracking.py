@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .environment import refuse_credentials_in_uri
 from .errors import (
     HadoopAbsentError,
     HadoopNotFoundError,
@@ -34,6 +35,7 @@ from .errors import (
 from .records import record
 from .redact import redact, redact_then_truncate
 from .safeio import read_small_text
+from .tracking_auth.settings import PROVIDER_NAME, checked_auth
 
 if TYPE_CHECKING:
     import ssl
@@ -317,6 +319,8 @@ def artifact_store(
     note = None
     try:
         if kerberos:
+            # here, not at the top: only tracking_auth=kerberos needs it, and setup() and the
+            # kernel launcher import this module when no Hadoop is found (check: ~3 ms cold)
             from .tracking_auth.check import spnego_get
 
             def get(url: str) -> Answer:
@@ -398,9 +402,6 @@ def confirm_no_hadoop_needed(
     and only with a tracking server configured; ``environment.without_hadoop`` composes
     the result.
     """
-    from .environment import refuse_credentials_in_uri
-    from .tracking_auth.settings import PROVIDER_NAME, checked_auth
-
     if overrides.tracking_uri is None or not isinstance(missing, HadoopAbsentError):
         raise missing
     uri, source = overrides.tracking_uri.pair()

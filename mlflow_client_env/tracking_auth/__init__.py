@@ -68,7 +68,7 @@ class KerberosAuthProvider:
         """A new auth object for one request: MLflow calls this for every request. Raises
         ``PluginMissingError`` without requests-gssapi, ``NoTicketError`` (catalog D8) or
         ``ExpiredTicketError`` when the ticket cache holds no live ticket."""
-        try:
+        try:  # here, not at the top: spnego imports gssapi and requests (maybe missing)
             from .spnego import KerberosAuth, ensure_ticket
         except ImportError as exc:
             raise PluginMissingError(

@@ -23,6 +23,8 @@ from collections.abc import Callable, Mapping
 
 from ..errors import PluginMissingError, TrackingAuthError
 from ..findings import Finding
+from ..redact import redact
+from . import EXTRA_FIX
 from .settings import AUTH_VAR, PROVIDER_NAME, service_principal
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost; mypy honours this)
@@ -70,8 +72,6 @@ def _registered() -> bool:
 
 def plugin_problems() -> tuple[Finding, ...]:
     """What stops MLflow from using the plugin here (empty when nothing does)."""
-    from . import EXTRA_FIX
-
     try:
         import gssapi  # noqa: F401
         import requests_gssapi  # type: ignore[import-untyped]  # noqa: F401
@@ -118,7 +118,7 @@ def setup_findings(
     problems = plugin_problems()
     if any(f.code == PluginMissingError.code for f in problems):
         return problems
-    from .spnego import ticket_problem
+    from .spnego import ticket_problem  # here: spnego imports gssapi and requests
 
     error, st = ticket_problem(env)
     if error is not None:
@@ -166,7 +166,7 @@ def spnego_get(url: str, env: Mapping[str, str] | None = None, seconds: float = 
     ``TimeoutError`` or a ``requests.RequestException``."""
     import requests
 
-    from .spnego import KerberosAuth, ensure_ticket
+    from .spnego import KerberosAuth, ensure_ticket  # here: spnego imports gssapi, requests
 
     env = os.environ if env is None else env
     ensure_ticket(env)
@@ -195,7 +195,8 @@ def check_server(
     MLFLOW_TRACKING_AUTH is not ``kerberos``."""
     import requests
 
-    from ..redact import redact
+    # here, not at the top: tracking pulls ssl and http, spnego gssapi and requests, and
+    # setup() imports this module
     from ..tracking import api_url, origin, without_userinfo
 
     env = os.environ if env is None else env
@@ -210,7 +211,7 @@ def check_server(
     problems = plugin_problems()
     if any(f.code == PluginMissingError.code for f in problems):
         return problems
-    from .spnego import CONNECT_TIMEOUT, KerberosAuth, probe, ticket_problem
+    from .spnego import CONNECT_TIMEOUT, KerberosAuth, probe, ticket_problem  # (see above)
 
     enabled = env.get(AUTH_VAR) == PROVIDER_NAME
     try:
@@ -297,8 +298,6 @@ def _not_enabled(shown: str) -> Finding:
 
 
 def _timeout_or_failure(shown: str, exc: BaseException) -> Finding:
-    from ..redact import redact
-
     if isinstance(exc, TimeoutError) or "timed out" in str(exc).lower():
         return Finding(
             "tracking.spnego-timeout", "error",

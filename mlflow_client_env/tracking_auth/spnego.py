@@ -77,6 +77,7 @@ from ..errors import (
     UnknownServicePrincipalError,
     WrongRealmError,
 )
+from ..kerberos.ticket import ticket_status
 from ..redact import redact
 from ..tracking import origin
 from .settings import SPN_FIX, ServicePrincipal, service_principal
@@ -183,8 +184,6 @@ def ticket_problem(
     """(the error for the ticket cache ``env`` names, or None; its status), through
     ``kerberos.ticket.ticket_status``, which reads a FILE cache itself first and asks a KCM
     server before libkrb5 does (never a hang). ``lead`` starts the error's message."""
-    from ..kerberos.ticket import ticket_status
-
     st = ticket_status(env=env, realms=())
     if st.ok:
         return None, st
