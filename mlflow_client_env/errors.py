@@ -6,9 +6,8 @@ wrong, where, and what to do about it.
 
 from __future__ import annotations
 
-TYPE_CHECKING = False  # typing is not imported at run time (import cost; mypy honours this)
-if TYPE_CHECKING:
-    from .findings import Finding
+from .findings import Finding
+from .redact import redact
 
 #: The front end whose words messages use for a setting, innermost last: "python" (the
 #: library: ``setup(parcel=...)``) unless a ``speaking("cli")`` block is running (the
@@ -66,8 +65,6 @@ class MlflowClientEnvError(Exception):
 
     def _render_traceback_(self) -> list[str]:
         """How IPython shows it in a notebook: the message and the fix, not library frames."""
-        from .redact import redact
-
         return [f"{type(self).__name__}: {redact(self.problem)}", f"  fix: {redact(self.fix)}"]
 
 
@@ -271,8 +268,6 @@ class TrackingAuthError(MlflowClientEnvError):
 
     def finding(self, evidence: tuple[str, ...] = ()) -> Finding:
         """This error as an ``error`` finding (same code, problem and fix)."""
-        from .findings import Finding
-
         return Finding(self.code, "error", self.problem, evidence, self.fix)
 
 

@@ -19,6 +19,7 @@ from .environment import Environment, Variable, refuse_credentials_in_uri
 from .errors import MlflowClientEnvError, SparkHomeError
 from .findings import Finding, worst
 from .forksafety import warn_after_fork
+from .jupyter.ipython_hook import install_if_running
 from .jvm import loaded_libjvm
 from .jvm_state import failed_jvm_load
 from .kerberos.java_cache import plan_java_ccache
@@ -268,8 +269,6 @@ def setup(
     if tracking_uri and "mlflow" in sys.modules:
         sys.modules["mlflow"].set_tracking_uri(tracking_uri)
     if "IPython" in sys.modules:
-        from .jupyter.ipython_hook import install_if_running
-
         install_if_running()
     if experiment:
         import mlflow

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import MlflowClientEnvError
 from ..redact import redact, redact_tree
+from ..reference import lookup, render_text
 from ..safeio import read_small_text
 from . import output
 
@@ -61,7 +62,6 @@ def _text_of(arg: str | None) -> str:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from ..doctor.catalog import explain_text  # here: the doctor pulls ssl, http and email
-    from ..reference import lookup, render_text  # here: pulls textwrap (cli-app import guard)
 
     matched: str | None = None
     fix_here: str | None = None  # the fix for this very text, when it says more than the entry

@@ -15,7 +15,10 @@ started, and the catalog picks the entry from both texts.
 from __future__ import annotations
 
 import sys
-from typing import Any
+
+TYPE_CHECKING = False  # typing is not imported at run time (import cost; mypy honours this)
+if TYPE_CHECKING:
+    from typing import Any
 
 MARK = "_mlflow_client_env_explainer"
 #: How much of the matched JVM line is shown (after redaction).

@@ -61,6 +61,7 @@ from ..errors import CcacheNameError, ConfigFileError
 from ..findings import Finding
 from ..records import field, record
 from ..safeio import read_small
+from . import libkrb5
 
 DEFAULT_KRB5_CONF = "/etc/krb5.conf"
 #: Cache types MIT krb5 defines. Prefixes are case-sensitive (``krb5int_cc_getops`` uses
@@ -462,10 +463,6 @@ def discover_kerberos(
     empty, or ``default_ccache_name``) is one libkrb5 would refuse, unless
     ``check_ccache`` is false (then ``ccache_type`` says ``INVALID``).
     """
-    # here, not at the top: only to keep it out of `import mlflow_client_env.session` (issue
-    # 10's import guard); setup() and the launcher load it here, at their first call
-    from . import libkrb5
-
     env = os.environ if env is None else env
     key = (*(env.get(v) for v in libkrb5.VARIABLES), uid, check_ccache, os.getuid())
     hit = _CACHE.get(key)
@@ -537,8 +534,6 @@ def _not_ours(paths: Sequence[Path]) -> str | None:
 def _discover(
     env: Mapping[str, str], uid: int | None, check_ccache: bool
 ) -> tuple[KerberosSetup, tuple[Path, ...]]:
-    from . import libkrb5  # here: see discover_kerberos
-
     candidates, source, conf, warnings = _config_paths(env)
     reader = _Reader("mit")
     for p in candidates:
