@@ -387,7 +387,7 @@ def write_ticket_cache(path: Path, user: str = "alice", hours: float = 10.0) -> 
     ``user@REALM`` valid for ``hours``, so ``setup()`` finds a ticket as on a real edge node.
 
     Its key is zeros: nothing here talks to a KDC. What ``setup()`` reads from a FILE
-    cache is the principal and the TGT's times (``kerberos.ticket.parse_file_ccache``),
+    cache is the principal and the TGT's times (``kerberos.ccache.parse_file_ccache``),
     the same bytes ``kinit`` would write there.
     """
     import struct

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from mlflow_client_env.kerberos import ticket
+from mlflow_client_env.kerberos import ccache
 from mlflow_client_env.kerberos.ticket import ticket_status
 from tests.helpers_cli import run_cli
 from tests.test_ticket_kdc import Krb, krb  # noqa: F401
@@ -97,7 +97,7 @@ def test_a_cache_being_written_is_read_once_the_writer_is_done(
 ) -> None:
     """The reader waits for the writer (here up to 10 min, so a loaded machine cannot make
     the writer late: the test judges no time)."""
-    monkeypatch.setattr(ticket, "LOCK_WAIT", 600.0)
+    monkeypatch.setattr(ccache, "LOCK_WAIT", 600.0)
     with half_written(krb, tmp_path, 0.8) as (cache, writer):
         st = ticket_status(f"FILE:{cache}", env=krb.env(cache), threshold=0, realms=())
         assert st.state == "valid", st

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from mlflow_client_env.hadoop.conf import parse_site_xml
-from mlflow_client_env.kerberos.ticket import read_file_ccache
+from mlflow_client_env.kerberos.ccache import read_file_ccache
 from mlflow_client_env_sandbox import Kdc, Sandbox
 from mlflow_client_env_sandbox.hadoop_xml import write_configuration
 from tests.sandbox.fixtures import HdfsControl

@@ -21,8 +21,8 @@ import pytest
 import mlflow_client_env
 from mlflow_client_env import build_environment
 from mlflow_client_env.jupyter.launcher import ticket_notes
+from mlflow_client_env.kerberos.ccache import read_file_ccache
 from mlflow_client_env.kerberos.readiness import ticket_readiness
-from mlflow_client_env.kerberos.ticket import read_file_ccache
 from mlflow_client_env.session import SetupReport
 from mlflow_client_env_sandbox import Kdc
 from tests import trees

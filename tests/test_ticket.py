@@ -14,12 +14,8 @@ from pathlib import Path
 import pytest
 
 from mlflow_client_env.errors import CcacheFormatError
-from mlflow_client_env.kerberos.ticket import (
-    cluster_realms,
-    parse_file_ccache,
-    read_file_ccache,
-    ticket_status,
-)
+from mlflow_client_env.kerberos.ccache import parse_file_ccache, read_file_ccache
+from mlflow_client_env.kerberos.ticket import cluster_realms, ticket_status
 from tests.test_ticket_kdc import ROOT, Krb, cli, krb, krb_env, start_kdc, wait_for  # noqa: F401
 
 

@@ -23,13 +23,9 @@ from typing import Any
 import pytest
 
 from mlflow_client_env.errors import CcacheFormatError, CcacheUnreadableError, KeytabError
+from mlflow_client_env.kerberos.ccache import MAX_CCACHE_BYTES, parse_file_ccache, read_file_ccache
 from mlflow_client_env.kerberos.login import check_keytab, check_login_inputs
-from mlflow_client_env.kerberos.ticket import (
-    MAX_CCACHE_BYTES,
-    parse_file_ccache,
-    read_file_ccache,
-    ticket_status,
-)
+from mlflow_client_env.kerberos.ticket import ticket_status
 from tests.test_ticket_kdc import Krb, cli, krb, krb_env  # noqa: F401
 
 #: Far above what any of these takes (~1 s for a CLI start); a hang hits it.

@@ -57,7 +57,7 @@ from ..errors import (
 )
 from ..hadoop import TOKEN_FILE_VAR
 from ..hadoop.tokens import read_token_file, rejection_of
-from ..kerberos.ticket import read_file_ccache
+from ..kerberos.ccache import read_file_ccache
 from ..records import record
 from ..reference import lookup
 from .mode import HDFS_CLIENT_VAR, TIMEOUT_VAR, parse_extra_conf, parse_umask

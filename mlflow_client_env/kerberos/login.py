@@ -45,14 +45,9 @@ from ..errors import (
 from ..records import field, record
 from ..safeio import file_kind
 from ..userdirs import lock_dir, private_base
+from .ccache import read_regular_file
 from .profile import KerberosSetup, ccache_type, discover_kerberos, parse_ccache_name
-from .ticket import (
-    TicketStatus,
-    copy_credentials,
-    read_regular_file,
-    require_gssapi,
-    ticket_status,
-)
+from .ticket import TicketStatus, copy_credentials, require_gssapi, ticket_status
 
 #: What we say where KEYRING caches cannot exist (kernel without keyrings, or keyctl blocked).
 NO_KEYRING_MESSAGE = (

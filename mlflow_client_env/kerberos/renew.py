@@ -71,6 +71,7 @@ from ..errors import CommandStartError, KinitError, MlflowClientEnvError
 from ..jvm import loaded_libjvm
 from ..records import record
 from ..userdirs import private_cache_dir
+from .ccache import read_regular_file
 from .login import (
     cache_lock,
     check_login_inputs,
@@ -81,7 +82,7 @@ from .login import (
     write_private_file,
 )
 from .profile import ccache_path, discover_kerberos
-from .ticket import TicketStatus, read_regular_file, ticket_status
+from .ticket import TicketStatus, ticket_status
 
 log = logging.getLogger(__name__)
 
