@@ -95,6 +95,8 @@ def test_a_link_counts_as_the_file_it_points_to(tmp_path: Path) -> None:
     (lib / "c.jar").symlink_to("c-1.jar")  # a link beside its target
     (lib / "d.jar").symlink_to("../../../jars/")  # a folder, kept by its own identity
     (lib / "e.jar").symlink_to("/")
+    (lib / "g.jar").symlink_to("//g-1.jar")  # POSIX keeps a leading "//"
+    (lib / "h.jar").symlink_to("/h-1.jar")
     (lib / "f.jar").symlink_to("../../../jars/missing-1.jar")  # dangling: still one entry
     listing = classpath._listing(str(lib))
     expected = {
@@ -110,4 +112,6 @@ def test_a_link_counts_as_the_file_it_points_to(tmp_path: Path) -> None:
     listed = classpath.list_jars(install)  # type: ignore[arg-type]
     # jars/c-1.jar is another file than lib/hadoop/c-1.jar: both stay
     names = sorted(os.path.basename(p) for p in listed)
-    assert names == ["a-1.jar", "b-1.jar", "c-1.jar", "c-1.jar", "d.jar", "e.jar", "f.jar"]
+    assert names == [
+        "a-1.jar", "b-1.jar", "c-1.jar", "c-1.jar", "d.jar", "e.jar", "f.jar", "g.jar", "h.jar"
+    ]  # fmt: skip

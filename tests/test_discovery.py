@@ -319,3 +319,17 @@ def test_hdp_client_layout(tmp_path: Path) -> None:
     assert inst.kind == "hdp"
     assert inst.libhdfs == ver / "usr" / "lib" / "libhdfs.so"
     assert inst.jar_dirs[0] == ver / "hadoop" / "lib"
+
+
+def test_entries_named_is_glob_of_prefix_star_suffix(tmp_path: Path) -> None:
+    """``entries_named(d, p, s)`` lists what ``d.glob(p + "*" + s)`` does, sorted."""
+    from mlflow_client_env.hadoop.install import entries_named
+
+    for name in ("CDH-7.1.7", "CDH-", "CDH", "xCDH-1", "CDH-6.3.2", "hadoop-common-3.jar",
+                 "hadoop-common-.jar", "hadoop-common.jar", "hadoop-common-3.jar.bak"):  # fmt: skip
+        (tmp_path / name).mkdir()
+    for prefix, suffix in (("CDH-", ""), ("hadoop-common-", ".jar"), ("none", "")):
+        expected = sorted(tmp_path.glob(f"{prefix}*{suffix}"))
+        assert entries_named(tmp_path, prefix, suffix) == expected
+    assert entries_named(tmp_path, "CDH-")[0].name == "CDH-"
+    assert entries_named(tmp_path / "missing", "CDH-") == []

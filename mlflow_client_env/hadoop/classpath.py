@@ -14,6 +14,8 @@ import os
 import re
 import stat
 from collections.abc import Mapping, Sequence
+from functools import partial
+from operator import attrgetter
 from pathlib import Path
 
 from ..errors import ClasspathError, MlflowClientEnvError, setting
@@ -29,10 +31,10 @@ _JAR_RE = re.compile(r"^(?P<name>[A-Za-z][\w.\-]*?)-(?P<version>\d[\w.\-+]*)\.ja
 def _jar_entries(directory: str | Path) -> list[os.DirEntry[str]]:
     try:
         with os.scandir(directory) as it:
-            entries = [e for e in it if e.name.lower().endswith(".jar")]
+            entries = [e for e in it if e.name.endswith(".jar") or e.name.lower().endswith(".jar")]
     except OSError:
         return []
-    return sorted(entries, key=lambda e: e.name)
+    return sorted(entries, key=attrgetter("name"))
 
 
 def jars_in(directory: Path) -> list[Path]:
@@ -54,38 +56,49 @@ def _listing(d: str) -> tuple[tuple[str, str], ...]:
     hit = _LISTINGS.get(d)
     if hit and hit[0] == mtime:
         return hit[1]
+    entries = _jar_entries(d)
+    # Parcel folders are mostly links (``lib/hadoop/lib/x.jar -> ../../../jars/x.jar``): they
+    # are read relative to the open folder, in one pass (no walk of the long path per link),
+    # and the folder part of the targets, shared by nearly all, is normalised once (issue 10:
+    # this was a tenth of a cold setup() on a CDP parcel). Keys: normpath(join(d, target)).
+    links = [e.name for e in entries if e.is_symlink()]
+    targets: dict[str, str] = {}
+    complete = True  # else something changed while read: the listing is not memoised
+    if links:
+        try:
+            fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            fd, complete = -1, False  # the links keep their own paths as identities
+        if fd >= 0:
+            read = partial(os.readlink, dir_fd=fd)
+            try:
+                targets = dict(zip(links, map(read, links), strict=True))
+            except OSError:  # a link went away meanwhile: one at a time
+                complete = False
+                for name in links:
+                    with contextlib.suppress(OSError):
+                        targets[name] = read(name)
+            finally:
+                os.close(fd)
+    prefixes: dict[str, str] = {}  # a target's folder part -> its normalised form + "/"
     out = []
-    # Parcel folders are mostly links (``lib/hadoop/lib/x.jar -> ../../../jars/x.jar``): each
-    # is read relative to the open folder (no walk of the long path per link), and the folder
-    # part of the targets, shared by nearly all, is normalised once (issue 10: this loop was
-    # a tenth of a cold setup() on a CDP parcel). The keys are normpath(join(d, target)).
-    folders: dict[str, str] = {}
-    complete = True
-    fd = None
-    try:
-        for e in _jar_entries(d):
-            key = e.path
-            if e.is_symlink():
-                try:
-                    if fd is None:
-                        fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-                    target = os.readlink(e.name, dir_fd=fd)
-                except OSError:  # changed while read: kept by its own path, not memoised
-                    complete = False
-                else:
-                    tail = target.rpartition("/")[2]
-                    if tail in ("", ".", ".."):
-                        key = os.path.normpath(os.path.join(d, target))
-                    else:
-                        head = target[: -len(tail)]  # "../../jars/", "/", or ""
-                        base = folders.get(head)
-                        if base is None:
-                            base = folders[head] = os.path.normpath(os.path.join(d, head))
-                        key = tail if base == "." else os.path.join(base, tail)
-            out.append((e.path, key))
-    finally:
-        if fd is not None:
-            os.close(fd)
+    for e in entries:
+        target = targets.get(e.name)
+        if target is None:
+            out.append((e.path, e.path))
+            continue
+        tail = target.rpartition("/")[2]
+        if tail in ("", ".", ".."):
+            out.append((e.path, os.path.normpath(os.path.join(d, target))))
+            continue
+        head = target[: -len(tail)]  # "../../jars/", "/", or ""
+        prefix = prefixes.get(head)
+        if prefix is None:
+            base = os.path.normpath(os.path.join(d, head))
+            prefix = prefixes[head] = (
+                "" if base == "." else base if base.endswith("/") else base + "/"
+            )
+        out.append((e.path, prefix + tail))
     if complete:
         _LISTINGS[d] = (mtime, tuple(out))
     return tuple(out)

@@ -99,6 +99,24 @@ class HadoopInstall:
         return self.root / "jars" if self.kind == "parcel" else None
 
 
+def entries_named(folder: Path, prefix: str, suffix: str = "") -> list[Path]:
+    """The entries of ``folder`` named ``prefix*suffix``, sorted (``folder.glob`` for such a
+    pattern, without compiling one: these run on every cold ``setup()``, issue 10); none
+    when the folder cannot be listed."""
+    try:
+        with os.scandir(folder) as it:
+            names = [
+                e.name
+                for e in it
+                if e.name.startswith(prefix)
+                and e.name.endswith(suffix)
+                and len(e.name) >= len(prefix) + len(suffix)
+            ]
+    except OSError:
+        return []
+    return [folder / n for n in sorted(names)]
+
+
 def version_key(version: str) -> tuple[int, ...]:
     """Order parcel versions numerically: ``7.1.7-1.cdh7.1.7.p0.1`` > ``6.3.2-1...``."""
     return tuple(int(n) for n in re.findall(r"\d+", version))
@@ -148,7 +166,7 @@ def find_parcel(parcels_root: Path, name: str = "CDH") -> tuple[Parcel, tuple[st
     silently could mean running against the wrong cluster release).
     """
     link = parcels_root / name
-    versioned = sorted(p for p in parcels_root.glob(f"{name}-*") if (p / "meta").is_dir())
+    versioned = [p for p in entries_named(parcels_root, f"{name}-") if (p / "meta").is_dir()]
     if link.is_symlink() and not link.exists():
         others = ", ".join(p.name for p in versioned) or "none"
         raise ParcelError(
@@ -223,7 +241,7 @@ def parcel_install(parcel: Parcel, source: str, warnings: Sequence[str] = ()) ->
 
 def _hadoop_version_from_jars(dirs: Sequence[Path]) -> str | None:
     for d in dirs:
-        for jar in sorted(d.glob("hadoop-common-*.jar")):
+        for jar in entries_named(d, "hadoop-common-", ".jar"):
             m = re.match(r"hadoop-common-(\d[^/]*?)(-tests)?\.jar$", jar.name)
             if m and not m.group(2):
                 return m.group(1)
@@ -302,7 +320,7 @@ def cml_addon_of(base: Path) -> Path | None:
 def _native_dir(*candidates: Path) -> Path | None:
     """The first folder holding libhadoop.so, else the first that exists."""
     dirs = [d for d in candidates if d.is_dir()]
-    with_lib = [d for d in dirs if any(d.glob("libhadoop.so*"))]
+    with_lib = [d for d in dirs if entries_named(d, "libhadoop.so")]
     return next(iter(with_lib or dirs), None)
 
 
@@ -354,7 +372,7 @@ def find_cml_addon(
     try:
         found = [
             d
-            for d in sorted(runtime_addons.glob(f"{HADOOP_CLI_ADDON_PREFIX}*"))
+            for d in entries_named(runtime_addons, HADOOP_CLI_ADDON_PREFIX)
             if (d / "usr" / "lib" / "hadoop").is_dir() and (d / "usr/lib/hadoop-hdfs").is_dir()
         ]
     except OSError:
