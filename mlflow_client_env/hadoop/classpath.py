@@ -25,7 +25,9 @@ from ..safeio import read_small_text
 from ..userdirs import CACHE_FIX, ensure_private_dir
 from .install import HadoopInstall
 
-_JAR_RE = re.compile(r"^(?P<name>[A-Za-z][\w.\-]*?)-(?P<version>\d[\w.\-+]*)\.jar$")
+#: A versioned jar's name. Patterns only the checks use are compiled at their first use
+#: (``re``'s cache), not at import: setup() imports this module and never checks (issue 10).
+_JAR_RE = r"^(?P<name>[A-Za-z][\w.\-]*?)-(?P<version>\d[\w.\-+]*)\.jar$"
 
 
 def _jar_entries(directory: str | Path) -> list[os.DirEntry[str]]:
@@ -129,7 +131,7 @@ def compose(conf_dir: Path | None, jars: Sequence[Path | str]) -> tuple[str, ...
 def jar_identity(entry: str) -> tuple[str, str] | None:
     """(artifact, version) from a jar file name, following symlinks to the versioned name."""
     name = Path(os.path.realpath(entry)).name if os.path.islink(entry) else Path(entry).name
-    m = _JAR_RE.match(name)
+    m = re.match(_JAR_RE, name)
     if not m or m.group("version").endswith(("-tests", "-sources", "-javadoc")):
         return None
     return m.group("name"), m.group("version")
@@ -254,7 +256,7 @@ def lint(entries: Sequence[str], install: HadoopInstall | None = None) -> list[F
 #: How libhdfs prints a Java exception: through commons-lang's ExceptionUtils, the class
 #: named in the library itself. Hadoop 2's libhdfs calls commons-lang 2
 #: (``getStackTrace``); Hadoop 3's calls commons-lang3 (``getRootCauseMessage`` too).
-_EXCEPTION_UTILS = re.compile(rb"org/apache/commons/lang3?/exception/ExceptionUtils")
+_EXCEPTION_UTILS = rb"org/apache/commons/lang3?/exception/ExceptionUtils"
 #: the jar (artifact name) that holds each of those classes
 EXCEPTION_UTILS_JARS = {
     "org/apache/commons/lang3/exception/ExceptionUtils": "commons-lang3",
@@ -279,7 +281,7 @@ def exception_utils_class(libhdfs: Path) -> str | None:
         if stat.S_ISREG(st.st_mode) and st.st_size <= _MAX_LIBHDFS:
             try:
                 with open(libhdfs, "rb") as fh:
-                    m = _EXCEPTION_UTILS.search(fh.read())
+                    m = re.search(_EXCEPTION_UTILS, fh.read())
                 found = m.group(0).decode() if m else None
             except OSError:
                 found = None

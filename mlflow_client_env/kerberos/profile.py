@@ -133,7 +133,7 @@ Profile = dict[str, dict[str, list[object]]]
 DEFAULT_JAVA_MAJOR = 17
 #: More files than this (includes) is an error, not a configuration.
 MAX_PROFILE_FILES = 256
-_INCLUDEDIR_NAME = re.compile(r"[A-Za-z0-9_-]+")
+_INCLUDEDIR_NAME = r"[A-Za-z0-9_-]+"  # compiled at first use: few krb5.conf have includedir
 KRB5_CONF_FIX = "fix the krb5.conf (see 'man krb5.conf')"
 
 
@@ -146,7 +146,7 @@ def _includedir_name_ok(name: str) -> bool:
     letters, digits, ``-`` and ``_``."""
     if name.startswith("."):
         return False
-    return name.endswith(".conf") or _INCLUDEDIR_NAME.fullmatch(name) is not None
+    return name.endswith(".conf") or re.fullmatch(_INCLUDEDIR_NAME, name) is not None
 
 
 def _unquote_mit(value: str) -> str:
