@@ -246,7 +246,7 @@ def setup(
     if failed_load:
         warnings.warn(failed_load[0].summary, RuntimeWarning, stacklevel=2)
     if any(c.name in JVM_VARIABLES for c in applied) and not failed_load:
-        jvm = loaded_libjvm()
+        jvm = loaded_libjvm(also=(env.java.install.libjvm,) if env.java else ())
         if jvm is not None:
             findings.append(
                 Finding(

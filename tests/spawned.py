@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import signal
 import subprocess
 from collections.abc import Sequence
@@ -29,10 +30,14 @@ class Spawned:
         return proc
 
     @staticmethod
-    def json_line(proc: subprocess.Popen[str], what: str) -> Any:
+    def json_line(proc: subprocess.Popen[str], what: str, timeout: float = 300.0) -> Any:
         """The first line ``proc`` prints, as JSON; its exit code and stderr when it printed
-        none (``what``: what the test was waiting for)."""
+        none (``what``: what the test was waiting for). A child silent for ``timeout``
+        seconds fails the test instead of hanging it (it is stopped at teardown)."""
         assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], timeout)
+        if not ready:
+            raise AssertionError(f"the process printed nothing for {timeout:g} s before {what}")
         line = proc.stdout.readline()
         if not line:
             proc.wait(timeout=60)
@@ -41,10 +46,22 @@ class Spawned:
         return json.loads(line)
 
     def stop(self) -> None:
+        """Kill and reap every process; one that resists does not keep the others alive."""
+        problems: list[str] = []
         for proc, group in self._procs:
-            with contextlib.suppress(ProcessLookupError):
-                if group:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                else:
-                    proc.kill()
-            proc.wait(timeout=60)
+            try:
+                with contextlib.suppress(ProcessLookupError):
+                    if group:
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    else:
+                        proc.kill()
+                proc.wait(timeout=60)
+            except Exception as exc:  # reported once every process is done
+                problems.append(f"pid {proc.pid}: {exc!r}")
+            finally:
+                for stream in (proc.stdin, proc.stdout, proc.stderr):
+                    if stream is not None:
+                        with contextlib.suppress(OSError):
+                            stream.close()
+        if problems:
+            raise AssertionError("processes not stopped: " + "; ".join(problems))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -183,3 +184,45 @@ def test_a_jvm_loaded_under_another_name_is_seen(tmp_path: Path) -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == ["None", str(libjvm.resolve())]
+
+
+def test_a_jvm_whose_file_was_replaced_is_still_seen(tmp_path: Path) -> None:
+    """A JDK upgraded (or removed) under a running kernel: the maps say ``(deleted)``."""
+    copy = tmp_path / "jdk" / "libjvm.so"
+    copy.parent.mkdir()
+    shutil.copyfile(select_java().install.libjvm, copy)
+    code = (
+        "import ctypes, json, os\n"
+        "from mlflow_client_env.jvm import loaded_libjvm\n"
+        f"ctypes.CDLL({str(copy)!r})\n"
+        f"os.unlink({str(copy)!r})\n"
+        "print(json.dumps(str(loaded_libjvm())))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == str(copy)
+
+
+def test_a_jvm_library_of_another_soname_is_seen_by_its_file(tmp_path: Path) -> None:
+    """``also``: the chosen Java's libjvm is recognised by its file, whatever its SONAME
+    (a library whose SONAME is not libjvm.so stands in for one here)."""
+    lib = tmp_path / "server" / "libjvm.so"
+    lib.parent.mkdir()
+    shutil.copyfile(_system_lib("libcom_err.so.2"), lib)
+    code = (
+        "import ctypes, json\n"
+        "from mlflow_client_env.jvm import loaded_libjvm\n"
+        f"before = loaded_libjvm(also=[{str(lib)!r}])\n"
+        f"ctypes.CDLL({str(lib)!r})\n"
+        "print(json.dumps([str(before), str(loaded_libjvm()),\n"
+        f"                  str(loaded_libjvm(also=[{str(lib)!r}]))]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    # by SONAME alone it is not a libjvm; by its file it is, and the maps name it
+    assert json.loads(out.stdout) == ["None", "None", str(lib)]
+
+
+def _system_lib(name: str) -> Path:
+    for d in ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64"):
+        if (Path(d) / name).exists():
+            return Path(d) / name
+    raise AssertionError(f"{name} not found: install libcom-err2 (apt) / e2fsprogs-libs (dnf)")

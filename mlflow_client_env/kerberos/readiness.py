@@ -37,8 +37,8 @@ from .profile import ccache_type
 from .ticket import (
     GSSAPI_FIX,
     TicketStatus,
-    _human,
     file_ticket_status,
+    human_duration,
     load_gssapi,
     status_finding,
     ticket_status,
@@ -116,9 +116,9 @@ def ticket_line(st: TicketStatus) -> str:
     if st.fix == GSSAPI_FIX:
         return f"unknown ({st.ccache_type} cache, and python-gssapi is not installed)"
     if st.state == "valid":
-        return f"{who}, valid {_human(st.seconds_left or 0)}"
+        return f"{who}, valid {human_duration(st.seconds_left or 0)}"
     if st.state == "expiring":
-        return f"{who}, valid {_human(st.seconds_left or 0)} (expiring soon: renew it)"
+        return f"{who}, valid {human_duration(st.seconds_left or 0)} (expiring soon: renew it)"
     if st.state == "expired":
         return f"{who}, expired (kinit again)"
     if st.state == "missing":

@@ -44,7 +44,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing it here (mypy ho
 if TYPE_CHECKING:  # typing costs ~3 ms of a cold setup(), which reads FILE caches from here
     from typing import Any, Literal, Protocol
 
-    from ..findings import Finding, Status
+    from ..findings import Status
 
     State = Literal[
         "valid", "expiring", "expired", "missing", "unreadable", "corrupt", "foreign_realm"
@@ -456,7 +456,7 @@ def _judge(
     if lifetime < threshold:
         return status(
             "expiring",
-            f"the ticket of {principal} expires in {_human(lifetime)}{java}",
+            f"the ticket of {principal} expires in {human_duration(lifetime)}{java}",
             "renew it ('kinit -R') or keep it fresh: 'mlflow-client-env run -- CMD' / "
             "mlflow_client_env.keep_ticket_fresh()",
             principal,
@@ -465,7 +465,7 @@ def _judge(
         )
     return status(
         "valid",
-        f"ticket of {principal}, {_human(lifetime)} left{java}",
+        f"ticket of {principal}, {human_duration(lifetime)} left{java}",
         None,
         principal,
         parsed,
@@ -473,7 +473,8 @@ def _judge(
     )
 
 
-def _human(seconds: float) -> str:
+def human_duration(seconds: float) -> str:
+    """``42 s``, ``17 min``, ``9 h 58 min``: how long a ticket has left, for people."""
     s = int(seconds)
     if s < 120:
         return f"{s} s"
@@ -494,7 +495,7 @@ def format_status(st: TicketStatus) -> str:
         f"cache:        {st.ccache} ({st.ccache_type}, from {st.ccache_source}; "
         f"Java {'can' if st.java_readable else 'cannot'} read it)",
         f"expires:      {t(st.expires_at)}"
-        + (f" ({_human(st.seconds_left)} left)" if st.seconds_left else ""),
+        + (f" ({human_duration(st.seconds_left)} left)" if st.seconds_left else ""),
         f"renew until:  {t(st.renew_until)}",
         f"cluster realm: {', '.join(st.cluster_realms) or '-'}",
         f"{st.message}",
