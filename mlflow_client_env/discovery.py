@@ -19,7 +19,7 @@ from .hadoop import classpath
 from .hadoop.conf import HadoopConf, discover_conf
 from .hadoop.install import HadoopHints, HadoopInstall, discover_hadoop
 from .java import JavaChoice, select_java
-from .kerberos.java_cache import JavaCcachePlan
+from .kerberos.java_cache import JavaCcachePlan, plan_java_ccache
 from .kerberos.profile import KerberosSetup, discover_kerberos
 from .records import record, replace
 from .userdirs import cache_dir
@@ -236,6 +236,21 @@ class Resolved:
     made_ccache: str | None
 
 
+def plan_ticket(
+    overrides: Overrides,
+    env: Mapping[str, str],
+    keytab: str | os.PathLike[str] | None,
+    principal: str | None,
+    kerberos: KerberosSetup,
+) -> JavaCcachePlan:
+    """The ticket work :func:`resolve` will carry out, planned and checked (nothing written):
+    a keytab login, or on the JVM path a FILE copy of a KEYRING/KCM ticket for Java (never
+    with ``hdfs_client=native``: hdfs-native reads such a cache as it is)."""
+    return plan_java_ccache(
+        env, keytab, principal, kerberos, for_java=not native_requested(overrides)
+    )
+
+
 def resolve(
     overrides: Overrides,
     env: Mapping[str, str],
@@ -247,14 +262,14 @@ def resolve(
     exact_classpath_timeout: float | None = None,
 ) -> Resolved:
     """The sequence ``setup()`` and the kernel launcher share: discover, then carry out
-    ``plan`` (the one side effect: a keytab login, or a FILE copy of a KEYRING/KCM ticket
-    for Java), then compose. Nothing is written when discovery fails.
+    ``plan`` (:func:`plan_ticket`'s: the one side effect, a keytab login or a FILE copy of a
+    KEYRING/KCM ticket for Java), then compose. Nothing is written when discovery fails.
 
     Three kinds of client: ``hdfs_client=native`` (no JVM: a login is carried out, never a
     copy for Java); no Hadoop found, which is fine when the tracking server stores the
     artifacts itself (one bounded GET asks it; login only); and the JVM path.
     """
-    if native_requested(overrides):  # plan: from plan_java_ccache(..., for_java=False)
+    if native_requested(overrides):  # plan_ticket() planned no copy for Java
         native = discover_native(overrides, env, plan.kerberos or kerberos)
         made, found = plan.carry_out() if plan.kind == "login" else (None, [])
         return Resolved(native_environment_of(native, env, made), tuple(found), made)

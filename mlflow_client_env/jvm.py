@@ -72,19 +72,21 @@ def loaded_libjvm(
     target = os.getpid() if pid is None else pid
     try:
         found = _from_proc_maps(target)
-    except OSError:
-        found = None
-    else:
-        return found if found is not None or not here else Path("libjvm.so")
-    if here:
-        return Path("libjvm.so")
+    except OSError:  # no /proc: psutil, unless the loader has answered already
+        found = None if here else _from_psutil(target)
+    # the loader has one that the maps cannot name (a file of another name): libjvm.so
+    return found if found is not None or not here else Path("libjvm.so")
+
+
+def _from_psutil(pid: int) -> Path | None:
     import psutil
 
     try:
-        maps = psutil.Process(target).memory_maps(grouped=True)
+        maps = psutil.Process(pid).memory_maps(grouped=True)
     except (psutil.Error, OSError):
         return None
     for m in maps:
-        if os.path.basename(m.path.removesuffix(" (deleted)")) == "libjvm.so":
-            return Path(m.path.removesuffix(" (deleted)"))
+        path = m.path.removesuffix(" (deleted)")
+        if os.path.basename(path) == "libjvm.so":
+            return Path(path)
     return None

@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 
 from .config import resolve_overrides
-from .discovery import native_requested, resolve
+from .discovery import plan_ticket, resolve
 from .environment import Environment, Variable, refuse_credentials_in_uri
 from .errors import MlflowClientEnvError, SparkHomeError
 from .findings import Finding, worst
@@ -22,7 +22,6 @@ from .forksafety import warn_after_fork
 from .jupyter.ipython_hook import install_if_running
 from .jvm import loaded_libjvm
 from .jvm_state import failed_jvm_load
-from .kerberos.java_cache import plan_java_ccache
 from .kerberos.profile import discover_kerberos
 from .kerberos.readiness import ticket_line, ticket_readiness
 from .records import record
@@ -195,9 +194,7 @@ def setup(
             )
     kerberos = discover_kerberos(os.environ)  # once: the plan and discovery both need it
     ov = resolve_overrides({**overrides, "tracking_uri": tracking_uri}, os.environ)
-    plan = plan_java_ccache(
-        os.environ, keytab, principal, kerberos, for_java=not native_requested(ov)
-    )
+    plan = plan_ticket(ov, os.environ, keytab, principal, kerberos)
     if ov.tracking_uri is not None:
         refuse_credentials_in_uri(*ov.tracking_uri.pair())
     resolved = resolve(

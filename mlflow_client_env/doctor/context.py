@@ -358,10 +358,7 @@ class Context:
         inherited variables; the kerberos check calls it before its Java side, with
         ``part`` naming what is skipped, after the ticket it reports either way.
         """
-        why = self.not_needed()
-        if why is not None:
-            problem = f"{part}: {why.problem}" if part else why.problem
-            raise Unmet("hadoop", NotNeeded(problem, why.fix))
+        _unless_needed("hadoop", self.not_needed(), part)
 
     def jvm_not_needed(self) -> NotNeeded | None:
         """Why this client uses no JVM path (pyarrow, libhdfs, Java): hdfs_client=native
@@ -379,10 +376,7 @@ class Context:
         call that too; the kerberos check calls it before its Java side, after the ticket.
         Under ``auto`` and ``jvm`` it does nothing: those checks run as they always have.
         """
-        why = self.native_only()
-        if why is not None:
-            problem = f"{part}: {why.problem}" if part else why.problem
-            raise Unmet("jvm", NotNeeded(problem, why.fix))
+        _unless_needed("jvm", self.native_only(), part)
 
     def client(self) -> ClientDiscovery:
         """:meth:`client_discovery`, for a check that needs it (the client configuration,
@@ -402,6 +396,14 @@ class Context:
     def memo(self, key: str, make: Any) -> Any:
         """Share an expensive result (a server answer, a probe) between checks."""
         return self._once(key, make)
+
+
+def _unless_needed(precondition: str, why: NotNeeded | None, part: str | None) -> None:
+    """:class:`Unmet` for ``precondition`` with ``why`` as its cause (``part``: what is not
+    needed, before the reason), when there is a reason; else nothing."""
+    if why is not None:
+        problem = f"{part}: {why.problem}" if part else why.problem
+        raise Unmet(precondition, NotNeeded(problem, why.fix))
 
 
 def for_this_process(overrides: Mapping[str, str | None], **kw: Any) -> Context:

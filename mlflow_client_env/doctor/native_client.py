@@ -15,7 +15,6 @@ the checks above judge it) and an error, with the native extra as the fix, when
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -39,7 +38,7 @@ from ..hadoop.conf import HadoopConf
 from ..records import replace
 from ..redact import redact
 from .context import Context, ForeignEnvironment, Unmet
-from .remote import _probe_target
+from .remote import _probe_target, last_json_object
 
 #: the probe's own cap (a Kerberos handshake, a write, a read, a delete); the run's budget
 #: may cut it shorter
@@ -273,12 +272,8 @@ def _seconds(data: dict[str, Any], key: str) -> str:
 
 def _result(stdout: str) -> dict[str, Any] | None:
     """The probe's JSON line, or None when its output is not what it prints."""
-    lines = stdout.strip().splitlines()
-    try:
-        data = json.loads(lines[-1]) if lines else None
-    except (ValueError, RecursionError):
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("ok"), bool):
+    data = last_json_object(stdout)
+    if data is None or not isinstance(data.get("ok"), bool):
         return None
     if not data["ok"] and "problem" in data and not isinstance(data["problem"], str):
         return None

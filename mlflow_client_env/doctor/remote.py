@@ -629,14 +629,21 @@ def _denied_for_simple(ctx: Context, found: Finding) -> Finding:
     )
 
 
-def _probe_json(stdout: str) -> dict[str, Any] | None:
-    """The probe's result line, or None when its output is not what it prints."""
+def last_json_object(stdout: str) -> dict[str, Any] | None:
+    """The JSON object a probe subprocess printed as its last line (each probe prints its
+    result so); None when the output ends otherwise."""
     lines = stdout.strip().splitlines()
     try:
         data = json.loads(lines[-1]) if lines else None
     except (ValueError, RecursionError):
         return None
-    if not isinstance(data, dict) or not data.get("ok"):
+    return data if isinstance(data, dict) else None
+
+
+def _probe_json(stdout: str) -> dict[str, Any] | None:
+    """The probe's result line, or None when its output is not what it prints."""
+    data = last_json_object(stdout)
+    if data is None or not data.get("ok"):
         return None
     if not all(isinstance(data.get(k), (int, float)) for k in ("seconds", "connect_seconds")):
         return None

@@ -148,8 +148,7 @@ def prepare(args: Any, environ: dict[str, str]) -> tuple[dict[str, str], list[st
 
     try:
         from ..config import SETTINGS, resolve_overrides
-        from ..discovery import native_requested, resolve
-        from ..kerberos.java_cache import plan_java_ccache
+        from ..discovery import plan_ticket, resolve
         from ..kerberos.profile import discover_kerberos
 
         # check before acting: plan the login/copy, discover, and only then carry it out;
@@ -158,9 +157,7 @@ def prepare(args: Any, environ: dict[str, str]) -> tuple[dict[str, str], list[st
         overrides = resolve_overrides(
             {spec.name: getattr(args, spec.name) for spec in SETTINGS}, env
         )
-        plan = plan_java_ccache(
-            env, args.keytab, args.principal, kerberos, for_java=not native_requested(overrides)
-        )
+        plan = plan_ticket(overrides, env, args.keytab, args.principal, kerberos)
         done = resolve(
             overrides, env, plan, kerberos,
             experiment=args.experiment, exact_classpath=args.exact_classpath,
