@@ -226,3 +226,18 @@ def _system_lib(name: str) -> Path:
         if (Path(d) / name).exists():
             return Path(d) / name
     raise AssertionError(f"{name} not found: install libcom-err2 (apt) / e2fsprogs-libs (dnf)")
+
+
+def test_a_jvm_the_maps_cannot_name_is_still_reported(tmp_path: Path) -> None:
+    """A libjvm loaded from a file of another name: the loader knows it (by SONAME), the
+    maps have no ``/libjvm.so`` line, and it is reported as ``libjvm.so``, not missed."""
+    copy = tmp_path / "libjvm-renamed.so"
+    shutil.copyfile(select_java().install.libjvm, copy)
+    code = (
+        "import ctypes, json\n"
+        "from mlflow_client_env.jvm import loaded_libjvm\n"
+        f"ctypes.CDLL({str(copy)!r})\n"
+        "print(json.dumps(str(loaded_libjvm())))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == "libjvm.so"
