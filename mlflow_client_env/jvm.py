@@ -1,7 +1,9 @@
-"""Is a JVM already loaded in a process?
+"""Is a JVM already loaded, or already running, in a process?
 
 libhdfs creates its JVM once per process and reads CLASSPATH and LIBHDFS_OPTS
-only then (catalog A4, F2); after that, changing them changes nothing.
+only then (catalog A4, F2); after that, changing them changes nothing. A ``libjvm.so``
+that is loaded but has made no JVM yet (the launcher kernel loads it at start, see
+``jupyter.launcher``) still takes them: :func:`running_jvm` tells the two apart.
 """
 
 from __future__ import annotations
@@ -35,6 +37,26 @@ def _loaded_here(also: Sequence[str | os.PathLike[str]] = ()) -> bool | None:
             continue
         return True
     return False
+
+
+#: The ``libjvm.so`` this process loaded at its start for the libraries that need it, not to
+#: make a JVM (the launcher kernel: ``jupyter.launcher.load_libjvm``). A libjvm mapped
+#: without libhdfs is then no sign of a failed pyarrow load (``jvm_state``).
+_preloaded: list[str] = []
+
+
+def preload(path: str) -> None:
+    """Load ``path`` (a ``libjvm.so``) without making a JVM, and check that a library that
+    needs ``libjvm.so`` is now given it (its SONAME is ``libjvm.so``); OSError otherwise.
+    ``RTLD_LOCAL``: none of its symbols is offered to other libraries."""
+    ctypes.CDLL(path, mode=os.RTLD_LOCAL)
+    ctypes.CDLL("libjvm.so", mode=_RTLD_NOLOAD | os.RTLD_LAZY)
+    _preloaded.append(path)
+
+
+def preloaded() -> str | None:
+    """The ``libjvm.so`` :func:`preload` loaded in this process, if any."""
+    return _preloaded[-1] if _preloaded else None
 
 
 #: How a mapping of libjvm ends in ``/proc/PID/maps``: its file, or its file replaced or
@@ -76,6 +98,38 @@ def loaded_libjvm(
         found = None if here else _from_psutil(target)
     # the loader has one that the maps cannot name (a file of another name): libjvm.so
     return found if found is not None or not here else Path("libjvm.so")
+
+
+def _created_here(also: Sequence[str | os.PathLike[str]] = ()) -> int | None:
+    """How many JVMs the ``libjvm.so`` loaded here has made (``JNI_GetCreatedJavaVMs``,
+    asked without loading anything); None when it cannot be asked (no such symbol, no
+    ``RTLD_NOLOAD``, or no libjvm found by name or by one of ``also``)."""
+    if not _RTLD_NOLOAD:
+        return None
+    for name in ("libjvm.so", *(os.fspath(p) for p in also)):
+        try:
+            lib = ctypes.CDLL(name, mode=_RTLD_NOLOAD | os.RTLD_LAZY)
+            ask = lib.JNI_GetCreatedJavaVMs
+        except (OSError, AttributeError):
+            continue
+        count = ctypes.c_int(0)
+        # (no buffer, length 0, the count): the invocation API allows asking for the count only
+        if ask(None, 0, ctypes.byref(count)) == 0:
+            return count.value
+    return None
+
+
+def running_jvm(*, also: Sequence[str | os.PathLike[str]] = ()) -> Path | None:
+    """The ``libjvm.so`` of a JVM already made in this process (None: no libjvm loaded, or
+    one that has made no JVM yet, whose CLASSPATH and LIBHDFS_OPTS are still to be read).
+
+    A libjvm that cannot be asked counts as running: the warning it leads to is the safe
+    side.
+    """
+    path = loaded_libjvm(also=also)
+    if path is None:
+        return None
+    return None if _created_here(also) == 0 else path
 
 
 def _from_psutil(pid: int) -> Path | None:

@@ -10,7 +10,8 @@ fixing the environment afterwards cannot help that process; only a restart can.
 - pyarrow's HDFS module is not imported: no attempt can have been made (nothing read);
 - libhdfs.so is mapped (``/proc/self/maps``): the load worked;
 - libjvm.so is mapped but libhdfs.so is not: the first attempt got past libjvm and failed
-  at libhdfs (unless JPype loaded the JVM); certain;
+  at libhdfs (unless JPype loaded the JVM, or the launcher kernel loaded libjvm at start:
+  then as below); certain;
 - neither is mapped: a failed libjvm load leaves no trace in the process, the same state
   as "never tried" (``import mlflow`` imports pyarrow's HDFS module). The exception the
   interpreter last reported is the one witness left: IPython and the interactive
@@ -24,6 +25,7 @@ import re
 import sys
 
 from .findings import Finding
+from .jvm import preloaded
 from .redact import redact
 
 #: pyarrow's HDFS extension modules: ``pyarrow.fs`` imports ``_hdfs``, the legacy
@@ -79,7 +81,7 @@ def failed_jvm_load(maps: bytes | None = None) -> list[Finding]:
             return []
     if _mapped(maps, b"libhdfs.so"):
         return []
-    if _mapped(maps, b"libjvm.so"):
+    if _mapped(maps, b"libjvm.so") and preloaded() is None:  # not the launcher kernel's
         if b"/_jpype" in maps:  # JPype loads libjvm.so itself: no sign of a pyarrow attempt
             return []
         return [

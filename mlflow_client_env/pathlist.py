@@ -68,6 +68,16 @@ def append(existing: str | None, new: Sequence[str], variable: str) -> str:
     return SEP.join([*current, *extra])
 
 
+def appended(before: str | None, after: str | None) -> list[str] | None:
+    """The entries ``after`` adds at the end of ``before`` (what :func:`append` added), or
+    None when ``after`` is not ``before`` with entries appended (an entry removed, moved or
+    put first)."""
+    old, new = _entries(before), _entries(after)
+    if len(new) < len(old) or new[: len(old)] != old:
+        return None
+    return new[len(old) :]
+
+
 def which(name: str, path: str | None) -> str | None:
     """The first executable ``name`` on a ``:``-list ``path`` (``shutil.which`` without
     importing ``shutil``, which the setup() path does not otherwise need)."""

@@ -20,7 +20,7 @@ from .errors import MlflowClientEnvError, SparkHomeError
 from .findings import Finding, worst
 from .forksafety import warn_after_fork
 from .jupyter.ipython_hook import install_if_running
-from .jvm import loaded_libjvm
+from .jvm import running_jvm
 from .jvm_state import failed_jvm_load
 from .kerberos.profile import discover_kerberos
 from .kerberos.readiness import ticket_line, ticket_readiness
@@ -243,7 +243,7 @@ def setup(
     if failed_load:
         warnings.warn(failed_load[0].summary, RuntimeWarning, stacklevel=2)
     if any(c.name in JVM_VARIABLES for c in applied) and not failed_load:
-        jvm = loaded_libjvm(also=(env.java.install.libjvm,) if env.java else ())
+        jvm = running_jvm(also=(env.java.install.libjvm,) if env.java else ())
         if jvm is not None:
             findings.append(
                 Finding(

@@ -15,7 +15,7 @@ import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from mlflow_client_env.redact import redact, url_has_password
 from mlflow_client_env_sandbox.kdc import Kdc
 from tests import trees
 from tests.conftest import Edge, Jupyter
+from tests.native_helpers import JVM_SERVER, USES_JNI, gcc_shared
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -161,6 +162,130 @@ def test_launcher_kernel_has_environment_at_process_start(
         assert seen["MLFLOW_KERBEROS_TICKET_CACHE"] == str(ccache)
     assert kernel.MESSAGE_VAR not in env
     assert out.stderr == ""  # no message when all is well
+
+
+#: Run in a launcher kernel with a real Java: where it started, and what a library that needs
+#: libjvm.so (``USES``: NEEDED libjvm.so, no run path) finds.
+IN_PROCESS_CELL = r"""
+import ctypes, json, os, subprocess, sys
+from mlflow_client_env.jvm import loaded_libjvm, running_jvm
+here = "mlflow_client_env.discovery" in sys.modules  # resolved in this very interpreter
+start = open("/proc/self/environ", "rb").read()
+lib = ctypes.CDLL(USES)  # the loader resolves its NEEDED libjvm.so now (catalog A3)
+import pyarrow.fs  # pyarrow's HDFS module, with libjvm loaded and no libhdfs: no F2 here
+from mlflow_client_env.jvm_state import failed_jvm_load
+child = subprocess.run(
+    [sys.executable, "-c", "import os; print(os.environ['LD_LIBRARY_PATH'])"],
+    capture_output=True, text=True, check=True,
+).stdout.strip()
+print(json.dumps({
+    "here": here, "start_has_classpath": b"\0CLASSPATH=" in start,
+    "vms": lib.nmc_created_vms(), "f2": [f.code for f in failed_jvm_load()],
+    "loaded": str(loaded_libjvm()), "running": str(running_jvm()),
+    "child_llp": child, "status": os.environ.get("MLFLOW_CLIENT_ENV_KERNEL"), "pid": os.getpid(),
+}))
+"""
+
+
+def test_a_kernel_with_a_real_java_starts_in_process_and_a_library_needing_libjvm_loads(
+    jupyter: Jupyter, edge: Edge, tmp_path: Path
+) -> None:
+    """The JVM path's only start-time change is the JVM folder appended to LD_LIBRARY_PATH
+    (A3), so the launcher loads that libjvm.so and starts ipykernel in its own interpreter
+    (no second interpreter start). In the kernel, a real library with NEEDED libjvm.so and no
+    run path (as a native HDFS binding has) loads; the libjvm has made no JVM, so CLASSPATH is
+    still to be read; a child process gets the folder on LD_LIBRARY_PATH."""
+    real = replace(edge, java=JVM_SERVER.parent.parent)
+    uses = gcc_shared(
+        tmp_path / "libuses_jvm.so", code=USES_JNI, libs=["jvm"], libdirs=[JVM_SERVER]
+    )
+    install_kernel(jupyter, real)
+    with running_kernel("mlflow") as kc:
+        out = run_cell(kc, f"USES = {str(uses)!r}\n" + IN_PROCESS_CELL)
+        assert out.error is None, out
+        data = json.loads(out.stdout.strip().splitlines()[-1])
+        # doctor --pid: the kernel's variables are not in /proc/PID/environ; it says so, and
+        # does not report them as missing ("it started without CLASSPATH")
+        found = doctor_live_process(real, int(data["pid"]))
+    assert data["status"] == "launcher ok", out
+    assert data["here"] and not data["start_has_classpath"]  # no execve: set in this process
+    assert data["vms"] == 0 and data["running"] == "None"
+    assert data["loaded"] == str(JVM_SERVER / "libjvm.so")
+    assert data["child_llp"].split(":")[-1] == str(JVM_SERVER)
+    assert "live-process.set-inside" in found, found
+    assert data["f2"] == [] and "live-process.F2" not in found, found
+    watched = {"live-process.classpath", "live-process.java_home", "live-process.arrow_libhdfs_dir"}
+    assert not watched & set(found), found
+
+
+def test_the_doctor_in_a_process_with_libjvm_loaded_at_start_sees_no_late_change(
+    edge: Edge, clean_env: dict[str, str]
+) -> None:
+    """In a process like the launcher kernel (libjvm loaded at start, its folder on
+    LD_LIBRARY_PATH only later), the process-start check says what happened instead of
+    'changed after start, no effect'; the same late change without libjvm loaded is warned."""
+    real = replace(edge, java=JVM_SERVER.parent.parent)
+    code = f"""
+import contextlib, io, json, os, sys
+from mlflow_client_env import cli
+from mlflow_client_env.jupyter.launcher import load_libjvm
+def check():
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        cli.main(["doctor", "--check", "process-start", "--json", *{real.cli_args()!r}])
+    return [f["code"] for c in json.loads(buf.getvalue())["checks"] for f in c["findings"]]
+before = dict(os.environ)
+after = {{**before, "LD_LIBRARY_PATH": {str(JVM_SERVER)!r}}}
+os.environ.update(after)
+late = check()
+assert load_libjvm(before, after)
+print(json.dumps([late, check()]))
+"""
+    env = {k: v for k, v in clean_env.items() if k != "LD_LIBRARY_PATH"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    late, loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    assert late == ["process-start.ld-changed"]
+    assert loaded == ["process-start.libjvm-loaded"]
+
+
+def doctor_live_process(e: Edge, pid: int) -> dict[str, Any]:
+    """``doctor --pid PID --check live-process --json`` through the real entry point."""
+    argv = [sys.executable, "-m", "mlflow_client_env", "doctor", "--pid", str(pid), "--json"]
+    argv += [*e.cli_args(), "--check", "live-process"]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+    assert out.returncode in (0, 1) and "Traceback" not in out.stderr, out.stderr
+    checks = json.loads(out.stdout)["checks"]
+    return {str(f["code"]): f for c in checks for f in c["findings"]}
+
+
+def test_the_launcher_stays_in_process_only_for_one_jvm_folder_appended(tmp_path: Path) -> None:
+    """``load_libjvm`` accepts exactly A3's change and loads nothing otherwise (in a child
+    process: a libjvm loaded into pytest's own process would stay there)."""
+    code = f"""
+import json
+from mlflow_client_env.jupyter.launcher import load_libjvm
+from mlflow_client_env.jvm import loaded_libjvm
+b = {{"LD_LIBRARY_PATH": "/a", "PATH": "/bin"}}
+server = {str(JVM_SERVER)!r}
+refused = [
+    load_libjvm(b, {{**b, "LD_LIBRARY_PATH": server + ":/a"}}),  # put first (legacy)
+    load_libjvm(b, {{**b, "LD_LIBRARY_PATH": "/a:" + server + ":/b"}}),  # two folders
+    load_libjvm(b, {{**b, "LD_LIBRARY_PATH": "/a:" + server, "PYTHONPATH": "/p"}}),
+    load_libjvm(b, {{**b, "LD_LIBRARY_PATH": "/a:jvm/server"}}),  # relative
+    load_libjvm(b, {{**b, "LD_LIBRARY_PATH": "/a:" + {str(tmp_path)!r}}}),  # no libjvm.so
+    load_libjvm(b, {{**b, "LD_LIBRARY_PATH": "/b"}}),  # replaced
+]
+before = str(loaded_libjvm())
+print(json.dumps([refused, before, load_libjvm(b, {{**b, "LD_LIBRARY_PATH": "/a:" + server}}),
+                  str(loaded_libjvm())]))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    refused, before, accepted, after = json.loads(out.stdout)
+    assert refused == [False] * 6 and before == "None"
+    assert accepted is True and after == str(JVM_SERVER / "libjvm.so")
 
 
 def test_static_kernel_has_baked_environment(jupyter: Jupyter, edge: Edge) -> None:

@@ -77,28 +77,52 @@ def test_setup_bad_input_raises_typed_error(
     assert dict(os.environ) == snapshot  # nothing half-applied
 
 
-def test_jvm_already_loaded_warns(tmp_path: Path, clean_env: dict[str, str]) -> None:
-    """A real libjvm.so is loaded first (as after an HDFS call); setup() must say so."""
+#: Python that makes a real JVM from an already loaded libjvm (``lib``), through the JNI
+#: invocation API, as libhdfs does at the first HDFS access.
+MAKE_JVM = (
+    "class _Args(ctypes.Structure):\n"
+    "    _fields_ = [('version', ctypes.c_int), ('n', ctypes.c_int),\n"
+    "                ('options', ctypes.c_void_p), ('ignore', ctypes.c_ubyte)]\n"
+    "_vm, _jni = ctypes.c_void_p(), ctypes.c_void_p()\n"
+    "_args = _Args(0x00010008, 0, None, 0)  # JNI 1.8, no options\n"
+    "assert lib.JNI_CreateJavaVM(ctypes.byref(_vm), ctypes.byref(_jni), ctypes.byref(_args)) == 0\n"
+)
+
+
+def test_jvm_already_running_warns_and_a_loaded_libjvm_alone_does_not(
+    tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    """A real libjvm.so is loaded first, as the launcher kernel does at start: it has made no
+    JVM, which will still read the new CLASSPATH, so setup() is silent. Once a real JVM is
+    made in it (as at the first HDFS call), setup() must say that changes no longer apply."""
     e = build_edge(tmp_path)
     libjvm = select_java().install.libjvm
     code = (
         "import ctypes, json, sys, warnings\n"
-        f"ctypes.CDLL({str(libjvm)!r})\n"
+        f"lib = ctypes.CDLL({str(libjvm)!r})\n"
         "import mlflow_client_env\n"
-        "with warnings.catch_warnings(record=True) as w:\n"
-        "    warnings.simplefilter('always')\n"
-        f"    r = mlflow_client_env.setup(**{e.overrides()!r})\n"
-        "print(json.dumps({'jvm': str(r.jvm_loaded), 'codes': [f.code for f in r.findings],"
-        " 'warned': [str(x.message) for x in w], 'text': repr(r)}))\n"
+        "def run():\n"
+        "    with warnings.catch_warnings(record=True) as w:\n"
+        "        warnings.simplefilter('always')\n"
+        f"        r = mlflow_client_env.setup(**{e.overrides()!r})\n"
+        "    return {'jvm': str(r.jvm_loaded), 'codes': [f.code for f in r.findings],\n"
+        "            'warned': [str(x.message) for x in w], 'text': repr(r)}\n"
+        "first = run()\n"
+        "import os; os.environ.pop('CLASSPATH')  # so the second call changes it again\n"
+        f"{MAKE_JVM}"
+        "print(json.dumps([first, run()]))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=clean_env
     )
-    data = json.loads(out.stdout)
-    assert data["jvm"] == str(libjvm)
-    assert "process-start.jvm-already-loaded" in data["codes"]
-    assert any("already running" in m for m in data["warned"])
-    assert "restart the kernel" in data["text"]
+    loaded, running = json.loads(out.stdout.splitlines()[-1])
+    assert loaded["jvm"] == "None", loaded
+    assert "process-start.jvm-already-loaded" not in loaded["codes"]
+    assert not any("already running" in m for m in loaded["warned"])
+    assert running["jvm"] == str(libjvm)
+    assert "process-start.jvm-already-loaded" in running["codes"]
+    assert any("already running" in m for m in running["warned"])
+    assert "restart the kernel" in running["text"]
 
 
 def test_import_does_not_pull_heavy_modules() -> None:

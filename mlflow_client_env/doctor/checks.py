@@ -29,6 +29,8 @@ from ..hadoop.classpath import lint, lint_error_reporting
 from ..hadoop.conf import FAILOVER_PROVIDER, HadoopConf, hdfs_authority, is_logical_name
 from ..hadoop.install import HadoopInstall
 from ..java import inspect_java_home, normalise_java_home
+from ..jvm import loaded_libjvm
+from ..pathlist import appended
 from ..redact import redact
 from ..tracking import experiment_query, needs_hadoop
 from . import native
@@ -650,6 +652,17 @@ def _load_probe(ctx: Context, libjvm: Path, libhdfs: Path, ours: dict[str, str])
     return native.load_finding(native.probe_result(libjvm, libhdfs, done))
 
 
+def _libjvm_loaded_from(added: list[str] | None) -> str | None:
+    """The ``libjvm.so`` of the one folder in ``added``, when it is the libjvm loaded in this
+    process (what the launcher kernel does instead of a new process: ``load_libjvm``)."""
+    if not added or len(added) != 1:
+        return None
+    lib = os.path.join(added[0], "libjvm.so")
+    loaded = loaded_libjvm(also=(lib,))
+    same = loaded is not None and os.path.realpath(loaded) == os.path.realpath(lib)
+    return lib if same else None
+
+
 def check_process_start(ctx: Context) -> list[Finding]:
     ctx.jvm_needed("LD_LIBRARY_PATH at process start")  # it matters to libhdfs and libjvm only
     ctx.hadoop_needed()
@@ -660,7 +673,19 @@ def check_process_start(ctx: Context) -> list[Finding]:
     start = ctx.start_env.get("LD_LIBRARY_PATH")
     now = ctx.env.get("LD_LIBRARY_PATH")
     out: list[Finding] = []
-    if ctx.pid is None and start != now:
+    preloaded = _libjvm_loaded_from(appended(start, now)) if ctx.pid is None else None
+    if preloaded is not None:
+        out.append(
+            Finding(
+                "process-start.libjvm-loaded",
+                "ok",
+                f"LD_LIBRARY_PATH gained {os.path.dirname(preloaded)} after this process "
+                f"started, for libjvm.so: {preloaded} is already loaded here (as the launcher "
+                "kernel does at start), so a library that needs libjvm.so is given it",
+                (f"at start: {start or '(unset)'}", f"now:      {now or '(unset)'}"),
+            )
+        )
+    elif ctx.pid is None and start != now:
         out.append(
             Finding(
                 "process-start.ld-changed",

@@ -8,6 +8,7 @@ is only read: nothing runs with its environment unless it is our own user's
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -15,6 +16,8 @@ from collections.abc import Iterator, Mapping
 from ..errors import MlflowClientEnvError
 from ..findings import Finding
 from ..forksafety import FIX as FORK_FIX
+from ..jupyter.launcher import EXTENSION as LAUNCHER_IMPLEMENTATION
+from ..jupyter.spec import LAUNCHER_MODULE
 from ..redact import redact_then_truncate, redact_value
 from .context import Context
 from .procfs import (
@@ -23,6 +26,7 @@ from .procfs import (
     mapped_libraries,
     own_pid_in_namespace,
     perf_data_mapping,
+    read_cmdline,
     read_maps,
     read_perf_data,
     read_status,
@@ -51,6 +55,16 @@ WATCHED = (
 )
 
 
+def launcher_in_process(argv: list[str]) -> bool:
+    """Whether a command line is our kernel launcher's, still: a kernel that it started in its
+    own interpreter (``jupyter.launcher.start_here``) keeps it, one it exec'd runs
+    ``ipykernel_launcher``."""
+    return any(
+        a == "-m" and b in (LAUNCHER_MODULE, LAUNCHER_IMPLEMENTATION)
+        for a, b in itertools.pairwise(argv)
+    )
+
+
 def check_live_process(ctx: Context) -> Iterator[Finding]:
     if ctx.pid is None:
         yield Finding("live-process.not-asked", "skip", "no --pid given")
@@ -60,6 +74,10 @@ def check_live_process(ctx: Context) -> Iterator[Finding]:
     except MlflowClientEnvError as exc:
         yield Finding("live-process.unreadable", "error", exc.problem, fix=exc.fix)
         return
+    try:
+        inside = launcher_in_process(read_cmdline(ctx.pid))
+    except MlflowClientEnvError:
+        inside = False
     out: list[Finding] = []
     foreign = ctx.foreign_reason()
     if foreign is not None:
@@ -92,7 +110,7 @@ def check_live_process(ctx: Context) -> Iterator[Finding]:
     ]
     yield from out
     # read from /proc and the JVM's perf data alone: no discovery needed
-    yield from jvm_findings(ctx.pid, ctx.env)
+    yield from jvm_findings(ctx.pid, ctx.env, libjvm_at_start=inside)
     out = []
     env = ctx.composed()
     ours = env.as_dict()
@@ -107,7 +125,19 @@ def check_live_process(ctx: Context) -> Iterator[Finding]:
                 fix="restart the kernel after fixing JAVA_HOME",
             )
         )
-    for name in WATCHED:
+    if inside:
+        out.append(
+            Finding(
+                "live-process.set-inside",
+                "skip",
+                f"process {ctx.pid} is a kernel our launcher started in its own interpreter: "
+                "it set CLASSPATH, JAVA_HOME, ... inside the process, so /proc/PID/environ "
+                "shows only what it inherited from Jupyter, and its variables are not compared",
+                fix="to see them, run '!mlflow-client-env doctor' in a cell of that kernel "
+                "(the command inherits the kernel's variables) or '%env' there",
+            )
+        )
+    for name in () if inside else WATCHED:
         if name in ours and ctx.env.get(name) != ours[name]:
             summary = (
                 f"it started without {name}, which a new process would get"
@@ -168,16 +198,19 @@ def _same_mapping(a: MappedFile, b: MappedFile) -> bool:
     return (a.start, a.dev, a.inode) == (b.start, b.dev, b.inode)
 
 
-def jvm_findings(pid: int, env: Mapping[str, str]) -> list[Finding]:
+def jvm_findings(
+    pid: int, env: Mapping[str, str], *, libjvm_at_start: bool = False
+) -> list[Finding]:
     """What the maps, threads and JVM perf data of ``pid`` say about the JVM inside it:
     inherited through fork() (E4), its heap limit (E5), or a failed first load (A4, F2).
-    Everything is read from /proc and the perf data file; nothing is run."""
+    Everything is read from /proc and the perf data file; nothing is run.
+    ``libjvm_at_start``: see :func:`failed_load_findings`."""
     try:
         maps = read_maps(pid)
         status = read_status(pid)
     except MlflowClientEnvError as exc:
         return [Finding("live-process.maps-unreadable", "warn", exc.problem, fix=exc.fix)]
-    failed = failed_load_findings(pid, maps)
+    failed = failed_load_findings(pid, maps, libjvm_at_start=libjvm_at_start)
     jvm = _libjvm(maps)
     if jvm is None:
         return failed
@@ -411,14 +444,18 @@ def heap_findings(
     ]
 
 
-def failed_load_findings(pid: int, maps: list[MappedFile]) -> list[Finding]:
+def failed_load_findings(
+    pid: int, maps: list[MappedFile], *, libjvm_at_start: bool = False
+) -> list[Finding]:
     """A4/F2: pyarrow's HDFS extension is loaded, but the libraries its first HDFS call loads
     are not all there. pyarrow loads libjvm.so, then libhdfs.so, once per process, and keeps
-    a failure for good ("Prior attempt to load libhdfs failed")."""
+    a failure for good ("Prior attempt to load libhdfs failed"). ``libjvm_at_start``: the
+    process is a launcher kernel started in-process, which loads libjvm.so at its start, so
+    libjvm.so without libhdfs.so is no evidence there."""
     ext = [m for m in maps if "/pyarrow/" in m.path and m.name.startswith(("_hdfs.", "_hdfsio."))]
     if not ext:
         return []
-    has_jvm = any(m.name == "libjvm.so" for m in maps)
+    has_jvm = any(m.name == "libjvm.so" for m in maps) and not libjvm_at_start
     has_hdfs = any(m.name.startswith("libhdfs.so") for m in maps)
     jpype = any(m.name.startswith("_jpype") for m in maps)  # JPype loads libjvm.so itself
     if has_hdfs:

@@ -185,6 +185,13 @@ def read_maps(pid: int) -> list[MappedFile]:
         return parse_maps(_read(d, "maps", pid, 64 << 20).decode(errors="surrogateescape"))
 
 
+def read_cmdline(pid: int) -> list[str]:
+    """The command line a live process was started with (``/proc/PID/cmdline``)."""
+    with _proc_dir(pid) as d:
+        raw = _read(d, "cmdline", pid, 1 << 20)
+    return [a.decode(errors="surrogateescape") for a in raw.split(b"\0")[:-1]]
+
+
 def parse_status(raw: bytes) -> dict[str, str]:
     """``/proc/PID/status`` as ``{"PPid": "1", "Threads": "27", ...}``."""
     out: dict[str, str] = {}

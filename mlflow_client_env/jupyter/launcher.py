@@ -5,10 +5,21 @@ JVM reads CLASSPATH once (catalog E2), and a kernel inherits the Jupyter
 server's environment, not ``.bashrc`` (G1). So ``kernel.json`` runs
 ``python -m mlflow_client_env.kernel -f {connection_file} [settings]`` (the shim); this
 module resolves the environment (the *current* parcel, so an upgrade needs no
-reinstall), sets every variable, and ``os.execve``s ``python -m
-ipykernel_launcher`` in the same process (same pid: interrupts still work). When no
-variable read at process start changed (``hdfs_client=native`` sets none) and the kernel's
-Python is this one, ipykernel starts right here instead, without a second interpreter.
+reinstall), sets every variable, and starts ipykernel with it.
+
+Where ipykernel starts (same pid either way: interrupts still work):
+
+- *Here*, in this interpreter, when nothing read only at process start changed
+  (``hdfs_client=native`` changes nothing for the loader), or when the only change is the
+  JVM's folder appended to ``LD_LIBRARY_PATH`` (catalog A3). That folder is there so that a
+  library needing ``libjvm.so`` (libhdfs loaded by ``ctypes``, a native HDFS binding) finds
+  it; this module loads that ``libjvm.so`` now instead (:func:`load_libjvm`), and the loader
+  gives it to every later library that needs ``libjvm.so``. It makes no JVM: CLASSPATH and
+  LIBHDFS_OPTS are still read at the first HDFS access. Child processes get the new
+  ``LD_LIBRARY_PATH``. This saves a second interpreter start (issue 10: ~25 ms).
+- In a new interpreter (``os.execve`` of ``python -m ipykernel_launcher``) otherwise:
+  another ``--python``, ``PYTHONPATH``, the legacy ``LD_LIBRARY_PATH``, or a ``libjvm.so``
+  that cannot be loaded.
 
 If resolution fails the kernel still starts: the problem goes to stderr (the
 kernel log) and, through this module's IPython extension, into the output of
@@ -236,6 +247,31 @@ def read_at_start(before: Mapping[str, str], after: Mapping[str, str]) -> list[s
     )
 
 
+def load_libjvm(before: Mapping[str, str], after: Mapping[str, str]) -> bool:
+    """Whether this process can take ``after`` without a new start: the only variable read at
+    start that changed is ``LD_LIBRARY_PATH``, by one folder appended, whose ``libjvm.so``
+    is now loaded here (``RTLD_LOCAL``: none of its symbols is given to other libraries) and
+    is what the loader gives a library that needs ``libjvm.so`` (by its SONAME).
+
+    False, and nothing else is loaded, when that is not so; a ``libjvm.so`` that is found but
+    has another SONAME stays loaded, harmless, until the ``execve`` that follows.
+    """
+    if read_at_start(before, after) != ["LD_LIBRARY_PATH"]:
+        return False
+    from ..pathlist import appended  # here: see parse_args
+
+    added = appended(before.get("LD_LIBRARY_PATH"), after.get("LD_LIBRARY_PATH"))
+    if added is None or len(added) != 1 or not os.path.isabs(added[0]):
+        return False
+    from ..jvm import preload  # here: see parse_args
+
+    try:
+        preload(os.path.join(added[0], "libjvm.so"))
+    except OSError:
+        return False
+    return True
+
+
 def start_here(env: Mapping[str, str], kernel_args: Sequence[str]) -> NoReturn:
     """Start ipykernel in this process, as ``python -m ipykernel_launcher`` would, with
     ``env`` as the environment: when no variable read at process start changed (e.g.
@@ -276,7 +312,9 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         env[MESSAGE_VAR] = text
     kernel_argv.append(f"--IPKernelApp.extra_extensions={EXTENSION}")
     kernel_argv += passthrough
-    if args.python == sys.executable and not read_at_start(os.environ, env):
+    if args.python == sys.executable and (
+        not read_at_start(os.environ, env) or load_libjvm(os.environ, env)
+    ):
         start_here(env, kernel_argv[3:])  # never returns
     try:
         os.execve(args.python, kernel_argv, env)

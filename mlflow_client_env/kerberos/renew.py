@@ -68,7 +68,7 @@ from types import FrameType
 from typing import Literal
 
 from ..errors import CommandStartError, KinitError, MlflowClientEnvError
-from ..jvm import loaded_libjvm
+from ..jvm import running_jvm
 from ..records import record
 from ..userdirs import private_cache_dir
 from .ccache import read_regular_file
@@ -187,7 +187,7 @@ def prepare_jvm(
         )
     if creds and jaas:
         return JvmRenewal("already", "LIBHDFS_OPTS lets the JVM take renewed tickets")
-    if in_process and loaded_libjvm() is not None:
+    if in_process and running_jvm() is not None:
         return JvmRenewal(
             "started",
             "a JVM already runs in this process without the options that let it take a "
