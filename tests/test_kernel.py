@@ -204,18 +204,35 @@ def test_a_kernel_with_a_real_java_starts_in_process_and_a_library_needing_libjv
         out = run_cell(kc, f"USES = {str(uses)!r}\n" + IN_PROCESS_CELL)
         assert out.error is None, out
         data = json.loads(out.stdout.strip().splitlines()[-1])
-        # doctor --pid: the kernel's variables are not in /proc/PID/environ; it says so, and
-        # does not report them as missing ("it started without CLASSPATH")
-        found = doctor_live_process(real, int(data["pid"]))
+        # doctor --pid: the kernel's variables are not in /proc/PID/environ, the launcher's
+        # record has them: nothing reported missing ("it started without CLASSPATH")
+        pid = int(data["pid"])
+        found = doctor_live_process(real, pid)
+        # a jar added since the kernel started: a new process would get another CLASSPATH
+        trees.make_jar(real.parcel / "lib" / "hadoop" / "lib" / "added-after-start-1.0.jar")
+        later = doctor_live_process(real, pid)
+        record = Path(found["live-process.recorded"]["evidence"][0].removeprefix("record: "))
+        record.write_text("[]")  # not a record of ours: said, not a traceback
+        garbage = doctor_live_process(real, pid)
+        record.unlink()
+        gone = doctor_live_process(real, pid)
     assert data["status"] == "launcher ok", out
     assert data["here"] and not data["start_has_classpath"]  # no execve: set in this process
     assert data["vms"] == 0 and data["running"] == "None"
     assert data["loaded"] == str(JVM_SERVER / "libjvm.so")
     assert data["child_llp"].split(":")[-1] == str(JVM_SERVER)
-    assert "live-process.set-inside" in found, found
+    assert found["live-process.recorded"]["status"] == "ok", found
+    assert record.parent.name == "kernels" and record.name.startswith(f"{pid}-")
     assert data["f2"] == [] and "live-process.F2" not in found, found
     watched = {"live-process.classpath", "live-process.java_home", "live-process.arrow_libhdfs_dir"}
     assert not watched & set(found), found
+    assert later["live-process.classpath"]["status"] == "warn", later
+    assert "started with a different CLASSPATH" in later["live-process.classpath"]["summary"]
+    assert {"live-process.java_home", "live-process.arrow_libhdfs_dir"}.isdisjoint(later)
+    for case, why in ((garbage, "is not a kernel record"), (gone, "no record of it was found")):
+        assert case["live-process.set-inside"]["status"] == "skip", case
+        assert why in case["live-process.set-inside"]["summary"]
+        assert not watched & set(case), case
 
 
 def test_the_doctor_in_a_process_with_libjvm_loaded_at_start_sees_no_late_change(

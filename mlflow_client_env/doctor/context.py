@@ -50,7 +50,9 @@ from ..discovery import (
 from ..environment import Environment
 from ..errors import HadoopAbsentError, HadoopNotFoundError, MlflowClientEnvError
 from ..java import JavaChoice
-from .procfs import parse_environ, snapshot
+from ..jupyter.record import read as read_record
+from ..jupyter.record import started_in_process
+from .procfs import parse_environ, read_cmdline, snapshot
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -116,6 +118,12 @@ class Context:
     #: and effective uid (``doctor --pid``)
     env_uid: int | None = None
     env_euid: int | None = None
+    #: ``doctor --pid`` on a kernel our launcher started in its own interpreter: its
+    #: variables were set inside it, not in /proc/PID/environ (``jupyter.record``);
+    #: ``record`` says where ``env`` took them from, or why it could not
+    set_inside: bool = False
+    record: str | None = None
+    record_problem: str | None = None
     deadline: float = 0.0  # time.monotonic() at which the budget is spent; 0: from timeout
     _memo: dict[str, Any] = field(default_factory=dict)
 
@@ -417,14 +425,39 @@ def for_this_process(overrides: Mapping[str, str | None], **kw: Any) -> Context:
 
 
 def for_process(pid: int, overrides: Mapping[str, str | None], **kw: Any) -> Context:
-    """A context for ``doctor --pid``: the target's environment, marked with its uids."""
+    """A context for ``doctor --pid``: the target's environment, marked with its uids.
+
+    For a kernel our launcher started in its own interpreter, the environment is what it
+    inherited with the launcher's record applied (``jupyter.record``), when the process is
+    the caller's own user's and the record is there."""
     snap = snapshot(pid)
+    env: Mapping[str, str] = snap.environ
+    inside = started_in_process(read_cmdline(pid))
+    record = problem = None
+    mine = snap.uid == snap.euid == os.getuid() == os.geteuid()
+    if inside and mine:
+        try:
+            found = read_record(pid, snap.environ)
+        except MlflowClientEnvError as exc:
+            problem = f"{exc.problem} ({exc.fix})"
+        else:
+            if found is None:
+                problem = "no record of it was found (a kernel of an older version, or one "
+                problem += "that could not write its record: see the kernel's log)"
+            else:
+                env, path = found
+                record = str(path)
+    elif inside:
+        problem = "the process is another user's: its record is not read"
     return Context(
-        env=snap.environ,
+        env=env,
         overrides=overrides,
         start_env=snap.environ,
         pid=pid,
         env_uid=snap.uid,
         env_euid=snap.euid,
+        set_inside=inside,
+        record=record,
+        record_problem=problem,
         **kw,
     )

@@ -8,7 +8,6 @@ is only read: nothing runs with its environment unless it is our own user's
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -16,8 +15,6 @@ from collections.abc import Iterator, Mapping
 from ..errors import MlflowClientEnvError
 from ..findings import Finding
 from ..forksafety import FIX as FORK_FIX
-from ..jupyter.launcher import EXTENSION as LAUNCHER_IMPLEMENTATION
-from ..jupyter.spec import LAUNCHER_MODULE
 from ..redact import redact_then_truncate, redact_value
 from .context import Context
 from .procfs import (
@@ -26,7 +23,6 @@ from .procfs import (
     mapped_libraries,
     own_pid_in_namespace,
     perf_data_mapping,
-    read_cmdline,
     read_maps,
     read_perf_data,
     read_status,
@@ -55,16 +51,6 @@ WATCHED = (
 )
 
 
-def launcher_in_process(argv: list[str]) -> bool:
-    """Whether a command line is our kernel launcher's, still: a kernel that it started in its
-    own interpreter (``jupyter.launcher.start_here``) keeps it, one it exec'd runs
-    ``ipykernel_launcher``."""
-    return any(
-        a == "-m" and b in (LAUNCHER_MODULE, LAUNCHER_IMPLEMENTATION)
-        for a, b in itertools.pairwise(argv)
-    )
-
-
 def check_live_process(ctx: Context) -> Iterator[Finding]:
     if ctx.pid is None:
         yield Finding("live-process.not-asked", "skip", "no --pid given")
@@ -74,10 +60,6 @@ def check_live_process(ctx: Context) -> Iterator[Finding]:
     except MlflowClientEnvError as exc:
         yield Finding("live-process.unreadable", "error", exc.problem, fix=exc.fix)
         return
-    try:
-        inside = launcher_in_process(read_cmdline(ctx.pid))
-    except MlflowClientEnvError:
-        inside = False
     out: list[Finding] = []
     foreign = ctx.foreign_reason()
     if foreign is not None:
@@ -110,7 +92,7 @@ def check_live_process(ctx: Context) -> Iterator[Finding]:
     ]
     yield from out
     # read from /proc and the JVM's perf data alone: no discovery needed
-    yield from jvm_findings(ctx.pid, ctx.env, libjvm_at_start=inside)
+    yield from jvm_findings(ctx.pid, ctx.env, libjvm_at_start=ctx.set_inside)
     out = []
     env = ctx.composed()
     ours = env.as_dict()
@@ -125,18 +107,32 @@ def check_live_process(ctx: Context) -> Iterator[Finding]:
                 fix="restart the kernel after fixing JAVA_HOME",
             )
         )
-    if inside:
+    if ctx.set_inside and ctx.record is not None:
+        out.append(
+            Finding(
+                "live-process.recorded",
+                "ok",
+                f"process {ctx.pid} is a kernel our launcher started in its own interpreter: "
+                "it set its variables inside the process, and they are read from the record "
+                "the launcher wrote at its start (/proc/PID/environ shows only what it "
+                "inherited)",
+                (f"record: {ctx.record}",),
+            )
+        )
+    elif ctx.set_inside:
         out.append(
             Finding(
                 "live-process.set-inside",
                 "skip",
                 f"process {ctx.pid} is a kernel our launcher started in its own interpreter: "
                 "it set CLASSPATH, JAVA_HOME, ... inside the process, so /proc/PID/environ "
-                "shows only what it inherited from Jupyter, and its variables are not compared",
+                "shows only what it inherited from Jupyter, and its variables are not "
+                f"compared: {ctx.record_problem}",
                 fix="to see them, run '!mlflow-client-env doctor' in a cell of that kernel "
                 "(the command inherits the kernel's variables) or '%env' there",
             )
         )
+    inside = ctx.set_inside and ctx.record is None
     for name in () if inside else WATCHED:
         if name in ours and ctx.env.get(name) != ours[name]:
             summary = (

@@ -274,11 +274,23 @@ def load_libjvm(before: Mapping[str, str], after: Mapping[str, str]) -> bool:
 
 def start_here(env: Mapping[str, str], kernel_args: Sequence[str]) -> NoReturn:
     """Start ipykernel in this process, as ``python -m ipykernel_launcher`` would, with
-    ``env`` as the environment: when no variable read at process start changed (e.g.
-    ``hdfs_client=native``, which sets nothing for the loader), a second interpreter's start
-    would only cost time. Same pid, as with ``execve``."""
+    ``env`` as the environment: when nothing read only at process start changed (see the
+    module's docstring), a second interpreter's start would only cost time. Same pid, as
+    with ``execve``. What was set here is recorded for ``doctor --pid`` (``record``)."""
+    inherited = dict(os.environ)
     os.environ.clear()
     os.environ.update(env)
+    from .record import write  # here: see parse_args
+
+    try:  # for doctor --pid: /proc/PID/environ will not show what was set here
+        write(inherited, env)
+    except Exception as exc:  # never at the cost of the kernel (no home, a full disk...)
+        print(
+            f"{PREFIX}: note: 'doctor --pid' will not see this kernel's variables: "
+            f"{getattr(exc, 'problem', None) or repr(exc)}",
+            file=sys.stderr,
+            flush=True,
+        )
     if sys.path and (sys.path[0] == "" or os.path.abspath(sys.path[0]) == os.getcwd()):
         del sys.path[0]  # as ipykernel_launcher does; IPython puts it back
     from importlib.util import find_spec
