@@ -47,10 +47,15 @@ _preloaded: list[str] = []
 
 def preload(path: str) -> None:
     """Load ``path`` (a ``libjvm.so``) without making a JVM, and check that a library that
-    needs ``libjvm.so`` is now given it (its SONAME is ``libjvm.so``); OSError otherwise.
-    ``RTLD_LOCAL``: none of its symbols is offered to other libraries."""
-    ctypes.CDLL(path, mode=os.RTLD_LOCAL)
-    ctypes.CDLL("libjvm.so", mode=_RTLD_NOLOAD | os.RTLD_LAZY)
+    needs ``libjvm.so`` is now given this very one (its SONAME is ``libjvm.so``, and no other
+    libjvm answers first); OSError otherwise. ``RTLD_LOCAL``: none of its symbols is
+    offered to other libraries."""
+    if not _RTLD_NOLOAD:
+        raise OSError("the dynamic loader here cannot be asked what it has (no RTLD_NOLOAD)")
+    lib = ctypes.CDLL(path, mode=os.RTLD_LOCAL)
+    given = ctypes.CDLL("libjvm.so", mode=_RTLD_NOLOAD | os.RTLD_LAZY)
+    if given._handle != lib._handle:
+        raise OSError(f"the loader gives another library than {path} for libjvm.so")
     _preloaded.append(path)
 
 
@@ -106,6 +111,7 @@ def _created_here(also: Sequence[str | os.PathLike[str]] = ()) -> int | None:
     ``RTLD_NOLOAD``, or no libjvm found by name or by one of ``also``)."""
     if not _RTLD_NOLOAD:
         return None
+    counts: dict[int, int] = {}  # per library loaded: two libjvm files may both be there
     for name in ("libjvm.so", *(os.fspath(p) for p in also)):
         try:
             lib = ctypes.CDLL(name, mode=_RTLD_NOLOAD | os.RTLD_LAZY)
@@ -114,9 +120,9 @@ def _created_here(also: Sequence[str | os.PathLike[str]] = ()) -> int | None:
             continue
         count = ctypes.c_int(0)
         # (no buffer, length 0, the count): the invocation API allows asking for the count only
-        if ask(None, 0, ctypes.byref(count)) == 0:
-            return count.value
-    return None
+        if lib._handle not in counts and ask(None, 0, ctypes.byref(count)) == 0:
+            counts[lib._handle] = count.value
+    return max(counts.values()) if counts else None
 
 
 def running_jvm(*, also: Sequence[str | os.PathLike[str]] = ()) -> Path | None:

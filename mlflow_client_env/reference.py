@@ -120,9 +120,11 @@ _ENTRIES: tuple[Entry, ...] = (
         "libhdfs.so declares libjvm.so as a dependency. pyarrow avoids the problem by loading "
         "libjvm by full path first, but anything else that loads libhdfs directly (ctypes, "
         "native HDFS tools, other language bindings) leaves the lookup to the dynamic loader, "
-        "which searches only LD_LIBRARY_PATH, the run path and the system cache.",
+        "which takes a library of that name already loaded in the process, or else searches "
+        "only LD_LIBRARY_PATH, the run path and the system cache.",
         "put the folder holding libjvm.so ($JAVA_HOME/lib/server) on LD_LIBRARY_PATH before the "
-        "process starts, e.g. in kernel.json's env",
+        "process starts, e.g. in kernel.json's env; a launcher kernel from 'install-kernel' "
+        "loads that libjvm.so at its start instead, which the loader then gives to libhdfs",
         ("https://github.com/databendlabs/databend/pull/6034",),
     ),
     Entry(

@@ -20,7 +20,7 @@ from .errors import MlflowClientEnvError, SparkHomeError
 from .findings import Finding, worst
 from .forksafety import warn_after_fork
 from .jupyter.ipython_hook import install_if_running
-from .jvm import running_jvm
+from .jvm import preloaded, running_jvm
 from .jvm_state import failed_jvm_load
 from .kerberos.profile import discover_kerberos
 from .kerberos.readiness import ticket_line, ticket_readiness
@@ -55,6 +55,8 @@ class SetupReport:
     applied: tuple[Change, ...]
     not_applied: tuple[Variable, ...]
     findings: tuple[Finding, ...]
+    #: the libjvm.so of a JVM already made in this process, if one was (a libjvm.so only
+    #: loaded, as the launcher kernel does at start, made none: ``jvm.running_jvm``)
     jvm_loaded: Path | None
     experiment: str | None
     #: The ticket Java and Python will use (None: the client is not Kerberized). Its state
@@ -256,6 +258,21 @@ def setup(
                 )
             )
             warnings.warn(findings[-1].summary, RuntimeWarning, stacklevel=2)
+    early = preloaded()  # the launcher kernel's libjvm: libhdfs will be given that one
+    java = env.java.install if env.java is not None else None
+    if early and java and os.path.realpath(early) != os.path.realpath(java.libjvm):
+        findings.append(
+            Finding(
+                "process-start.other-libjvm-loaded",
+                "warn",
+                f"this kernel loaded {early} at its start, so libhdfs will run that Java, not "
+                f"{java.libjvm}: a library that needs libjvm.so is given the one already "
+                "loaded (catalog A3)",
+                fix="reinstall the kernel with 'mlflow-client-env install-kernel --java-home "
+                f"{java.home}' and restart it (Kernel > Restart)",
+            )
+        )
+        warnings.warn(findings[-1].summary, RuntimeWarning, stacklevel=2)
     for c in applied:
         os.environ[c.name] = c.new
     warn_after_fork()  # a child forked once libhdfs has a JVM here hangs on HDFS (E4)

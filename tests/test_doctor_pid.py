@@ -230,3 +230,52 @@ def test_live_process_values_are_redacted_before_they_are_cut(
     assert f["evidence"][0] == "it has: http://***@127.0.0.1:1/"  # type: ignore[index]
     for leak in (pw, pw[:6], "S3CRET"):
         assert leak not in out.stdout and leak not in out.stderr
+
+
+#: A kernel-like process: it loads libjvm.so at start as the launcher kernel does (no JVM),
+#: then forks a child before or after it makes a real JVM (JNI_CreateJavaVM), as libhdfs
+#: does at the first HDFS access. It prints {"parent", "child"} and waits.
+FORKING = """
+import ctypes, json, os, sys, time
+from mlflow_client_env.jvm import preload
+preload(sys.argv[1])
+lib = ctypes.CDLL(sys.argv[1])
+def make_jvm():
+{make_jvm}
+def fork():
+    kid = os.fork()
+    if kid == 0:
+        time.sleep(300)
+        os._exit(0)
+    return kid
+if sys.argv[2] == "fork-first":
+    kid = fork()
+    make_jvm()
+else:
+    make_jvm()
+    kid = fork()
+print(json.dumps({{"parent": os.getpid(), "child": kid}}), flush=True)
+time.sleep(300)
+"""
+
+
+@pytest.mark.parametrize("order", ["fork-first", "jvm-first"])
+def test_a_child_forked_before_the_jvm_was_made_is_not_an_e4(
+    real_edge: Edge, clean_env: dict[str, str], spawned: Spawned, order: str
+) -> None:
+    """A libjvm.so loaded at start and inherited by a child forked before any JVM existed
+    leaves that child nothing to block on: no E4 for it or its parent. A child forked after
+    the JVM was made is the real E4, seen from both (the control: the check can fire)."""
+    from tests.test_setup import MAKE_JVM
+
+    body = "\n".join("    " + line for line in MAKE_JVM.splitlines())
+    code = FORKING.format(make_jvm=body.replace("lib.", "lib."))
+    proc = spawned.popen(
+        [sys.executable, "-c", code, str(nh.LIBJVM), order],
+        stdout=subprocess.PIPE, text=True, env=clean_env, start_new_session=True,
+    )  # fmt: skip
+    pids = spawned.json_line(proc, "the forking process")
+    _, parent = cli_doctor(real_edge, pids["parent"], clean_env, "--check", "live-process")
+    _, child = cli_doctor(real_edge, pids["child"], clean_env, "--check", "live-process")
+    e4 = ("live-process.children.E4" in parent, "live-process.E4" in child)
+    assert e4 == ((False, False) if order == "fork-first" else (True, True)), (parent, child)

@@ -29,7 +29,7 @@ from mlflow_client_env.redact import redact, url_has_password
 from mlflow_client_env_sandbox.kdc import Kdc
 from tests import trees
 from tests.conftest import Edge, Jupyter
-from tests.native_helpers import JVM_SERVER, USES_JNI, gcc_shared
+from tests.native_helpers import JVM_SERVER, REAL_Z, USES_JNI, copy_lib, gcc_shared
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -116,9 +116,12 @@ def probe(kc: Any) -> tuple[dict[str, str], dict[str, str], Output]:
 # --- kernels started for real ---------------------------------------------------------
 
 
-def test_launcher_kernel_has_environment_at_process_start(
+def test_a_launcher_kernel_that_execs_has_its_environment_at_process_start(
     jupyter: Jupyter, edge: Edge, monkeypatch: pytest.MonkeyPatch, kdc: Kdc
 ) -> None:
+    """The fake edge's Java has a libjvm.so of another SONAME (a libz copy), which the
+    launcher cannot load in place of the JVM folder on LD_LIBRARY_PATH: it execs a new
+    interpreter, whose start environment holds every variable."""
     ccache = edge.root / "krb5cc_test"
     # a real, valid ticket of the realm krb5.conf names (over an hour left): no note expected
     kdc.kinit("alice", ccache, lifetime="10h")
@@ -146,6 +149,8 @@ def test_launcher_kernel_has_environment_at_process_start(
     assert spec["metadata"]["mlflow_client_env"]["mode"] == "launcher"
     with running_kernel("mlflow") as kc:
         env, start, out = probe(kc)
+        here = run_cell(kc, "import sys; 'mlflow_client_env.discovery' in sys.modules")
+    assert here.result == "False"  # resolved in the process before the exec, not in this one
     lib64 = str(edge.parcels / "CDH" / "lib64")
     server = str(edge.java / "lib" / "server")
     for seen in (env, start):  # set before the process started, not later
@@ -222,7 +227,7 @@ def test_a_kernel_with_a_real_java_starts_in_process_and_a_library_needing_libjv
     assert data["loaded"] == str(JVM_SERVER / "libjvm.so")
     assert data["child_llp"].split(":")[-1] == str(JVM_SERVER)
     assert found["live-process.recorded"]["status"] == "ok", found
-    assert record.parent.name == "kernels" and record.name.startswith(f"{pid}-")
+    assert record.parent.name == "kernels" and f"-{pid}-" in record.name
     assert data["f2"] == [] and "live-process.F2" not in found, found
     watched = {"live-process.classpath", "live-process.java_home", "live-process.arrow_libhdfs_dir"}
     assert not watched & set(found), found
@@ -280,7 +285,11 @@ def doctor_live_process(e: Edge, pid: int) -> dict[str, Any]:
 
 def test_the_launcher_stays_in_process_only_for_one_jvm_folder_appended(tmp_path: Path) -> None:
     """``load_libjvm`` accepts exactly A3's change and loads nothing otherwise (in a child
-    process: a libjvm loaded into pytest's own process would stay there)."""
+    process: a libjvm loaded into pytest's own process would stay there). A file named
+    libjvm.so whose SONAME is another (the fake edge's Java) is refused: the loader would not
+    give it to a library that needs libjvm.so, so such a kernel still execs."""
+    other = tmp_path / "other-server"
+    copy_lib(REAL_Z, other / "libjvm.so")
     code = f"""
 import json
 from mlflow_client_env.jupyter.launcher import load_libjvm
@@ -294,6 +303,7 @@ refused = [
     load_libjvm(b, {{**b, "LD_LIBRARY_PATH": "/a:jvm/server"}}),  # relative
     load_libjvm(b, {{**b, "LD_LIBRARY_PATH": "/a:" + {str(tmp_path)!r}}}),  # no libjvm.so
     load_libjvm(b, {{**b, "LD_LIBRARY_PATH": "/b"}}),  # replaced
+    load_libjvm(b, {{**b, "LD_LIBRARY_PATH": "/a:" + {str(other)!r}}}),  # another SONAME
 ]
 before = str(loaded_libjvm())
 print(json.dumps([refused, before, load_libjvm(b, {{**b, "LD_LIBRARY_PATH": "/a:" + server}}),
@@ -301,8 +311,8 @@ print(json.dumps([refused, before, load_libjvm(b, {{**b, "LD_LIBRARY_PATH": "/a:
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     refused, before, accepted, after = json.loads(out.stdout)
-    assert refused == [False] * 6 and before == "None"
-    assert accepted is True and after == str(JVM_SERVER / "libjvm.so")
+    assert refused == [None] * 7 and before == "None"
+    assert accepted == after == str(JVM_SERVER / "libjvm.so")
 
 
 def test_static_kernel_has_baked_environment(jupyter: Jupyter, edge: Edge) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from mlflow_client_env.jupyter import record
 from mlflow_client_env.jupyter.record import started_in_process
 
 WRITE = """
@@ -24,11 +25,18 @@ from mlflow_client_env.jupyter import record
 inherited = {"A": "1", "GONE": "g", "KEPT": "k", "MLFLOW_CLIENT_ENV_CACHE": sys.argv[1]}
 env = {"A": "2", "KEPT": "k", "B": "b", "MLFLOW_TRACKING_TOKEN": "tok-123",
        "MLFLOW_TRACKING_URI": "https://u:hunter2@mlflow.example", "MLFLOW_CLIENT_ENV_CACHE": sys.argv[1]}
-path = record.write(inherited, env)
-merged, found = record.read(os.getpid(), inherited)
-print(json.dumps({"path": str(path), "found": str(found), "merged": merged,
+path = record.write(inherited, env, libjvm="/jvm/lib/server/libjvm.so")
+namespace, pid, ticks = record._own()
+found = record.read(inherited, namespace, pid, ticks, shown_as=pid)
+kid = os.fork()
+if kid == 0:  # a child of the kernel exits through sys.exit: the kernel's record stays
+    sys.exit(0)
+os.waitpid(kid, 0)
+print(json.dumps({"path": str(path), "found": str(found.path), "merged": found.env,
+                  "masked": found.masked, "libjvm": found.libjvm,
                   "text": path.read_text(), "mode": os.stat(path).st_mode,
-                  "folder_mode": os.stat(path.parent).st_mode}))
+                  "folder_mode": os.stat(path.parent).st_mode,
+                  "after_child": path.exists()}))
 """
 
 
@@ -40,32 +48,51 @@ def run_child(code: str, cache: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def private_kernels(cache: Path) -> Path:
+    kernels = cache / "run" / "mlflow-client-env" / "kernels"
+    kernels.mkdir(parents=True, mode=0o700)
+    for folder in (cache / "run", cache / "run" / "mlflow-client-env"):
+        folder.chmod(0o700)
+    return kernels
+
+
 def test_a_record_holds_only_the_changes_redacted_and_goes_with_its_process(
     tmp_path: Path,
 ) -> None:
-    cache = tmp_path / "cache"
-    kernels = cache / "run" / "mlflow-client-env" / "kernels"
-    kernels.mkdir(parents=True, mode=0o700)
-    (cache / "run").chmod(0o700)
-    (cache / "run" / "mlflow-client-env").chmod(0o700)
-    dead = kernels / "999999999-1.json"  # no such process
-    reused = kernels / "1-0.json"  # PID 1 is alive, but it did not start at tick 0
-    other = kernels / "notes.txt"  # not a record: left alone
-    for f in (dead, reused, other):
-        f.write_text("{}")
-    out = run_child(WRITE, cache)
+    kernels = private_kernels(tmp_path / "cache")
+    boot, namespace = record.boot_id(), os.stat("/proc/self/ns/pid").st_ino
+    with open("/proc/self/stat", "rb") as fh:
+        mine = record.start_ticks(fh.read())  # pytest's own process: alive
+    me = os.getpid()
+    gone = [
+        f"{boot}-{namespace}-999999999-1.json",  # no such process
+        f"{boot}-{namespace}-999999999-1.tmp",  # a write that died half way
+        f"{boot}-{namespace}-{me}-0.json",  # this PID, but another process's start time
+    ]
+    kept = [
+        f"{boot}-{namespace}-{me}-{mine}.json",  # a live process
+        f"{'f' * 32}-{namespace}-999999999-1.json",  # another host sharing the folder (NFS)
+        f"{boot}-{namespace + 1}-999999999-1.json",  # another PID namespace (a container)
+        "notes.txt",  # not a record
+    ]
+    for name in (*gone, *kept):
+        (kernels / name).write_text("{}")
+    out = run_child(WRITE, tmp_path / "cache")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     saved = json.loads(data["text"])
     assert saved["set"]["A"] == "2" and saved["set"]["B"] == "b"
     assert saved["set"]["MLFLOW_TRACKING_TOKEN"] != "tok-123"  # a secret name: masked
     assert "hunter2" not in data["text"] and "tok-123" not in data["text"]
+    assert data["masked"] == ["MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_URI"]
     assert "KEPT" not in saved["set"] and saved["unset"] == ["GONE"]
+    assert data["libjvm"] == "/jvm/lib/server/libjvm.so"
     assert stat.S_IMODE(data["mode"]) == 0o600 and stat.S_IMODE(data["folder_mode"]) == 0o700
-    assert data["found"] == data["path"]
+    assert data["found"] == data["path"] and Path(data["path"]).parent == kernels
     assert data["merged"]["A"] == "2" and "GONE" not in data["merged"]
     assert data["merged"]["KEPT"] == "k"
-    assert not dead.exists() and not reused.exists() and other.exists()
+    assert data["after_child"]  # a forked child's exit did not remove it
+    assert sorted(p.name for p in kernels.iterdir()) == sorted(kept)  # its own one removed
     assert not Path(data["path"]).exists()  # removed when its process exited
 
 
@@ -99,6 +126,10 @@ def test_a_record_folder_that_is_a_link_is_refused_with_a_typed_error(tmp_path: 
         (["python", "-m", "ipykernel_launcher", "-f", "k.json"], False),  # exec'd
         (["python", "mlflow_client_env.kernel"], False),
         (["python", "-c", "-m", "x"], False),
+        (["python", "-mmlflow_client_env.kernel", "-f", "k.json"], True),
+        (["python", "-X", "importtime", "-m", "mlflow_client_env.kernel", "-f", "k"], True),
+        (["python", "-c", "pass", "-m", "mlflow_client_env.kernel"], False),  # -c's arguments
+        (["python", "script.py", "-m", "mlflow_client_env.kernel"], False),
     ],
 )
 def test_an_in_process_launcher_kernel_is_told_by_its_command_line(

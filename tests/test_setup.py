@@ -15,6 +15,7 @@ import mlflow_client_env
 from mlflow_client_env import errors
 from mlflow_client_env.java import select_java
 from tests.conftest import Edge, build_edge
+from tests.native_helpers import JVM_SERVER
 
 
 def test_setup_sets_lazy_variables_not_ld_library_path(edge: Edge) -> None:
@@ -123,6 +124,38 @@ def test_jvm_already_running_warns_and_a_loaded_libjvm_alone_does_not(
     assert "process-start.jvm-already-loaded" in running["codes"]
     assert any("already running" in m for m in running["warned"])
     assert "restart the kernel" in running["text"]
+
+
+def test_setup_with_another_java_than_the_kernel_loaded_at_start_says_so(
+    tmp_path: Path, clean_env: dict[str, str]
+) -> None:
+    """A launcher kernel loaded its Java's libjvm.so at start (jvm.preload); a later setup()
+    choosing another Java (the edge's, another libjvm.so file) would leave libhdfs on the
+    first one, silently: it warns. The same Java is silent."""
+    e = build_edge(tmp_path)
+    first = JVM_SERVER / "libjvm.so"
+    overrides = e.overrides()  # the edge's own Java
+    same = {**e.overrides(), "java_home": str(JVM_SERVER.parent.parent)}
+    code = (
+        "import json, warnings\n"
+        "from mlflow_client_env.jvm import preload\n"
+        f"preload({str(first)!r})\n"
+        "import mlflow_client_env\n"
+        "with warnings.catch_warnings(record=True) as w:\n"
+        "    warnings.simplefilter('always')\n"
+        f"    same = mlflow_client_env.setup(**{same!r})\n"
+        f"    other = mlflow_client_env.setup(**{overrides!r})\n"
+        "print(json.dumps([[f.code for f in r.findings] for r in (same, other)]\n"
+        "                 + [[str(x.message) for x in w]]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=clean_env, check=False
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    same_codes, other_codes, warned = json.loads(out.stdout.splitlines()[-1])
+    assert "process-start.other-libjvm-loaded" not in same_codes
+    assert "process-start.other-libjvm-loaded" in other_codes
+    assert any(str(first) in m and "--java-home" not in m for m in warned), warned
 
 
 def test_import_does_not_pull_heavy_modules() -> None:

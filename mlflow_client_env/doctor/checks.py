@@ -29,7 +29,7 @@ from ..hadoop.classpath import lint, lint_error_reporting
 from ..hadoop.conf import FAILOVER_PROVIDER, HadoopConf, hdfs_authority, is_logical_name
 from ..hadoop.install import HadoopInstall
 from ..java import inspect_java_home, normalise_java_home
-from ..jvm import loaded_libjvm
+from ..jvm import preloaded
 from ..pathlist import appended
 from ..redact import redact
 from ..tracking import experiment_query, needs_hadoop
@@ -605,8 +605,15 @@ def check_native(ctx: Context) -> list[Finding]:
         out.append(Finding("native-libraries.no-libhdfs", "error", "no libhdfs.so to check"))
     else:
         out += native.check_library(libhdfs, proposed, jvm_dir=java.server_dir)
-        inherited = native.check_library(
-            libhdfs, ctx.env.get("LD_LIBRARY_PATH"), jvm_dir=java.server_dir
+        # a launcher kernel with no record: its LD_LIBRARY_PATH and the libjvm.so it loaded
+        # at start are unknown here, so what the loader gives libhdfs there cannot be told
+        unknown = ctx.set_inside and ctx.record is None
+        inherited = (
+            []
+            if unknown
+            else native.check_library(
+                libhdfs, ctx.env.get("LD_LIBRARY_PATH"), jvm_dir=java.server_dir
+            )
         )
         out += [
             Finding(
@@ -653,14 +660,12 @@ def _load_probe(ctx: Context, libjvm: Path, libhdfs: Path, ours: dict[str, str])
 
 
 def _libjvm_loaded_from(added: list[str] | None) -> str | None:
-    """The ``libjvm.so`` of the one folder in ``added``, when it is the libjvm loaded in this
-    process (what the launcher kernel does instead of a new process: ``load_libjvm``)."""
-    if not added or len(added) != 1:
+    """The ``libjvm.so`` of the one folder in ``added``, when this process loaded it at its
+    start for the libraries that need it (the launcher kernel: ``jvm.preload``)."""
+    lib = preloaded()
+    if not added or len(added) != 1 or lib is None:
         return None
-    lib = os.path.join(added[0], "libjvm.so")
-    loaded = loaded_libjvm(also=(lib,))
-    same = loaded is not None and os.path.realpath(loaded) == os.path.realpath(lib)
-    return lib if same else None
+    return lib if os.path.normpath(os.path.dirname(lib)) == os.path.normpath(added[0]) else None
 
 
 def check_process_start(ctx: Context) -> list[Finding]:

@@ -50,9 +50,9 @@ from ..discovery import (
 from ..environment import Environment
 from ..errors import HadoopAbsentError, HadoopNotFoundError, MlflowClientEnvError
 from ..java import JavaChoice
+from ..jupyter.record import Found, started_in_process
 from ..jupyter.record import read as read_record
-from ..jupyter.record import started_in_process
-from .procfs import parse_environ, read_cmdline, snapshot
+from .procfs import parse_environ, snapshot
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -122,7 +122,7 @@ class Context:
     #: variables were set inside it, not in /proc/PID/environ (``jupyter.record``);
     #: ``record`` says where ``env`` took them from, or why it could not
     set_inside: bool = False
-    record: str | None = None
+    record: Found | None = None
     record_problem: str | None = None
     deadline: float = 0.0  # time.monotonic() at which the budget is spent; 0: from timeout
     _memo: dict[str, Any] = field(default_factory=dict)
@@ -432,21 +432,25 @@ def for_process(pid: int, overrides: Mapping[str, str | None], **kw: Any) -> Con
     the caller's own user's and the record is there."""
     snap = snapshot(pid)
     env: Mapping[str, str] = snap.environ
-    inside = started_in_process(read_cmdline(pid))
-    record = problem = None
+    inside = started_in_process(snap.cmdline)
+    found = None
+    problem = None
     mine = snap.uid == snap.euid == os.getuid() == os.geteuid()
-    if inside and mine:
+    if inside and mine and snap.start:
         try:
-            found = read_record(pid, snap.environ)
-        except MlflowClientEnvError as exc:
-            problem = f"{exc.problem} ({exc.fix})"
+            found = read_record(
+                snap.environ, snap.namespace, snap.own_pid, snap.start, shown_as=pid
+            )
+        except (MlflowClientEnvError, OSError, KeyError) as exc:  # KeyError: no home, no passwd
+            problem = (
+                f"{exc.problem} ({exc.fix})" if isinstance(exc, MlflowClientEnvError) else repr(exc)
+            )
         else:
             if found is None:
                 problem = "no record of it was found (a kernel of an older version, or one "
                 problem += "that could not write its record: see the kernel's log)"
             else:
-                env, path = found
-                record = str(path)
+                env = found.env
     elif inside:
         problem = "the process is another user's: its record is not read"
     return Context(
@@ -457,7 +461,7 @@ def for_process(pid: int, overrides: Mapping[str, str | None], **kw: Any) -> Con
         env_uid=snap.uid,
         env_euid=snap.euid,
         set_inside=inside,
-        record=record,
+        record=found,
         record_problem=problem,
         **kw,
     )

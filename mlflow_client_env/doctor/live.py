@@ -1,8 +1,10 @@
 """``doctor --pid``: why does my running kernel fail when a new one works?
 
 Compares what a live process started with (``/proc/PID/environ``) and actually
-mapped (``/proc/PID/maps``) with what we would give a new process. The process
-is only read: nothing runs with its environment unless it is our own user's
+mapped (``/proc/PID/maps``) with what we would give a new process. A kernel that our
+launcher started in its own interpreter set its variables inside the process: they come
+from the launcher's record (``jupyter.record``), read only for a process of our own user.
+The process is only read: nothing runs with its environment unless it is our own user's
 (see :meth:`Context.spawn`).
 """
 
@@ -92,7 +94,10 @@ def check_live_process(ctx: Context) -> Iterator[Finding]:
     ]
     yield from out
     # read from /proc and the JVM's perf data alone: no discovery needed
-    yield from jvm_findings(ctx.pid, ctx.env, libjvm_at_start=ctx.set_inside)
+    # a launcher kernel loads libjvm.so at its start (no JVM): which one, its record says
+    preloaded = ctx.record.libjvm if ctx.record is not None else None
+    unknown = ctx.set_inside and ctx.record is None
+    yield from jvm_findings(ctx.pid, ctx.env, preloaded=preloaded, preload_unknown=unknown)
     out = []
     env = ctx.composed()
     ours = env.as_dict()
@@ -116,7 +121,12 @@ def check_live_process(ctx: Context) -> Iterator[Finding]:
                 "it set its variables inside the process, and they are read from the record "
                 "the launcher wrote at its start (/proc/PID/environ shows only what it "
                 "inherited)",
-                (f"record: {ctx.record}",),
+                (f"record: {ctx.record.path}",)
+                + (
+                    (f"recorded redacted: {', '.join(ctx.record.masked)}",)
+                    if ctx.record.masked
+                    else ()
+                ),
             )
         )
     elif ctx.set_inside:
@@ -133,8 +143,10 @@ def check_live_process(ctx: Context) -> Iterator[Finding]:
             )
         )
     inside = ctx.set_inside and ctx.record is None
+    masked = ctx.record.masked if ctx.record is not None else ()
     for name in () if inside else WATCHED:
-        if name in ours and ctx.env.get(name) != ours[name]:
+        new = redact_value(name, ours[name]) if name in ours and name in masked else ours.get(name)
+        if name in ours and ctx.env.get(name) != new:
             summary = (
                 f"it started without {name}, which a new process would get"
                 if name not in ctx.env
@@ -185,9 +197,17 @@ E5_FIX = (
 )
 
 
-def _libjvm(maps: list[MappedFile]) -> MappedFile | None:
-    jvm = [m for m in maps if m.name == "libjvm.so"]
+def _libjvm(maps: list[MappedFile], name: str = "libjvm.so") -> MappedFile | None:
+    jvm = [m for m in maps if m.name == name]
     return min(jvm, key=lambda m: m.start) if jvm else None
+
+
+def _made_jvm_inherited(child: list[MappedFile], parent: list[MappedFile]) -> bool:
+    """Whether ``child`` maps the parent's ``libjava.so`` where the parent does: the JVM loads
+    it while it is made, so a child forked before that (from a process that had only loaded
+    libjvm.so, as the launcher kernel does at start) does not have it."""
+    theirs, mine = _libjvm(parent, "libjava.so"), _libjvm(child, "libjava.so")
+    return theirs is not None and mine is not None and _same_mapping(theirs, mine)
 
 
 def _same_mapping(a: MappedFile, b: MappedFile) -> bool:
@@ -195,18 +215,22 @@ def _same_mapping(a: MappedFile, b: MappedFile) -> bool:
 
 
 def jvm_findings(
-    pid: int, env: Mapping[str, str], *, libjvm_at_start: bool = False
+    pid: int,
+    env: Mapping[str, str],
+    *,
+    preloaded: str | None = None,
+    preload_unknown: bool = False,
 ) -> list[Finding]:
     """What the maps, threads and JVM perf data of ``pid`` say about the JVM inside it:
     inherited through fork() (E4), its heap limit (E5), or a failed first load (A4, F2).
     Everything is read from /proc and the perf data file; nothing is run.
-    ``libjvm_at_start``: see :func:`failed_load_findings`."""
+    ``preloaded``, ``preload_unknown``: see :func:`failed_load_findings`."""
     try:
         maps = read_maps(pid)
         status = read_status(pid)
     except MlflowClientEnvError as exc:
         return [Finding("live-process.maps-unreadable", "warn", exc.problem, fix=exc.fix)]
-    failed = failed_load_findings(pid, maps, libjvm_at_start=libjvm_at_start)
+    failed = failed_load_findings(pid, maps, preloaded=preloaded, preload_unknown=preload_unknown)
     jvm = _libjvm(maps)
     if jvm is None:
         return failed
@@ -266,6 +290,8 @@ def fork_findings(
         # without perf data, only a parent whose JVM visibly runs shows one was made (a
         # libjvm.so loaded by a failed libhdfs attempt and inherited is no JVM)
         inherited = perf_data_mapping(parent_maps) is not None
+    if inherited and perf is None and not _made_jvm_inherited(maps, parent_maps):
+        inherited = False  # forked before its parent made the JVM: the libjvm.so alone came
     if inherited:
         evidence.append(
             f"libjvm.so is mapped at {jvm.start:#x} (inode {jvm.inode}), the same mapping as in "
@@ -298,7 +324,12 @@ def fork_findings(
 def children_findings(
     pid: int, maps: list[MappedFile], status: Mapping[str, str], jvm: MappedFile
 ) -> list[Finding]:
-    """E4 seen from the parent: children of ``pid`` that inherited its libjvm.so mapping."""
+    """E4 seen from the parent: children of ``pid`` that inherited its libjvm.so mapping
+    after its JVM was made. A libjvm.so loaded but with no JVM made yet (the launcher kernel
+    loads one at its start) leaves nothing a child could block on; a child forked before
+    the JVM was made (it lacks the ``libjava.so`` the JVM loads) got none either."""
+    if perf_data_mapping(maps) is None and not _jvm_threads(pid):
+        return []  # no JVM made in the parent: nothing to inherit
     try:
         kids = child_pids(pid)
     except MlflowClientEnvError:
@@ -306,10 +337,12 @@ def children_findings(
     forked: list[int] = []
     for kid in kids[:200]:
         try:
-            kid_jvm = _libjvm(read_maps(kid))
+            kid_maps = read_maps(kid)
         except MlflowClientEnvError:
             continue
-        if kid_jvm is not None and _same_mapping(kid_jvm, jvm) and not _jvm_threads(kid):
+        kid_jvm = _libjvm(kid_maps)
+        inherited = kid_jvm is not None and _same_mapping(kid_jvm, jvm)
+        if inherited and _made_jvm_inherited(kid_maps, maps) and not _jvm_threads(kid):
             forked.append(kid)
     if not forked:
         return []
@@ -441,17 +474,27 @@ def heap_findings(
 
 
 def failed_load_findings(
-    pid: int, maps: list[MappedFile], *, libjvm_at_start: bool = False
+    pid: int,
+    maps: list[MappedFile],
+    *,
+    preloaded: str | None = None,
+    preload_unknown: bool = False,
 ) -> list[Finding]:
     """A4/F2: pyarrow's HDFS extension is loaded, but the libraries its first HDFS call loads
     are not all there. pyarrow loads libjvm.so, then libhdfs.so, once per process, and keeps
-    a failure for good ("Prior attempt to load libhdfs failed"). ``libjvm_at_start``: the
-    process is a launcher kernel started in-process, which loads libjvm.so at its start, so
-    libjvm.so without libhdfs.so is no evidence there."""
+    a failure for good ("Prior attempt to load libhdfs failed").
+
+    A launcher kernel started in its own interpreter loads a libjvm.so at its start
+    (``preloaded``, from its record): that mapping is no evidence of a pyarrow attempt, another
+    libjvm.so still is. ``preload_unknown``: such a kernel without a record, where no libjvm.so
+    mapping can be told from the launcher's (the evidence is lost there)."""
     ext = [m for m in maps if "/pyarrow/" in m.path and m.name.startswith(("_hdfs.", "_hdfsio."))]
     if not ext:
         return []
-    has_jvm = any(m.name == "libjvm.so" for m in maps) and not libjvm_at_start
+    own = os.path.realpath(preloaded) if preloaded else None
+    has_jvm = not preload_unknown and any(
+        m.name == "libjvm.so" and os.path.realpath(m.path) != own for m in maps
+    )
     has_hdfs = any(m.name.startswith("libhdfs.so") for m in maps)
     jpype = any(m.name.startswith("_jpype") for m in maps)  # JPype loads libjvm.so itself
     if has_hdfs:

@@ -1,7 +1,7 @@
 """Read, never run: what ``doctor --pid`` learns about another process.
 
-Everything comes from three files under ``/proc/PID`` (``status`` for the uids,
-``environ``, ``maps``), opened relative to one directory descriptor, so a PID
+Everything comes from files under ``/proc/PID`` (``status`` for the uids, ``environ``,
+``cmdline``, ``stat``, ``ns/pid``, ``maps``), opened relative to one directory descriptor, so a PID
 reused while we read cannot mix two processes: the old directory then fails
 with ESRCH instead of answering for the new one.
 """
@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from ..errors import MlflowClientEnvError
+from ..jupyter.record import start_ticks
 from ..records import record
 
 #: the libraries whose mapped copy the live-process check reports
@@ -29,6 +30,12 @@ class ProcessSnapshot:
     uid: int  # real uid
     euid: int
     environ: dict[str, str]
+    cmdline: tuple[str, ...] = ()
+    #: who the process is to itself, for ``jupyter.record``: its PID namespace (inode; 0:
+    #: unknown), its PID there, its start time (clock ticks since boot; "": unknown)
+    namespace: int = 0
+    own_pid: int = 0
+    start: str = ""
 
 
 @contextmanager
@@ -109,14 +116,26 @@ def snapshot(pid: int) -> ProcessSnapshot:
                 f"/proc/{pid}/status has no readable Uid line", "check the PID with 'ps'"
             ) from None
         environ = parse_environ(_read(d, "environ", pid))
+        raw = _read(d, "cmdline", pid, 1 << 20)
+        cmdline = tuple(a.decode(errors="surrogateescape") for a in raw.split(b"\0")[:-1])
+        try:
+            start = start_ticks(_read(d, "stat", pid, 1 << 16))
+        except ValueError:
+            start = ""
+        try:
+            namespace = os.stat("ns/pid", dir_fd=d).st_ino
+        except OSError:
+            namespace = 0
         # read the uids again: a process that changed user while we read is not trusted
-        uid2, euid2 = parse_uids(_read(d, "status", pid, 1 << 20))
+        status = _read(d, "status", pid, 1 << 20)
+        uid2, euid2 = parse_uids(status)
     if (uid2, euid2) != (uid, euid):
         raise MlflowClientEnvError(
             f"process {pid} changed its user while it was being read",
             "run the doctor again once the process has settled",
         )
-    return ProcessSnapshot(pid, uid, euid, environ)
+    own = own_pid_in_namespace(parse_status(status), pid)
+    return ProcessSnapshot(pid, uid, euid, environ, cmdline, namespace, own, start)
 
 
 def mapped_libraries(pid: int) -> dict[str, str]:
@@ -183,13 +202,6 @@ def read_maps(pid: int) -> list[MappedFile]:
     """The file-backed mappings of a live process (read only)."""
     with _proc_dir(pid) as d:
         return parse_maps(_read(d, "maps", pid, 64 << 20).decode(errors="surrogateescape"))
-
-
-def read_cmdline(pid: int) -> list[str]:
-    """The command line a live process was started with (``/proc/PID/cmdline``)."""
-    with _proc_dir(pid) as d:
-        raw = _read(d, "cmdline", pid, 1 << 20)
-    return [a.decode(errors="surrogateescape") for a in raw.split(b"\0")[:-1]]
 
 
 def parse_status(raw: bytes) -> dict[str, str]:

@@ -5,7 +5,9 @@
 - ``install``: writing and removing kernel folders (locks, staging, atomic swap);
 - ``listing``: the kernels Jupyter would find, and whether each still resolves;
 - ``launcher``: what a kernel runs at every start (through the ``mlflow_client_env.kernel``
-  shim), before it execs ipykernel;
+  shim), before it starts ipykernel (in its own interpreter, or an exec'd one);
+- ``record``: what a kernel started in the launcher's own interpreter set, for
+  ``doctor --pid``;
 - ``ipython_hook``: explains HDFS/JVM/Kerberos tracebacks in notebooks;
 - ``stderr_capture``: in launcher kernels, tees fd 2 (where the JVM writes) to the kernel's
   log and a small in-memory ring, so the hook can name the Java-side cause;

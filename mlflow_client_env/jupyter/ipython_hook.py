@@ -65,7 +65,7 @@ def watch_stderr(ipython: Any) -> bool:
     """Capture this process's fd 2 and mark where each cell starts; False if not possible.
 
     Called by the launcher kernel's extension, in the kernel process (a thread does not
-    survive the launcher's exec)."""
+    survive the launcher's exec, when it execs)."""
     # here, not at the top: stderr_capture starts with threading, and setup() installs this
     # hook in any IPython without capturing fd 2
     from .stderr_capture import start

@@ -1,4 +1,4 @@
-"""The kernel launcher: resolve the environment at every kernel start, then exec ipykernel.
+"""The kernel launcher: resolve the environment at every kernel start, then start ipykernel.
 
 Why: the dynamic loader reads LD_LIBRARY_PATH only at process start and the
 JVM reads CLASSPATH once (catalog E2), and a kernel inherits the Jupyter
@@ -48,6 +48,8 @@ MESSAGE_VAR = "MLFLOW_CLIENT_ENV_KERNEL_MESSAGE"
 #: Set in every kernel we launch: "launcher ok" or "launcher error".
 STATUS_VAR = "MLFLOW_CLIENT_ENV_KERNEL"
 EXTENSION = "mlflow_client_env.jupyter.launcher"
+#: What kernel.json runs (``-m``): a shim kept forever, existing kernel.json files name it.
+SHIM = "mlflow_client_env.kernel"
 PREFIX = "mlflow-client-env kernel"
 
 
@@ -55,7 +57,7 @@ USAGE = (
     "usage: python -m mlflow_client_env.kernel -f CONNECTION_FILE [--SETTING VALUE ...]\n"
     "       [--experiment NAME] [--keytab PATH] [--principal NAME] [--exact-classpath]\n"
     "       [--python PATH] [-- IPYKERNEL_ARGS ...]\n\n"
-    "Resolve the MLflow/Hadoop environment, then exec ipykernel with it. Written into\n"
+    "Resolve the MLflow/Hadoop environment, then start ipykernel with it. Written into\n"
     "kernel.json by 'mlflow-client-env install-kernel'; arguments after '--' go to ipykernel.\n"
     "The settings are install-kernel's: {settings}."
 )
@@ -247,43 +249,47 @@ def read_at_start(before: Mapping[str, str], after: Mapping[str, str]) -> list[s
     )
 
 
-def load_libjvm(before: Mapping[str, str], after: Mapping[str, str]) -> bool:
-    """Whether this process can take ``after`` without a new start: the only variable read at
-    start that changed is ``LD_LIBRARY_PATH``, by one folder appended, whose ``libjvm.so``
-    is now loaded here (``RTLD_LOCAL``: none of its symbols is given to other libraries) and
-    is what the loader gives a library that needs ``libjvm.so`` (by its SONAME).
+def load_libjvm(before: Mapping[str, str], after: Mapping[str, str]) -> str | None:
+    """The ``libjvm.so`` that lets this process take ``after`` without a new start, now
+    loaded: the only variable read at start that changed is ``LD_LIBRARY_PATH``, by one
+    folder appended, whose ``libjvm.so`` is loaded here (``jvm.preload``: ``RTLD_LOCAL``, no
+    JVM made) and is what the loader gives a library that needs ``libjvm.so``.
 
-    False, and nothing else is loaded, when that is not so; a ``libjvm.so`` that is found but
+    None, and nothing else is loaded, when that is not so; a ``libjvm.so`` that is found but
     has another SONAME stays loaded, harmless, until the ``execve`` that follows.
     """
     if read_at_start(before, after) != ["LD_LIBRARY_PATH"]:
-        return False
+        return None
     from ..pathlist import appended  # here: see parse_args
 
     added = appended(before.get("LD_LIBRARY_PATH"), after.get("LD_LIBRARY_PATH"))
     if added is None or len(added) != 1 or not os.path.isabs(added[0]):
-        return False
+        return None
     from ..jvm import preload  # here: see parse_args
 
+    path = os.path.join(added[0], "libjvm.so")
     try:
-        preload(os.path.join(added[0], "libjvm.so"))
+        preload(path)
     except OSError:
-        return False
-    return True
+        return None
+    return path
 
 
-def start_here(env: Mapping[str, str], kernel_args: Sequence[str]) -> NoReturn:
+def start_here(
+    env: Mapping[str, str], kernel_args: Sequence[str], *, libjvm: str | None = None
+) -> NoReturn:
     """Start ipykernel in this process, as ``python -m ipykernel_launcher`` would, with
     ``env`` as the environment: when nothing read only at process start changed (see the
     module's docstring), a second interpreter's start would only cost time. Same pid, as
-    with ``execve``. What was set here is recorded for ``doctor --pid`` (``record``)."""
+    with ``execve``. What was set here, and the ``libjvm`` loaded at start (if any), is
+    recorded for ``doctor --pid`` (``record``)."""
     inherited = dict(os.environ)
     os.environ.clear()
     os.environ.update(env)
     from .record import write  # here: see parse_args
 
     try:  # for doctor --pid: /proc/PID/environ will not show what was set here
-        write(inherited, env)
+        write(inherited, env, libjvm=libjvm)
     except Exception as exc:  # never at the cost of the kernel (no home, a full disk...)
         print(
             f"{PREFIX}: note: 'doctor --pid' will not see this kernel's variables: "
@@ -324,10 +330,12 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         env[MESSAGE_VAR] = text
     kernel_argv.append(f"--IPKernelApp.extra_extensions={EXTENSION}")
     kernel_argv += passthrough
-    if args.python == sys.executable and (
-        not read_at_start(os.environ, env) or load_libjvm(os.environ, env)
-    ):
-        start_here(env, kernel_argv[3:])  # never returns
+    if args.python == sys.executable:
+        if not read_at_start(os.environ, env):
+            start_here(env, kernel_argv[3:])  # never returns
+        libjvm = load_libjvm(os.environ, env)
+        if libjvm is not None:
+            start_here(env, kernel_argv[3:], libjvm=libjvm)
     try:
         os.execve(args.python, kernel_argv, env)
     except OSError as exc:

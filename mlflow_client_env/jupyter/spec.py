@@ -6,7 +6,7 @@ Why: a kernel inherits the Jupyter server's environment, not the user's
 starts. Two ways to get it there:
 
 * ``launcher`` (default): ``kernel.json`` runs ``python -m mlflow_client_env.kernel`` (the stable shim),
-  which resolves the environment at every start and then execs ipykernel, so a
+  which resolves the environment at every start and then starts ipykernel, so a
   parcel upgrade needs no reinstall (the envkernel two-phase idea);
 * ``static``: absolute values baked into ``kernel.json`` ``env`` (no ``${VAR}``
   templates, G2), for frontends that cannot run the launcher; what was baked,
@@ -47,6 +47,7 @@ from ..redact import (
     redact_then_truncate,
     url_has_credentials,
 )
+from .launcher import SHIM
 
 Mode = Literal["launcher", "static"]
 MODES: tuple[Mode, ...] = ("launcher", "static")
@@ -54,7 +55,7 @@ MODES: tuple[Mode, ...] = ("launcher", "static")
 #: Key under kernel.json ``metadata`` that marks a kernel as written by us.
 METADATA_KEY = "mlflow_client_env"
 #: The module the launcher argv runs.
-LAUNCHER_MODULE = "mlflow_client_env.kernel"  # a shim kept forever: kernel.json files name it
+LAUNCHER_MODULE = SHIM  # a shim kept forever: kernel.json files name it
 #: jupyter_client's ``_kernel_name_pat`` (``^[a-z0-9._\-]+$``, IGNORECASE), anchored with
 #: ``\A...\Z`` (its ``$`` lets a trailing newline through) and ASCII-only (its IGNORECASE
 #: lets the Kelvin sign and the long s through).

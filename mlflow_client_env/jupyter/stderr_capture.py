@@ -28,7 +28,7 @@ What it must never do is hang the kernel:
   original.
 
 Set up in the kernel process itself, when the launcher's IPython extension loads: the
-launcher ``execve``s ipykernel, and only file descriptors survive an exec, not threads.
+launcher may ``execve`` ipykernel, and only file descriptors survive an exec, not threads.
 """
 
 from __future__ import annotations
