@@ -19,12 +19,12 @@ CDP-sized one (``cdp_tree.py``: >= 2,000 jars, a Kerberized HA client configurat
 valid ticket), where the JVM launcher lists every jar and the native one lists none; with
 ``--host`` it resolves this host's real parcel/config (e.g. the sandbox).
 
-    python benchmarks/bench_kernel_start.py [-n 15] [--cdp | --host]
+    python benchmarks/bench_kernel_start.py [-n 40] [--cdp | --host]
 
 The wall clock of a kernel start on a small shared machine varies by tens of ms from one
 start to the next, in two modes, so the median of one kernel's starts can move by +-20 ms
 between runs. The target is judged on the median, over the rounds, of each round's
-launcher start minus its plain start (rounds alternate their order); the difference of
+launcher start minus its plain start (rounds rotate their order); the difference of
 the two medians is printed beside it. Use -n 40 and compare several runs. The CPU time
 each kernel process had used when it answered (``/proc/PID/stat``, user + system) is
 printed too: it is what the launcher's work adds, without the scheduler's noise.
@@ -161,8 +161,8 @@ def main() -> int:
             time_start(name)
         CPU.clear()
         times: dict[str, list[float]] = {n: [] for n in names}
-        for i in range(args.runs):  # rounds in alternating order: drift and order cancel
-            for name in names if i % 2 == 0 else names[::-1]:
+        for i in range(args.runs):  # rounds rotate the order: drift and position cancel
+            for name in names[i % 3 :] + names[: i % 3]:
                 times[name].append(time_start(name))
 
     med = {n: statistics.median(v) for n, v in times.items()}

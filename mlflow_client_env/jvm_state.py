@@ -21,6 +21,7 @@ fixing the environment afterwards cannot help that process; only a restart can.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 
@@ -53,6 +54,18 @@ def _mapped(maps: bytes, name: bytes) -> bool:
     )
 
 
+def _other_libjvm(maps: bytes) -> bool:
+    """Whether ``maps`` maps a libjvm.so other than the one the launcher kernel loaded at its
+    start (``jvm.preloaded``), which is no sign of a pyarrow attempt."""
+    early = preloaded()
+    own = os.path.realpath(early) if early else None
+    for m in re.finditer(rb"(/\S.*/libjvm\.so)(?: \(deleted\))?$", maps, re.M):
+        path = os.fsdecode(m[1])
+        if own is None or os.path.realpath(path[path.index("/") :]) != own:
+            return True
+    return False
+
+
 def _last_load_error() -> BaseException | None:
     """The exception the interpreter (or IPython) last reported, if it, or one it was raised
     from or during, is one of pyarrow's load errors."""
@@ -81,7 +94,7 @@ def failed_jvm_load(maps: bytes | None = None) -> list[Finding]:
             return []
     if _mapped(maps, b"libhdfs.so"):
         return []
-    if _mapped(maps, b"libjvm.so") and preloaded() is None:  # not the launcher kernel's
+    if _other_libjvm(maps):
         if b"/_jpype" in maps:  # JPype loads libjvm.so itself: no sign of a pyarrow attempt
             return []
         return [

@@ -86,6 +86,8 @@ def loads_json(text: str, path: Path, fix: str) -> Any:
         ) from None
     except RecursionError:
         raise ConfigFileError(f"{path} is nested too deeply to be a real file", fix) from None
+    except ValueError as exc:  # e.g. an integer past the interpreter's digit limit
+        raise ConfigFileError(f"{path} is not a usable JSON file: {exc}", fix) from None
 
 
 def file_kind(mode: int) -> str:

@@ -259,17 +259,20 @@ time.sleep(300)
 """
 
 
+@pytest.mark.parametrize("perf", ["perf-data", "no-perf-data"])
 @pytest.mark.parametrize("order", ["fork-first", "jvm-first"])
 def test_a_child_forked_before_the_jvm_was_made_is_not_an_e4(
-    real_edge: Edge, clean_env: dict[str, str], spawned: Spawned, order: str
+    real_edge: Edge, clean_env: dict[str, str], spawned: Spawned, order: str, perf: str
 ) -> None:
     """A libjvm.so loaded at start and inherited by a child forked before any JVM existed
     leaves that child nothing to block on: no E4 for it or its parent. A child forked after
-    the JVM was made is the real E4, seen from both (the control: the check can fire)."""
-    from tests.test_setup import MAKE_JVM
+    the JVM was made is the real E4, seen from both (the control: the check can fire), also
+    without the perf data file (-XX:-UsePerfData), where the JVM's libjava.so is the sign."""
+    from tests.test_setup import make_jvm_code
 
-    body = "\n".join("    " + line for line in MAKE_JVM.splitlines())
-    code = FORKING.format(make_jvm=body.replace("lib.", "lib."))
+    made = make_jvm_code(*(["-XX:-UsePerfData"] if perf == "no-perf-data" else []))
+    body = "\n".join("    " + line for line in made.splitlines())
+    code = FORKING.format(make_jvm=body)
     proc = spawned.popen(
         [sys.executable, "-c", code, str(nh.LIBJVM), order],
         stdout=subprocess.PIPE, text=True, env=clean_env, start_new_session=True,

@@ -315,6 +315,25 @@ print(json.dumps([refused, before, load_libjvm(b, {{**b, "LD_LIBRARY_PATH": "/a:
     assert accepted == after == str(JVM_SERVER / "libjvm.so")
 
 
+def test_a_second_libjvm_after_one_was_loaded_is_refused(tmp_path: Path) -> None:
+    """Once one Java's libjvm.so is loaded, the loader gives that one for libjvm.so: loading
+    another Java's (a real second JDK of this host) for the same purpose is an OSError, not
+    a silent no-op."""
+    other = Path("/usr/lib/jvm/temurin-25-jdk-amd64/lib/server/libjvm.so")
+    assert other.is_file(), f"this test needs a second real JDK at {other.parent.parent.parent}"
+    code = (
+        "from mlflow_client_env.jvm import preload, preloaded\n"
+        f"preload({str(JVM_SERVER / 'libjvm.so')!r})\n"
+        "try:\n"
+        f"    preload({str(other)!r})\n"
+        "except OSError as exc:\n"
+        "    print('refused:', exc, '|', preloaded())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("refused:") and "another library" in out.stdout, out
+    assert out.stdout.strip().endswith(str(JVM_SERVER / "libjvm.so"))  # the first one stands
+
+
 def test_static_kernel_has_baked_environment(jupyter: Jupyter, edge: Edge) -> None:
     path = install_kernel(jupyter, edge, "--mode", "static", name="mlflow-static")
     spec = json.loads((path / "kernel.json").read_text())

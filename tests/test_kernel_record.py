@@ -12,6 +12,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,13 @@ def test_a_record_holds_only_the_changes_redacted_and_goes_with_its_process(
     ]
     for name in (*gone, *kept):
         (kernels / name).write_text("{}")
+    old = f"{'e' * 32}-{namespace}-999999999-1.json"  # another host's, 31 days old: gone too
+    (kernels / old).write_text("{}")
+    month_ago = time.time() - 31 * 24 * 3600
+    os.utime(kernels / old, (month_ago, month_ago))
+    link = f"{boot}-{namespace}-999999998-1.json"  # named like a dead record, a link: kept
+    (kernels / link).symlink_to(tmp_path / "elsewhere.json")
+    kept.append(link)
     out = run_child(WRITE, tmp_path / "cache")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
@@ -86,7 +94,8 @@ def test_a_record_holds_only_the_changes_redacted_and_goes_with_its_process(
     assert "hunter2" not in data["text"] and "tok-123" not in data["text"]
     assert data["masked"] == ["MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_URI"]
     assert "KEPT" not in saved["set"] and saved["unset"] == ["GONE"]
-    assert data["libjvm"] == "/jvm/lib/server/libjvm.so"
+    assert data["libjvm"] == "/jvm/lib/server/libjvm.so"  # (its real path: no links there)
+    assert "MLFLOW_TRACKING_TOKEN" not in data["merged"]  # a mask is never a value to use
     assert stat.S_IMODE(data["mode"]) == 0o600 and stat.S_IMODE(data["folder_mode"]) == 0o700
     assert data["found"] == data["path"] and Path(data["path"]).parent == kernels
     assert data["merged"]["A"] == "2" and "GONE" not in data["merged"]

@@ -436,21 +436,28 @@ def for_process(pid: int, overrides: Mapping[str, str | None], **kw: Any) -> Con
     found = None
     problem = None
     mine = snap.uid == snap.euid == os.getuid() == os.geteuid()
-    if inside and mine and snap.start:
+    if inside and mine and snap.start and snap.namespace:
         try:
             found = read_record(
                 snap.environ, snap.namespace, snap.own_pid, snap.start, shown_as=pid
             )
         except (MlflowClientEnvError, OSError, KeyError) as exc:  # KeyError: no home, no passwd
             problem = (
-                f"{exc.problem} ({exc.fix})" if isinstance(exc, MlflowClientEnvError) else repr(exc)
+                f"{exc.problem} ({exc.fix})"
+                if isinstance(exc, MlflowClientEnvError)
+                else f"its record could not be read ({exc!r})"
             )
         else:
             if found is None:
-                problem = "no record of it was found (a kernel of an older version, or one "
-                problem += "that could not write its record: see the kernel's log)"
+                problem = (
+                    "no record of it was found (a kernel of an older version, one that could "
+                    "not write its record: see the kernel's log, or a process it forked)"
+                )
             else:
                 env = found.env
+    elif inside and mine:
+        missing = "start time (/proc/PID/stat)" if not snap.start else "PID namespace"
+        problem = f"its {missing} could not be read, which names its record"
     elif inside:
         problem = "the process is another user's: its record is not read"
     return Context(

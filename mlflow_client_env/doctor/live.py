@@ -145,11 +145,14 @@ def check_live_process(ctx: Context) -> Iterator[Finding]:
     inside = ctx.set_inside and ctx.record is None
     masked = ctx.record.masked if ctx.record is not None else ()
     for name in () if inside else WATCHED:
-        new = redact_value(name, ours[name]) if name in ours and name in masked else ours.get(name)
-        if name in ours and ctx.env.get(name) != new:
+        has = ctx.env.get(name)
+        new = ours.get(name)
+        if ctx.record is not None and name in masked:  # compared as recorded: redacted
+            has, new = ctx.record.recorded[name], redact_value(name, new) if new else new
+        if name in ours and has != new:
             summary = (
                 f"it started without {name}, which a new process would get"
-                if name not in ctx.env
+                if has is None
                 else f"it started with a different {name} than a new process would get"
             )
             out.append(
@@ -158,7 +161,7 @@ def check_live_process(ctx: Context) -> Iterator[Finding]:
                     "warn",
                     summary,
                     (
-                        f"it has: {shown(name, ctx.env.get(name) or None)}",
+                        f"it has: {shown(name, has or None)}",
                         f"new:     {shown(name, ours[name])}",
                     ),
                     fix="restart the kernel; kernels from 'mlflow-client-env install-kernel' "
@@ -328,7 +331,8 @@ def children_findings(
     after its JVM was made. A libjvm.so loaded but with no JVM made yet (the launcher kernel
     loads one at its start) leaves nothing a child could block on; a child forked before
     the JVM was made (it lacks the ``libjava.so`` the JVM loads) got none either."""
-    if perf_data_mapping(maps) is None and not _jvm_threads(pid):
+    made = perf_data_mapping(maps) or _jvm_threads(pid) or _libjvm(maps, "libjava.so")
+    if not made:
         return []  # no JVM made in the parent: nothing to inherit
     try:
         kids = child_pids(pid)

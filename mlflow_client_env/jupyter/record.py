@@ -18,7 +18,11 @@ launcher writes what it set, at the kernel's start, and ``doctor --pid`` reads i
 - only the variables the launcher changed are written, each redacted first
   (``redact_value``): no secret on disk. Which ones the redaction changed is written too,
   so the doctor does not call a masked value different;
-- a kernel removes its record at exit (not a child it forked).
+- a kernel removes its record at exit (not a child it forked); records more than 30 days
+  old are removed by any kernel start.
+
+Start times are read as this process's ``/proc`` shows them: a kernel in a time namespace
+with a boot-time offset (a restored checkpoint) is not found by a doctor outside it.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import json
 import os
 import re
 import stat
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -52,10 +57,13 @@ _NAME = re.compile(r"([0-9a-f]{32})-([0-9]+)-([0-9]+)-([0-9]+)\.(?:json|tmp)")
 class Found:
     """A record read back: the kernel's environment and what the launcher said of it."""
 
+    #: what it inherited with the record applied; a masked variable keeps the inherited
+    #: value (or stays unset): a mask is never handed to a check as a real value
     env: dict[str, str]
     path: Path
-    masked: tuple[str, ...]  # variables whose recorded value is redacted
-    libjvm: str | None  # the libjvm.so the launcher loaded at the kernel's start
+    recorded: dict[str, str]  # the variables the launcher set, as recorded (redacted)
+    masked: tuple[str, ...]  # those whose recorded value is redacted
+    libjvm: str | None  # the libjvm.so the launcher loaded at the kernel's start (real path)
 
 
 def started_in_process(argv: Sequence[str]) -> bool:
@@ -113,22 +121,39 @@ def _folder(env: Mapping[str, str], *, create: bool) -> Path:
     return ensure_private_dir(private_dir(env, create=create) / "kernels", create=create)
 
 
+#: A record older than this is removed by any kernel start, whatever host or container wrote
+#: it (a previous boot, a pod that is gone): a kernel that old was killed, or is not asked.
+STALE_AFTER = 30 * 24 * 3600
+
+
 def _prune(folder: Path, namespace: int) -> None:
     """Remove the records of this host's and namespace's processes that are gone (or whose
-    PID was reused). Nothing else: another host's or container's records are left alone."""
+    PID was reused), and any record older than :data:`STALE_AFTER`. A live process is told
+    only where ``/proc`` is this namespace's (not after an ``unshare`` without its own
+    ``/proc``) and the host's boot is known: otherwise only old records go."""
     mine = boot_id()
+    own_proc = mine != "0" * 32 and os.readlink("/proc/self") == str(os.getpid())
+    now = time.time()
     for name in os.listdir(folder):
         m = _NAME.fullmatch(name)
-        if m is None or m[1] != mine or int(m[2]) != namespace:
-            continue
-        try:
-            with open(f"/proc/{m[3]}/stat", "rb") as fh:
-                alive = start_ticks(fh.read()) == m[4]
-        except (OSError, ValueError):
-            alive = False
+        if m is None:
+            continue  # not a record: left alone
         path = folder / name
         with contextlib.suppress(OSError):  # another kernel start may remove it first
-            if not alive and stat.S_ISREG(os.lstat(path).st_mode):
+            st = os.lstat(path)
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            if now - st.st_mtime > STALE_AFTER:
+                os.unlink(path)
+                continue
+            if not own_proc or m[1] != mine or int(m[2]) != namespace:
+                continue  # another host's or container's, or not knowable from here
+            try:
+                with open(f"/proc/{m[3]}/stat", "rb") as fh:
+                    alive = start_ticks(fh.read()) == m[4]
+            except (OSError, ValueError):
+                alive = False
+            if not alive:
                 os.unlink(path)
 
 
@@ -140,7 +165,8 @@ def write(
     this process (not a child it forked) exits."""
     namespace, pid, ticks = _own()
     folder = _folder(inherited, create=True)
-    _prune(folder, namespace)
+    with contextlib.suppress(OSError):  # a failed clean-up never costs the record
+        _prune(folder, namespace)
     changed = {k: v for k, v in env.items() if inherited.get(k) != v}
     shown = {k: redact_value(k, v) for k, v in changed.items()}
     data = {
@@ -148,7 +174,7 @@ def write(
         "set": shown,
         "unset": sorted(k for k in inherited if k not in env),
         "masked": sorted(k for k in changed if shown[k] != changed[k]),
-        "libjvm": libjvm,
+        "libjvm": os.path.realpath(libjvm) if libjvm else None,
     }
     tmp = folder / record_name(namespace, pid, ticks, ".tmp")
     path = tmp.with_suffix(".json")
@@ -203,5 +229,5 @@ def read(
             f"{path} is not a kernel record of mlflow-client-env (process {shown_as})", FIX
         )
     merged = {k: v for k, v in environ.items() if k not in unset}
-    merged.update(changed)
-    return Found(merged, path, tuple(masked), libjvm)
+    merged.update((k, v) for k, v in changed.items() if k not in masked)
+    return Found(merged, path, dict(changed), tuple(masked), libjvm)
