@@ -30,13 +30,20 @@ def _loaded_here(also: Sequence[str | os.PathLike[str]] = ()) -> bool | None:
     """
     if not _RTLD_NOLOAD:
         return None
+    return bool(_answering(also))
+
+
+def _answering(also: Sequence[str | os.PathLike[str]]) -> list[ctypes.CDLL]:
+    """The loaded libraries that answer to ``libjvm.so`` or to a path of ``also``, each once
+    (``dlopen`` with ``RTLD_NOLOAD``, which never loads anything)."""
+    found: dict[int, ctypes.CDLL] = {}
     for name in ("libjvm.so", *(os.fspath(p) for p in also)):
         try:
-            ctypes.CDLL(name, mode=_RTLD_NOLOAD | os.RTLD_LAZY)
+            lib = ctypes.CDLL(name, mode=_RTLD_NOLOAD | os.RTLD_LAZY)
         except OSError:
             continue
-        return True
-    return False
+        found.setdefault(lib._handle, lib)
+    return list(found.values())
 
 
 #: The ``libjvm.so`` this process loaded at its start for the libraries that need it, not to
@@ -111,18 +118,14 @@ def _created_here(also: Sequence[str | os.PathLike[str]] = ()) -> int | None:
     ``RTLD_NOLOAD``, or no libjvm found by name or by one of ``also``)."""
     if not _RTLD_NOLOAD:
         return None
-    counts: dict[int, int] = {}  # per library loaded: two libjvm files may both be there
-    for name in ("libjvm.so", *(os.fspath(p) for p in also)):
-        try:
-            lib = ctypes.CDLL(name, mode=_RTLD_NOLOAD | os.RTLD_LAZY)
-            ask = lib.JNI_GetCreatedJavaVMs
-        except (OSError, AttributeError):
-            continue
+    counts = []  # per library loaded: two libjvm files may both be there
+    for lib in _answering(also):
+        ask = getattr(lib, "JNI_GetCreatedJavaVMs", None)
         count = ctypes.c_int(0)
         # (no buffer, length 0, the count): the invocation API allows asking for the count only
-        if lib._handle not in counts and ask(None, 0, ctypes.byref(count)) == 0:
-            counts[lib._handle] = count.value
-    return max(counts.values()) if counts else None
+        if ask is not None and ask(None, 0, ctypes.byref(count)) == 0:
+            counts.append(count.value)
+    return max(counts) if counts else None
 
 
 def running_jvm(*, also: Sequence[str | os.PathLike[str]] = ()) -> Path | None:

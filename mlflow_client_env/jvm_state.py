@@ -60,8 +60,7 @@ def _other_libjvm(maps: bytes) -> bool:
     early = preloaded()
     own = os.path.realpath(early) if early else None
     for m in re.finditer(rb"(/\S.*/libjvm\.so)(?: \(deleted\))?$", maps, re.M):
-        path = os.fsdecode(m[1])
-        if own is None or os.path.realpath(path[path.index("/") :]) != own:
+        if own is None or os.path.realpath(os.fsdecode(m[1])) != own:
             return True
     return False
 

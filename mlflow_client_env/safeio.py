@@ -90,6 +90,21 @@ def loads_json(text: str, path: Path, fix: str) -> Any:
         raise ConfigFileError(f"{path} is not a usable JSON file: {exc}", fix) from None
 
 
+def write_private_file(path: Path, data: bytes, *, sync: bool = False) -> None:
+    """Create ``path`` (``O_CREAT|O_EXCL|O_NOFOLLOW``, 0600) and write ``data``: never an
+    existing file, never through a link. ``sync``: ``fsync`` before closing."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(path, flags, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        if sync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def file_kind(mode: int) -> str:
     """'a FIFO (named pipe)', 'a directory', ... for a ``st_mode``, for messages."""
     for test, kind in (

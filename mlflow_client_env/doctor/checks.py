@@ -605,12 +605,10 @@ def check_native(ctx: Context) -> list[Finding]:
         out.append(Finding("native-libraries.no-libhdfs", "error", "no libhdfs.so to check"))
     else:
         out += native.check_library(libhdfs, proposed, jvm_dir=java.server_dir)
-        # a launcher kernel with no record: its LD_LIBRARY_PATH and the libjvm.so it loaded
-        # at start are unknown here, so what the loader gives libhdfs there cannot be told
-        unknown = ctx.set_inside and ctx.record is None
+        # a launcher kernel with no record: what the loader gives libhdfs there is unknown
         inherited = (
             []
-            if unknown
+            if ctx.unrecorded
             else native.check_library(
                 libhdfs, ctx.env.get("LD_LIBRARY_PATH"), jvm_dir=java.server_dir
             )
@@ -678,14 +676,14 @@ def check_process_start(ctx: Context) -> list[Finding]:
     start = ctx.start_env.get("LD_LIBRARY_PATH")
     now = ctx.env.get("LD_LIBRARY_PATH")
     out: list[Finding] = []
-    preloaded = _libjvm_loaded_from(appended(start, now)) if ctx.pid is None else None
-    if preloaded is not None:
+    early = _libjvm_loaded_from(appended(start, now)) if ctx.pid is None else None
+    if early is not None:
         out.append(
             Finding(
                 "process-start.libjvm-loaded",
                 "ok",
-                f"LD_LIBRARY_PATH gained {os.path.dirname(preloaded)} after this process "
-                f"started, for libjvm.so: {preloaded} is already loaded here (as the launcher "
+                f"LD_LIBRARY_PATH gained {os.path.dirname(early)} after this process "
+                f"started, for libjvm.so: {early} is already loaded here (as the launcher "
                 "kernel does at start), so a library that needs libjvm.so is given it",
                 (f"at start: {start or '(unset)'}", f"now:      {now or '(unset)'}"),
             )

@@ -131,6 +131,12 @@ class Context:
         if not self.deadline:
             self.deadline = time.monotonic() + self.timeout
 
+    @property
+    def unrecorded(self) -> bool:
+        """A launcher kernel that set its variables inside itself with no record saying which:
+        its environment, and the libjvm.so it loaded at start, cannot be known here."""
+        return self.set_inside and self.record is None
+
     # ------------------------------------------------------------ foreign environments
     def foreign_reason(self) -> str | None:
         """Why ``env`` must not be executed, or None when it is our own user's."""

@@ -96,8 +96,7 @@ def check_live_process(ctx: Context) -> Iterator[Finding]:
     # read from /proc and the JVM's perf data alone: no discovery needed
     # a launcher kernel loads libjvm.so at its start (no JVM): which one, its record says
     preloaded = ctx.record.libjvm if ctx.record is not None else None
-    unknown = ctx.set_inside and ctx.record is None
-    yield from jvm_findings(ctx.pid, ctx.env, preloaded=preloaded, preload_unknown=unknown)
+    yield from jvm_findings(ctx.pid, ctx.env, preloaded=preloaded, preload_unknown=ctx.unrecorded)
     out = []
     env = ctx.composed()
     ours = env.as_dict()
@@ -112,7 +111,7 @@ def check_live_process(ctx: Context) -> Iterator[Finding]:
                 fix="restart the kernel after fixing JAVA_HOME",
             )
         )
-    if ctx.set_inside and ctx.record is not None:
+    if ctx.record is not None:  # only a launcher kernel has one
         out.append(
             Finding(
                 "live-process.recorded",
@@ -129,7 +128,7 @@ def check_live_process(ctx: Context) -> Iterator[Finding]:
                 ),
             )
         )
-    elif ctx.set_inside:
+    elif ctx.unrecorded:
         out.append(
             Finding(
                 "live-process.set-inside",
@@ -142,9 +141,8 @@ def check_live_process(ctx: Context) -> Iterator[Finding]:
                 "(the command inherits the kernel's variables) or '%env' there",
             )
         )
-    inside = ctx.set_inside and ctx.record is None
     masked = ctx.record.masked if ctx.record is not None else ()
-    for name in () if inside else WATCHED:
+    for name in () if ctx.unrecorded else WATCHED:
         has = ctx.env.get(name)
         new = ours.get(name)
         if ctx.record is not None and name in masked:  # compared as recorded: redacted

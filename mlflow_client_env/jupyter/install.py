@@ -46,6 +46,7 @@ from ..errors import (
     UnsafePathError,
 )
 from ..redact import is_secret_name, redact_then_truncate, url_has_credentials
+from ..safeio import write_private_file
 from ..userdirs import lock_dir
 from .listing import kernel_dirs
 from .spec import (
@@ -424,16 +425,9 @@ def kernel_lock(
 
 
 def _create_file(path: Path, data: bytes) -> None:
-    """Write a new file: ``O_EXCL|O_NOFOLLOW`` (never an existing file or a link), 0600."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(path, flags, PRIVATE_FILE_MODE)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    """Write a new file: ``O_EXCL|O_NOFOLLOW`` (never an existing file or a link), 0600,
+    synced (the folder is then renamed into place)."""
+    write_private_file(path, data, sync=True)
 
 
 def _stage(parent: Path, spec: Mapping[str, Any]) -> Path:

@@ -16,7 +16,7 @@ Where ipykernel starts (same pid either way: interrupts still work):
   it; this module loads that ``libjvm.so`` now instead (:func:`load_libjvm`), and the loader
   gives it to every later library that needs ``libjvm.so``. It makes no JVM: CLASSPATH and
   LIBHDFS_OPTS are still read at the first HDFS access. Child processes get the new
-  ``LD_LIBRARY_PATH``. This saves a second interpreter start (issue 10: ~25 ms).
+  ``LD_LIBRARY_PATH``. This saves a second interpreter start (issue 10: ~15-20 ms).
 - In a new interpreter (``os.execve`` of ``python -m ipykernel_launcher``) otherwise:
   another ``--python``, ``PYTHONPATH``, the legacy ``LD_LIBRARY_PATH``, or a ``libjvm.so``
   that cannot be loaded.

@@ -40,7 +40,7 @@ from pathlib import Path
 from ..errors import MlflowClientEnvError
 from ..records import record
 from ..redact import redact_value
-from ..safeio import loads_json, read_small
+from ..safeio import loads_json, read_small, write_private_file
 from ..userdirs import ensure_private_dir, private_dir
 from .launcher import EXTENSION, SHIM
 
@@ -178,14 +178,12 @@ def write(
     }
     tmp = folder / record_name(namespace, pid, ticks, ".tmp")
     path = tmp.with_suffix(".json")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(tmp, flags, 0o600)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(data))
+        write_private_file(tmp, json.dumps(data).encode())
         os.replace(tmp, path)
     except BaseException:
-        os.unlink(tmp)
+        with contextlib.suppress(OSError):  # ours by its name: never left half written
+            os.unlink(tmp)
         raise
     atexit.register(_remove, path, pid)
     return path

@@ -197,18 +197,6 @@ def replace_ccache(path: Path, write: Callable[[str], None]) -> None:
         _safe_rmtree(tmpdir)
 
 
-def write_private_file(path: Path, data: bytes) -> None:
-    """Create ``path`` (O_CREAT|O_EXCL|O_NOFOLLOW, 0600) and write ``data``; never follows
-    or reuses an existing file."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    finally:
-        os.close(fd)
-
-
 # --------------------------------------------------------------------------- login inputs
 def validate_principal(principal: object) -> str:
     """``principal`` if libkrb5's ``krb5_parse_name`` would accept it; else ``PrincipalError``.

@@ -70,6 +70,7 @@ from typing import Literal
 from ..errors import CommandStartError, KinitError, MlflowClientEnvError
 from ..jvm import running_jvm
 from ..records import record
+from ..safeio import write_private_file
 from ..userdirs import private_cache_dir
 from .ccache import read_regular_file
 from .login import (
@@ -79,7 +80,6 @@ from .login import (
     keytab_login_asked,
     login_locked,
     replace_ccache,
-    write_private_file,
 )
 from .profile import ccache_path, discover_kerberos
 from .ticket import TicketStatus, ticket_status
