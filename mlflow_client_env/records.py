@@ -13,6 +13,11 @@ interpreter). A record's methods are written once, here, and read the class's fi
 table at call time: building a record class costs a few microseconds, and
 constructing one about a microsecond more than a dataclass.
 
+To ``dataclasses`` itself a record is a frozen dataclass: ``dataclasses.is_dataclass``,
+``fields``, ``asdict``, ``astuple`` and ``replace`` accept one. The
+``__dataclass_fields__`` and ``__dataclass_params__`` they read are made at their first
+use (from a dataclass with the same fields, so ``dataclasses`` is imported only then).
+
 Differences from dataclasses, on purpose:
 
 - ``asdict`` recurses into records, lists, tuples and dicts, but does not deep-copy
@@ -117,6 +122,42 @@ def _plain(value: Any) -> Any:
     return value
 
 
+class _DataclassView:
+    """One of the attributes ``dataclasses`` reads (``__dataclass_fields__``,
+    ``__dataclass_params__``), made at first use from a frozen dataclass with the record
+    class's fields, and kept on that class."""
+
+    __slots__ = ("attr", "eq")
+
+    def __init__(self, attr: str, eq: bool) -> None:
+        self.attr = attr
+        self.eq = eq
+
+    def __get__(self, obj: object, owner: type) -> Any:
+        shadow = owner.__dict__.get("__record_dataclass__")
+        if shadow is None:
+            shadow = _as_dataclass(owner, self.eq)
+            type.__setattr__(owner, "__record_dataclass__", shadow)
+        return getattr(shadow, self.attr)
+
+
+def _as_dataclass(cls: type, eq: bool) -> type:
+    import dataclasses  # only here: ~5 ms cold with inspect (see the module docstring)
+
+    hints: dict[str, Any] = {}
+    for base in reversed(cls.__mro__):
+        hints.update(base.__dict__.get("__annotations__", {}))  # noqa: RUF063 (as _build)
+    specs = []
+    for f in fields(cls):
+        kw: dict[str, Any] = {"repr": f.repr}
+        if f.default is not MISSING:
+            kw["default"] = f.default
+        elif f.default_factory is not MISSING:
+            kw["default_factory"] = f.default_factory
+        specs.append((f.name, hints.get(f.name, "Any"), dataclasses.field(**kw)))
+    return dataclasses.make_dataclass(cls.__name__, specs, frozen=True, eq=eq)
+
+
 # The shared methods. Each reads the field table of the instance's class.
 
 
@@ -214,6 +255,8 @@ def _build(cls: type[_T], eq: bool, repr: bool) -> type[_T]:
             raise TypeError(f"non-default argument {f.name!r} follows default argument")
         seen_default = seen_default or has_default
     setattr(cls, _FIELDS, table)
+    for attr in ("__dataclass_fields__", "__dataclass_params__"):
+        setattr(cls, attr, _DataclassView(attr, eq))
     body = cls.__dict__
     added: dict[str, object] = {"__init__": _init}
     if repr:

@@ -189,3 +189,36 @@ def test_our_errors_survive_pickling() -> None:
         assert type(back) is type(exc) and str(back) == str(exc)
         assert (back.problem, back.fix) == (exc.problem, exc.fix)
         assert back.__dict__ == exc.__dict__
+
+
+def test_dataclasses_sees_a_frozen_dataclass(tmp_path: Path) -> None:
+    """What discovery returns works with ``dataclasses``' own functions, as a frozen
+    dataclass would: ``is_dataclass``, ``fields``, ``asdict``, ``astuple``, ``replace``."""
+    from mlflow_client_env.hadoop.install import HadoopHints, discover_hadoop
+    from tests import trees
+
+    p = Point(1, 2, ("t",), "s")
+    assert dataclasses.is_dataclass(p) and dataclasses.is_dataclass(Point)
+    assert Point.__dataclass_params__.frozen and Point.__dataclass_params__.eq  # type: ignore[attr-defined]
+    assert not Declaration.__dataclass_params__.eq  # type: ignore[attr-defined]
+    assert [(f.name, f.repr) for f in dataclasses.fields(p)] == [
+        (d.name, d.repr) for d in dataclasses.fields(DPoint)
+    ]
+    assert dataclasses.asdict(Box(p, [Point(3)])) == asdict(Box(p, [Point(3)]))
+    assert dataclasses.astuple(p) == (1, 2, ("t",), "s")
+    assert dataclasses.replace(p, y=5) == Point(1, 5, ("t",), "s")
+    assert dataclasses.replace(Box(p), items=[p]).items == [p]
+
+    class Sub(Point):  # not a record: inherits the fields, as from a dataclass
+        pass
+
+    assert [f.name for f in dataclasses.fields(Sub(1))] == ["x", "y", "tags", "secret"]
+
+    trees.make_parcel(tmp_path / "parcels")
+    found = discover_hadoop(
+        HadoopHints(parcels_root=(str(tmp_path / "parcels"), "test")), {"PATH": "/nonexistent"}
+    )
+    assert dataclasses.is_dataclass(found)
+    assert dataclasses.asdict(found)["version"] == found.version
+    with pytest.raises(AttributeError):  # as dataclasses.FrozenInstanceError is one
+        found.version = "x"  # type: ignore[misc]
