@@ -257,7 +257,7 @@ class TrackingAuthError(MlflowClientEnvError):
     """Kerberos (SPNEGO) authentication to the tracking server failed."""
 
     #: the finding code the doctor and setup() report it under
-    code = "tracking.spnego-failed"
+    code = "tracking-server.spnego-failed"
     #: the troubleshooting catalog entry, when one explains it
     catalog: str | None = None
 
@@ -274,68 +274,68 @@ class TrackingAuthError(MlflowClientEnvError):
 class TrackingAuthConfigError(TrackingAuthError, ValueError):
     """A setting of the plugin (``tracking_auth``, the service principal) is not valid."""
 
-    code = "tracking.spnego-config"
+    code = "tracking-server.spnego-config"
 
 
 class PluginMissingError(TrackingAuthError):
     """requests-gssapi or python-gssapi (the ``kerberos`` extra) is not installed."""
 
-    code = "tracking.spnego-plugin-missing"
+    code = "tracking-server.spnego-plugin-missing"
 
 
 class NoTicketError(TrackingAuthError):
     """No usable Kerberos ticket in the cache Python uses (catalog D8)."""
 
-    code = "tracking.spnego-no-ticket"
+    code = "tracking-server.spnego-no-ticket"
     catalog = "D8"
 
 
 class ExpiredTicketError(NoTicketError):
     """The ticket in the cache has expired (catalog D8)."""
 
-    code = "tracking.spnego-ticket-expired"
+    code = "tracking-server.spnego-ticket-expired"
 
 
 class UnknownServicePrincipalError(TrackingAuthError):
     """The KDC has no principal for the tracking server's service name."""
 
-    code = "tracking.spnego-unknown-principal"
+    code = "tracking-server.spnego-unknown-principal"
 
 
 class WrongRealmError(TrackingAuthError):
     """The service principal is in a realm the user's realm has no trust with."""
 
-    code = "tracking.spnego-wrong-realm"
+    code = "tracking-server.spnego-wrong-realm"
 
 
 class ClockSkewError(TrackingAuthError):
     """This machine's clock and the KDC's (or the proxy's) differ by more than allowed."""
 
-    code = "tracking.spnego-clock-skew"
+    code = "tracking-server.spnego-clock-skew"
 
 
 class KdcUnreachableError(TrackingAuthError):
     """No KDC of the realm answered while asking for the service ticket."""
 
-    code = "tracking.spnego-kdc-unreachable"
+    code = "tracking-server.spnego-kdc-unreachable"
 
 
 class AuthRejectedError(TrackingAuthError):
     """The server answered 401 again after it got a Kerberos token."""
 
-    code = "tracking.spnego-rejected"
+    code = "tracking-server.spnego-rejected"
 
 
 class MutualAuthError(TrackingAuthError):
     """The server's answer to mutual authentication does not prove it holds the key."""
 
-    code = "tracking.spnego-mutual-auth-failed"
+    code = "tracking-server.spnego-mutual-auth-failed"
 
 
 class ProxyUnreachableError(TrackingAuthError):
     """Nothing accepts connections at the tracking server's address (the proxy is down)."""
 
-    code = "tracking.spnego-proxy-unreachable"
+    code = "tracking-server.spnego-proxy-unreachable"
 
 
 # --- Hadoop delegation tokens (mlflow_client_env.hadoop.tokens) --------------------

@@ -2,6 +2,10 @@
 
 A finding is data, not a printed line, so the same result feeds the terminal,
 ``--json`` and a notebook's HTML repr.
+
+Its code is ``<area>.<what>``. The area is the name of the doctor check that reports the
+condition (``doctor --list-checks``), also when ``setup()``, ``env`` or the kernel launcher
+reports it, or one of :data:`AREAS_WITHOUT_CHECK`.
 """
 
 from __future__ import annotations
@@ -14,6 +18,11 @@ if TYPE_CHECKING:
 
     Status = Literal["ok", "warn", "error", "skip"]
 SEVERITY: dict[str, int] = {"ok": 0, "skip": 0, "warn": 1, "error": 2}
+
+#: Code areas that no doctor check reports, with who reports them.
+AREAS_WITHOUT_CHECK: dict[str, str] = {
+    "spark": "setup(spark=True), spark_conf() and the executors' probe (doctor.spark_probe)",
+}
 
 
 @record

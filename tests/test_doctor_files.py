@@ -330,3 +330,35 @@ def test_colour_on_a_terminal_and_never_with_no_color_or_in_a_pipe(
     assert "✓ java:" in plain and "\x1b[" not in plain
     piped = run_doctor(real_edge, "--check", "java", env={**env, "TERM": "xterm"})
     assert "✓ java:" in piped.stdout and "\x1b[" not in piped.stdout
+
+
+def test_every_code_written_in_the_package_has_a_known_area() -> None:
+    """The same rule, read from the source: each code written as a literal (a Finding's first
+    argument, an error class's dotted ``code``) starts with a doctor check's name or a
+    declared area without a check, so codes reported only on paths the edge above does not
+    take (SPNEGO, Spark, the launcher) keep the form too. (An error's undotted code, such as
+    HDFS's ``no-datanode``, is the ``<what>`` that the check reporting it prefixes.)"""
+    import ast
+
+    from mlflow_client_env import doctor as doctor_pkg
+    from mlflow_client_env.findings import AREAS_WITHOUT_CHECK
+
+    root = Path(mlflow_client_env.__file__).parent
+    codes: list[tuple[str, str]] = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            value: ast.expr | None = None
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Finding":
+                value = node.args[0] if node.args else None
+            elif isinstance(node, ast.Assign) and [getattr(t, "id", "") for t in node.targets] == [
+                "code"
+            ]:
+                value = node.value  # an error class's code: only a dotted one is a whole code
+                if not (isinstance(value, ast.Constant) and "." in str(value.value)):
+                    continue
+            if isinstance(value, ast.Constant) and isinstance(value.value, str):
+                codes.append((f"{path.relative_to(root)}:{node.lineno}", value.value))
+    assert len(codes) > 100
+    known = set(doctor_pkg.CHECKS) | set(AREAS_WITHOUT_CHECK)
+    wrong = [(where, c) for where, c in codes if c.partition(".")[0] not in known or "." not in c]
+    assert not wrong

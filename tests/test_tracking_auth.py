@@ -308,7 +308,7 @@ def test_no_ticket_is_d8_with_the_fix(
     got = ask(env)
     assert got["ok"] is False
     assert got["raised"] == got["typed"] == "NoTicketError", got  # from get_auth: unwrapped
-    assert got["code"] == "tracking.spnego-no-ticket"
+    assert got["code"] == "tracking-server.spnego-no-ticket"
     assert "catalog D8" in str(got["problem"]) and "no-such-cache" in str(got["problem"])
     assert "kinit" in str(got["fix"])
 
@@ -325,7 +325,7 @@ def test_expired_ticket_is_d8(
         time.sleep(0.25)
     got = ask(env)
     assert got["typed"] == "ExpiredTicketError", got
-    assert got["code"] == "tracking.spnego-ticket-expired"
+    assert got["code"] == "tracking-server.spnego-ticket-expired"
     assert "expired" in str(got["problem"]) and "catalog D8" in str(got["problem"])
     assert "kinit" in str(got["fix"])
 
@@ -345,7 +345,7 @@ def test_ticket_of_another_realm_is_wrong_realm(
     finally:
         other.stop()
     assert got["typed"] == "WrongRealmError", got
-    assert got["code"] == "tracking.spnego-wrong-realm"
+    assert got["code"] == "tracking-server.spnego-wrong-realm"
     problem = str(got["problem"])
     assert "HTTP@localhost" in problem and "SANDBOX.TEST" in problem and "OTHER.TEST" in problem
     assert "krbtgt/SANDBOX.TEST@OTHER.TEST" in problem
@@ -363,7 +363,7 @@ def test_unknown_service_principal_names_the_one_tried(
     env = {**through_proxy(client_env, proxy), "MLFLOW_TRACKING_URI": by_ip}
     got = ask(env)
     assert got["typed"] == "UnknownServicePrincipalError", got
-    assert got["code"] == "tracking.spnego-unknown-principal"
+    assert got["code"] == "tracking-server.spnego-unknown-principal"
     problem = str(got["problem"])
     assert "HTTP/127.0.0.1@SANDBOX.TEST" in problem  # the principal the KDC was asked for
     assert "HTTP@127.0.0.1 (from default: HTTP@<host of the tracking URI>)" in problem
@@ -378,7 +378,7 @@ def test_clock_skew_is_named(proxy: SpnegoProxy, client_env: ClientEnv, tmp_path
     ccache = skewed_ccache(client_env.ccache, tmp_path / "krb5cc_skewed", 600)
     got = ask(through_proxy(client_env, proxy, KRB5CCNAME=f"FILE:{ccache}"))
     assert got["typed"] == "ClockSkewError", got
-    assert got["code"] == "tracking.spnego-clock-skew"
+    assert got["code"] == "tracking-server.spnego-clock-skew"
     assert "KDC" in str(got["problem"]) and "Clock skew too great" in str(got["problem"])
     assert "clock" in str(got["fix"]) and "chrony" in str(got["fix"])
     # the service ticket is already in the cache: the proxy refuses the token, and says why
@@ -402,7 +402,7 @@ def test_proxy_down_fails_at_once_not_after_mlflows_retries(
            "MLFLOW_TRACKING_AUTH": PROVIDER_NAME}  # fmt: skip
     got = ask(env, timeout=60)  # MLflow's own retries would take about 4 minutes
     assert got["typed"] == "ProxyUnreachableError", got
-    assert got["code"] == "tracking.spnego-proxy-unreachable"
+    assert got["code"] == "tracking-server.spnego-proxy-unreachable"
     assert f"localhost:{down.port}" in str(got["problem"])
     assert "refused" in str(got["problem"]).lower()
 
@@ -527,37 +527,37 @@ def test_check_server_names_each_case(
         return [f.code for f in findings]
 
     ok = auth_check.check_server(proxy.url)
-    assert codes(ok) == ["tracking.spnego-ok"], ok
+    assert codes(ok) == ["tracking-server.spnego-ok"], ok
     assert "alice@SANDBOX.TEST" in ok[0].summary and "HTTP@localhost" in ok[0].summary
     # a server that does not ask: nothing to do
     plain = auth_check.check_server(cluster.mlflow_server.tracking_uri)
-    assert codes(plain) == ["tracking.spnego-not-asked"] and plain[0].status == "ok", plain
+    assert codes(plain) == ["tracking-server.spnego-not-asked"] and plain[0].status == "ok", plain
     # no ticket: the server wants Kerberos, you have none (D8), with the fix
     monkeypatch.setenv("KRB5CCNAME", f"FILE:{tmp_path / 'none'}")
     none = auth_check.check_server(proxy.url)
-    assert codes(none) == ["tracking.spnego-no-ticket"] and none[0].status == "error", none
+    assert codes(none) == ["tracking-server.spnego-no-ticket"] and none[0].status == "error", none
     assert "wants Kerberos" in none[0].summary and "D8" in none[0].summary
     assert none[0].fix and "kinit" in none[0].fix
     # a ticket, but the principal tried does not exist: which one
     monkeypatch.setenv("KRB5CCNAME", client_env.env["KRB5CCNAME"])
     by_ip = auth_check.check_server(proxy.url.replace("localhost", "127.0.0.1"))
-    assert codes(by_ip) == ["tracking.spnego-unknown-principal"], by_ip
+    assert codes(by_ip) == ["tracking-server.spnego-unknown-principal"], by_ip
     assert "HTTP/127.0.0.1@SANDBOX.TEST" in by_ip[0].summary
     # clock skew
     skewed = skewed_ccache(client_env.ccache, tmp_path / "skewed", -900)
     monkeypatch.setenv("KRB5CCNAME", f"FILE:{skewed}")
     skew = auth_check.check_server(proxy.url)
-    assert codes(skew) == ["tracking.spnego-clock-skew"], skew
+    assert codes(skew) == ["tracking-server.spnego-clock-skew"], skew
     # the ticket works but MLflow will not use it: say how to turn the plugin on
     monkeypatch.setenv("KRB5CCNAME", client_env.env["KRB5CCNAME"])
     monkeypatch.delenv("MLFLOW_TRACKING_AUTH")
     off = auth_check.check_server(proxy.url)
-    assert codes(off) == ["tracking.spnego-ok", "tracking.spnego-not-enabled"], off
+    assert codes(off) == ["tracking-server.spnego-ok", "tracking-server.spnego-not-enabled"], off
     assert off[1].status == "warn" and off[1].fix and "tracking_auth" in off[1].fix
     # down
     port = free_port()
     down = auth_check.check_server(f"http://localhost:{port}")
-    assert codes(down) == ["tracking.spnego-proxy-unreachable"], down
+    assert codes(down) == ["tracking-server.spnego-proxy-unreachable"], down
 
 
 def test_spnego_get_asks_a_protected_server(
@@ -581,11 +581,13 @@ def test_setup_findings_without_network(
     for key, value in client_env.env.items():
         monkeypatch.setenv(key, value)
     good = auth_check.setup_findings("kerberos", "http://localhost:1")
-    assert [f.code for f in good] == ["tracking.spnego-enabled"], good
+    assert [f.code for f in good] == ["tracking-server.spnego-enabled"], good
     assert "alice@SANDBOX.TEST" in good[0].summary and "HTTP@localhost" in good[0].summary
     monkeypatch.setenv("KRB5CCNAME", f"FILE:{tmp_path / 'none'}")
     bad = auth_check.setup_findings("kerberos", "http://localhost:1")
-    assert [f.code for f in bad] == ["tracking.spnego-no-ticket"] and bad[0].status == "error"
+    assert [f.code for f in bad] == ["tracking-server.spnego-no-ticket"] and bad[
+        0
+    ].status == "error"
     assert auth_check.setup_findings(None, "http://localhost:1") == ()
     assert auth_check.setup_findings("none", "http://localhost:1") == ()
 
@@ -618,14 +620,16 @@ def test_setup_tracking_auth_kerberos(client_env: ClientEnv, tmp_path: Path) -> 
 
     good = run(PROVIDER_NAME)
     assert good["auth"] == PROVIDER_NAME
-    assert ["tracking.spnego-enabled", "ok"] in good["findings"], good
+    assert ["tracking-server.spnego-enabled", "ok"] in good["findings"], good
     bad = run(PROVIDER_NAME, KRB5CCNAME=f"FILE:{tmp_path / 'none'}")
-    assert ["tracking.spnego-no-ticket", "error"] in bad["findings"], bad
+    assert ["tracking-server.spnego-no-ticket", "error"] in bad["findings"], bad
     wrong = run("negotiate")
     assert wrong["error"] == "TrackingAuthConfigError" and "negotiate" in wrong["problem"]
     # "none" switches off an inherited MLFLOW_TRACKING_AUTH (empty: MLflow uses no plugin)
     off = run("none", MLFLOW_TRACKING_AUTH=PROVIDER_NAME)
-    assert off["auth"] == "" and not any(c.startswith("tracking.") for c, _ in off["findings"])
+    assert off["auth"] == "" and not any(
+        c.startswith("tracking-server.") for c, _ in off["findings"]
+    )
 
 
 def test_a_host_without_hadoop_asks_the_kerberos_server_with_spnego(
@@ -703,20 +707,20 @@ def test_classify_real_krb5_codes() -> None:
         spn,
         "alice@SANDBOX.TEST",
     )
-    assert realm.code == "tracking.spnego-wrong-realm" and "kinit you@CORP.TEST" in realm.fix
+    assert realm.code == "tracking-server.spnego-wrong-realm" and "kinit you@CORP.TEST" in realm.fix
     unknown = classify(
         KRB5KDC_ERR_S_PRINCIPAL_UNKNOWN,
         "Server HTTP/lb@SANDBOX.TEST not found in Kerberos database",
         spn,
         "alice@SANDBOX.TEST",
     )
-    assert unknown.code == "tracking.spnego-unknown-principal"
+    assert unknown.code == "tracking-server.spnego-unknown-principal"
     assert "HTTP/lb@SANDBOX.TEST" in unknown.problem
     assert classify(KRB5KRB_AP_ERR_SKEW, "Clock skew too great", spn, None).code == (
-        "tracking.spnego-clock-skew"
+        "tracking-server.spnego-clock-skew"
     )
     other = classify(12345, "something new", spn, None)
-    assert other.code == "tracking.spnego-failed" and "something new" in other.problem
+    assert other.code == "tracking-server.spnego-failed" and "something new" in other.problem
 
 
 #: What mod_auth_gssapi sent back for a token stamped 10 minutes ahead (SPNEGO negTokenResp,
@@ -755,14 +759,14 @@ def test_the_doctor_asks_the_proxy_with_spnego(
     code, found = doctor_check("tracking-server", through_proxy(client_env, proxy))
     assert code == 0, found
     assert found["tracking-server.ok"]["status"] == "ok"
-    assert found["tracking.spnego-ok"]["status"] == "ok", found
+    assert found["tracking-server.spnego-ok"]["status"] == "ok", found
 
     code, found = doctor_check(
         "tracking-server",
         through_proxy(client_env, proxy, KRB5CCNAME=f"FILE:{tmp_path / 'no-such-cache'}"),
     )
     assert code == 1, found
-    d8 = found["tracking.spnego-no-ticket"]
+    d8 = found["tracking-server.spnego-no-ticket"]
     assert d8["status"] == "error" and "catalog D8" in d8["summary"] and "kinit" in d8["fix"]
     assert "tracking-server.unreachable" not in found  # not "does not answer"
 
@@ -771,4 +775,4 @@ def test_the_doctor_asks_the_proxy_with_spnego(
     code, found = doctor_check("tracking-server", env)
     assert code == 1, found
     assert found["tracking-server.kerberos-not-used"]["status"] == "error", found
-    assert found["tracking.spnego-not-enabled"]["status"] == "warn", found
+    assert found["tracking-server.spnego-not-enabled"]["status"] == "warn", found

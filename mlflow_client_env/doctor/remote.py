@@ -520,7 +520,7 @@ def _spnego_findings(ctx: Context, uri: str, info: ServerInfo, asked: bool) -> t
 
     seconds, _ = ctx.step_timeout("the SPNEGO exchange", SPNEGO_CAP)
     found = check_server(uri, ctx.env, seconds=seconds)
-    return tuple(f for f in found if f.code != "tracking.spnego-not-asked")
+    return tuple(f for f in found if f.code != "tracking-server.spnego-not-asked")
 
 
 def _probe_target(ctx: Context) -> tuple[str | None, str]:

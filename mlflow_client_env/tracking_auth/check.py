@@ -11,7 +11,7 @@
 
 libkrb5 reads ``KRB5_CONFIG`` from this process's environment; ``env`` decides the ticket
 cache (``KRB5CCNAME``), the settings and the plugin switch. The codes are
-``tracking.spnego-*``, the same as the typed errors' (``TrackingAuthError.code``).
+``tracking-server.spnego-*``, the same as the typed errors' (``TrackingAuthError.code``).
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def plugin_problems() -> tuple[Finding, ...]:
     if mlflow is not None and mlflow < MLFLOW_MIN:
         found.append(
             Finding(
-                "tracking.spnego-mlflow-too-old", "error",
+                "tracking-server.spnego-mlflow-too-old", "error",
                 f"MLflow {'.'.join(map(str, mlflow))} ignores MLFLOW_TRACKING_AUTH (request "
                 "auth plugins came with MLflow 2.8): its requests carry no Kerberos token",
                 (), "use MLflow 2.8 or later",
@@ -129,7 +129,7 @@ def setup_findings(
     return (
         *problems,
         Finding(
-            "tracking.spnego-enabled", "ok",
+            "tracking-server.spnego-enabled", "ok",
             f"MLflow authenticates to the tracking server with Kerberos as {st.principal}, {asks}",
             (f"cache: {st.ccache} ({st.message})",),
         ),
@@ -187,7 +187,7 @@ def check_server(
 ) -> tuple[Finding, ...]:
     """Ask the tracking server at ``uri`` whether it wants Kerberos and whether this ticket
     gets through, within ``seconds`` in all. The findings, first the answer:
-    ``tracking.spnego-ok``, ``-not-asked`` (no Negotiate: nothing to do), or an error with the
+    ``tracking-server.spnego-ok``, ``-not-asked`` (no Negotiate: nothing to do), or an error with the
     code of the typed error that would stop MLflow's client (``-no-ticket`` and
     ``-ticket-expired`` name D8; ``-unknown-principal`` the principal tried; ``-clock-skew``;
     ``-wrong-realm``; ``-kdc-unreachable``; ``-rejected``; ``-proxy-unreachable``;
@@ -229,7 +229,7 @@ def check_server(
         note = " (MLFLOW_TRACKING_AUTH=kerberos sends a token anyway: harmless)" if enabled else ""
         return (
             Finding(
-                "tracking.spnego-not-asked", "ok",
+                "tracking-server.spnego-not-asked", "ok",
                 f"the tracking server {shown} does not ask for Kerberos{note}", evidence,
             ),
         )  # fmt: skip
@@ -262,14 +262,14 @@ def check_server(
     )
     if answer.status_code == 403:
         first = Finding(
-            "tracking.spnego-forbidden", "error",
+            "tracking-server.spnego-forbidden", "error",
             f"{shown} accepted the Kerberos ticket of {st.principal} (for {spn.name}) but "
             "refuses access (HTTP 403)",
             evidence, "ask the server's admins for access for this principal",
         )  # fmt: skip
     else:
         first = Finding(
-            "tracking.spnego-ok", "ok",
+            "tracking-server.spnego-ok", "ok",
             f"Kerberos to {shown} works: {st.principal} authenticated for {spn.name} "
             f"({spn.source})",
             evidence,
@@ -290,7 +290,7 @@ def _creds(env: Mapping[str, str]) -> gssapi.Credentials | None:
 
 def _not_enabled(shown: str) -> Finding:
     return Finding(
-        "tracking.spnego-not-enabled", "warn",
+        "tracking-server.spnego-not-enabled", "warn",
         f"the tracking server {shown} wants Kerberos, but MLflow's client will not send a "
         f"token: {AUTH_VAR} is not '{PROVIDER_NAME}'",
         (), ENABLE_FIX,
@@ -300,12 +300,12 @@ def _not_enabled(shown: str) -> Finding:
 def _timeout_or_failure(shown: str, exc: BaseException) -> Finding:
     if isinstance(exc, TimeoutError) or "timed out" in str(exc).lower():
         return Finding(
-            "tracking.spnego-timeout", "error",
+            "tracking-server.spnego-timeout", "error",
             f"the tracking server {shown} did not answer in time ({redact(str(exc))})",
             (), "check that the server (and the proxy in front of it) works; then try again",
         )  # fmt: skip
     return Finding(
-        "tracking.spnego-failed", "error",
+        "tracking-server.spnego-failed", "error",
         f"asking the tracking server {shown} failed: {type(exc).__name__}: {redact(str(exc))}",
         (), "check the tracking URI and that the server works",
     )  # fmt: skip
