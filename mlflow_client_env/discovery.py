@@ -163,8 +163,8 @@ def build_environment(
 ) -> Environment:
     """Discover everything and compose the environment (no side effects).
 
-    Overrides (``parcel``, ``parcels_root``, ``hadoop_home``, ``hadoop_conf_dir``,
-    ``java_home``, ``tracking_uri``) come as a mapping or as keywords. With ``ask_server``,
+    Overrides, the discovery settings of ``config.SETTINGS`` (as ``setup()`` takes them),
+    come as a mapping or as keywords. With ``ask_server``,
     when no Hadoop is found, one bounded GET asks the tracking server where ``experiment``'s
     artifacts go: a server that stores them itself needs no Hadoop on this client
     (``environment.without_hadoop``).

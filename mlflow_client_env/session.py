@@ -169,9 +169,10 @@ def setup(
 ) -> SetupReport:
     """Discover Hadoop, Java and Kerberos, and set the lazily-read variables in ``os.environ``.
 
-    Keyword overrides mirror the CLI: ``parcel``, ``parcels_root``, ``hadoop_home``,
-    ``hadoop_conf_dir``, ``java_home``. With ``keytab`` and ``principal`` it logs
-    in first (into a FILE cache, 0600); a KEYRING/KCM ticket is copied to a
+    Keyword overrides are the discovery settings, as on the command line: each of
+    ``config.SETTINGS`` (``parcel``, ``hadoop_conf_dir``, ``java_home``, ``hdfs_client``
+    and the others ``mlflow-client-env env --help`` lists). With ``keytab`` and
+    ``principal`` it logs in first (into a FILE cache, 0600); a KEYRING/KCM ticket is copied to a
     private FILE cache, because Java reads only FILE caches. With a Kerberized client
     configuration the report says whose ticket that cache holds and for how long (an
     ``error`` finding when there is none or it expired). Raises a subclass of

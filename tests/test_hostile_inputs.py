@@ -323,3 +323,33 @@ def test_ticket_reads_the_client_configuration_the_way_discovery_does(
     Path(clean_env["MLFLOW_CLIENT_ENV_CONFIG"]).write_text("hadoop_conf_dir = [\n")
     broken = cli("ticket", env=clean_env)
     assert_typed(broken, "is not valid TOML")
+
+
+# --------------------------------------------------------------------------- numbers, codes
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("ticket", "--threshold", "nan"),
+        ("ticket", "--threshold", "-1"),
+        ("ticket", "--threshold", "1e999"),
+        ("run", "--threshold", "0", "--", "true"),
+        ("run", "--max-backoff", "inf", "--", "true"),
+        ("doctor", "--timeout", "nan"),
+        ("doctor", "--timeout", "x"),
+        ("env", "--exact-classpath-timeout", "-5"),
+    ],
+)
+def test_numbers_that_are_no_seconds_are_refused(
+    args: tuple[str, ...], clean_env: dict[str, str]
+) -> None:
+    """nan, inf, negative or non-numeric seconds: argparse's usage error (exit 2) naming
+    the option, before anything runs."""
+    out = cli(*args, env=clean_env)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert f"argument {args[1]}: {args[2]!r} is not a" in out.stderr.splitlines()[-1]
+
+
+def test_explain_an_empty_code(clean_env: dict[str, str], tmp_path: Path) -> None:
+    """An empty argument is not the current folder."""
+    for empty in ("", "  "):
+        assert_typed(cli("explain", empty, env=clean_env, cwd=tmp_path), "is empty")

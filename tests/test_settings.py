@@ -59,6 +59,10 @@ def test_every_place_offers_the_setting(spec: config.SettingSpec, tmp_path: Path
     assert getattr(resolve_overrides({spec.name: value + "3"}, env), spec.name).value == value + "3"
     # the tests' clean environment drops its variable, so the host cannot leak in
     assert spec.env_var in OUR_VARS
+    # the README's list of the settings
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    listed = readme.split("Each setting (", 1)[1].split(")", 1)[0]
+    assert f"`{spec.name}`" in listed
 
 
 def test_help_shows_every_setting() -> None:

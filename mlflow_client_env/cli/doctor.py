@@ -6,9 +6,8 @@ import argparse
 import sys
 from typing import Any
 
-from ..errors import MlflowClientEnvError
 from . import output
-from .options import overrides_from
+from .options import overrides_from, positive_seconds
 
 EXAMPLES_DOCTOR = """\
 examples:
@@ -38,11 +37,6 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         return 0
     overrides = overrides_from(args)
     kw = {"probe_path": args.probe_path, "experiment": args.experiment, "timeout": args.timeout}
-    if not args.timeout > 0:  # also refuses nan
-        raise MlflowClientEnvError(
-            f"--timeout {args.timeout} is not a positive number of seconds",
-            "give the budget for the whole run, e.g. --timeout 120",
-        )
     # --pid: read only (/proc/PID/status, environ, maps); its environment is never executed
     # unless it runs as our own uid (Context.spawn enforces it)
     ctx = (
@@ -65,10 +59,9 @@ def add_commands(sub: Any, discovery: argparse.ArgumentParser) -> None:
         "doctor",
         parents=[disc],
         help="diagnose the whole chain, from Python packages down to HDFS",
-        description="Run named checks (versions, installation, java, client-config, classpath, "
-        "native-libraries, process-start, kerberos, tracking-server, hdfs, hdfs-native) and say "
-        "how to fix what is broken, before you hit it. With --hdfs-client native, the JVM "
-        "layers are reported as not needed.",
+        description="Run named checks, from the Python packages down to an HDFS write (--list-checks "
+        "names them), and say how to fix what is broken, before you hit it. With --hdfs-client "
+        "native, the JVM layers are reported as not needed.",
         epilog=EXAMPLES_DOCTOR,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -97,7 +90,7 @@ def add_commands(sub: Any, discovery: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--timeout",
-        type=float,
+        type=positive_seconds,
         default=120.0,
         help="seconds for the whole run: every request and probe gets at most what is left "
         "(default 120)",

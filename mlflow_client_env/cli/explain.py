@@ -65,6 +65,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     matched: str | None = None
     fix_here: str | None = None  # the fix for this very text, when it says more than the entry
+    if args.what is not None and not args.what.strip():  # else "" would name the cwd
+        raise MlflowClientEnvError(
+            "nothing to explain: the code or file name given is empty",
+            "give a code (D1), a file, or pipe a traceback in",
+        )
     if _is_code(args.what):
         entry = lookup(args.what)  # UnknownCodeError: exit 2, with the valid codes
     else:

@@ -25,7 +25,7 @@ from ..hadoop.conf import discover_conf
 from ..kerberos.profile import ccache_path
 from ..kerberos.ticket import format_status, status_finding, ticket_status
 from . import output
-from .options import add_setting
+from .options import add_setting, positive_seconds, seconds
 
 EXAMPLES_TICKET = """\
 examples:
@@ -192,7 +192,7 @@ def add_commands(sub: Any, discovery: argparse.ArgumentParser) -> None:
     add_setting(p, "hadoop_conf_dir")
     p.add_argument(
         "--threshold",
-        type=float,
+        type=seconds,
         default=3600.0,
         metavar="SECONDS",
         help="below this many seconds left the state is 'expiring' (default 3600)",
@@ -232,13 +232,13 @@ def add_commands(sub: Any, discovery: argparse.ArgumentParser) -> None:
     p.add_argument("--ccache", metavar="CACHE", help="the cache to keep fresh (default: as MIT)")
     p.add_argument(
         "--threshold",
-        type=float,
+        type=positive_seconds,
         metavar="SECONDS",
         help="renew when fewer seconds are left (default: at 2/3 of the lifetime)",
     )
     p.add_argument(
         "--max-backoff",
-        type=float,
+        type=positive_seconds,
         default=60.0,
         metavar="SECONDS",
         help="longest wait between retries while the KDC is down (default 60)",

@@ -37,11 +37,26 @@ def discovery_options() -> argparse.ArgumentParser:
 
 
 def positive_seconds(text: str) -> float:
-    """argparse type: a number of seconds > 0 (argparse turns ValueError into exit 2)."""
-    value = float(text)
+    """argparse type: a finite number of seconds > 0 (argparse exits 2 on anything else)."""
+    value = _number(text)
     if not value > 0 or value == float("inf"):
-        raise ValueError(text)
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
     return value
+
+
+def seconds(text: str) -> float:
+    """argparse type: a finite number of seconds >= 0 (not nan, not inf)."""
+    value = _number(text)
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds >= 0")
+    return value
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
 
 
 def overrides_from(args: argparse.Namespace) -> dict[str, str | None]:

@@ -27,7 +27,7 @@ the first cell the user runs. Never a dead kernel with no message. The extension
 also captures the kernel's fd 2 (``stderr_capture``), where the JVM writes the
 reason for an HDFS failure, so that the cell's explainer (``ipython_hook``) can name it.
 
-Kernel start time matters (<= 100 ms over plain ipykernel): this module never
+Kernel start time matters (the target: <= +35 ms over plain ipykernel): this module never
 imports mlflow, pyarrow or gssapi.
 """
 
