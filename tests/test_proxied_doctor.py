@@ -24,13 +24,12 @@ from mlflow_client_env.findings import Finding
 from mlflow_client_env_sandbox import Kdc
 from mlflow_client_env_sandbox.ports import free_port
 from tests.helpers_cli import run_cli
+from tests.native_helpers import real_java_25
 from tests.test_proxied_artifacts import Server, hdfs_rooted, no_hadoop, proxied
 from tests.venvs import python_without
 
 __all__ = ["hdfs_rooted", "no_hadoop", "proxied"]  # the fixtures, shared with that module
 
-#: a Java that Hadoop cannot run on (24+: 'getSubject is not supported'), installed here
-JAVA_25 = Path("/usr/lib/jvm/temurin-25-jdk-amd64")
 HADOOP_CHAIN = ("client-config", "classpath", "native-libraries", "process-start")
 
 
@@ -170,9 +169,8 @@ class Sleeping:
 @pytest.fixture(params=["no-libjvm", "java-25"])
 def unusable_java(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Path, str]:
     """A Java the setting chooses that no Hadoop client could use, and the code it gets."""
-    if request.param == "java-25":
-        assert (JAVA_25 / "bin/java").is_file(), f"this test needs a Java 25 at {JAVA_25}"
-        return JAVA_25, "java.incompatible"
+    if request.param == "java-25":  # a real one, which Hadoop cannot run on
+        return real_java_25(), "java.incompatible"
     empty = tmp_path / "not-a-jdk"
     (empty / "bin").mkdir(parents=True)
     return empty, "java.not-found"
