@@ -23,6 +23,7 @@ from mlflow_client_env.doctor.versions import not_needed_findings, version_findi
 from mlflow_client_env.findings import Finding
 from mlflow_client_env_sandbox import Kdc
 from mlflow_client_env_sandbox.ports import free_port
+from tests.conftest import Edge
 from tests.helpers_cli import run_cli
 from tests.native_helpers import real_java_25
 from tests.test_proxied_artifacts import Server, hdfs_rooted, no_hadoop, proxied
@@ -342,3 +343,21 @@ def test_a_check_asked_for_that_is_skipped_is_not_no_issues(no_hadoop: dict[str,
     # the whole doctor (nothing asked by name) keeps its meaning: errors decide
     whole = run_cli("doctor", "--json", env=no_hadoop, timeout=300)
     assert json.loads(whole.stdout)["skipped_checks"] == [] and whole.returncode == 1
+
+
+def test_the_hdfs_probes_are_not_needed_when_the_artifacts_are_not_on_hdfs(
+    proxied: Server, edge: Edge, clean_env: dict[str, str]
+) -> None:
+    """A host with Hadoop whose tracking server keeps the artifacts (mlflow-artifacts:/):
+    the HDFS probes are not needed, an answer (exit 0 when asked for by name), not a probe
+    that could not run (skipped, exit 2)."""
+    where = ("--parcels-root", str(edge.parcels), "--hadoop-conf-dir", str(edge.conf))
+    out, findings, _ = doctor(
+        proxied, clean_env, "--check", "hdfs", "--check", "hdfs-native", *where
+    )
+    hdfs = by_code(findings["hdfs"])["hdfs.not-needed"]
+    assert hdfs["status"] == "skip" and "stored at mlflow-artifacts:" in hdfs["summary"]
+    assert "--probe-path" in hdfs["fix"]
+    native = codes(findings["hdfs-native"])
+    assert native[-1] == "hdfs-native.not-needed" and "hdfs-native.installed" in native
+    assert out.returncode == 0, out.stdout

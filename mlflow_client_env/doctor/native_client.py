@@ -75,7 +75,11 @@ def check_hdfs_native(ctx: Context) -> Iterator[Finding]:
     libgssapi = _libgssapi(gss, assume_kerberos(_client_conf(ctx)), mode)
     # the experiment's artifact location (auto decides per URI); jvm needs none: not asked.
     # The hdfs check's target (remote._probe_target): the same folder is probed
-    target, why = _probe_target(ctx) if mode != "jvm" else (None, "mode jvm")
+    try:
+        target, why = _probe_target(ctx) if mode != "jvm" else (None, "mode jvm")
+    except Unmet:  # the artifacts are not on HDFS: said after what was found
+        yield from (installed, libgssapi)
+        raise
     try:
         said, choice = _in_force(ctx, mode, source, target, skip_gap=gss)
     except Unmet:  # the runner reports it after what was found

@@ -41,7 +41,7 @@ from ..tracking import (
 from ..tracking_auth.check import check_server
 from ..tracking_auth.settings import AUTH_VAR, PROVIDER_NAME
 from .catalog import explain_text
-from .context import BudgetExhausted, Context, ForeignEnvironment
+from .context import BudgetExhausted, Context, ForeignEnvironment, NotNeeded, Unmet
 from .secrets import known_secrets, scrub
 from .tracking_probe import (
     MLFLOW_PROBE_CAP,
@@ -524,6 +524,8 @@ def _spnego_findings(ctx: Context, uri: str, info: ServerInfo, asked: bool) -> t
 
 
 def _probe_target(ctx: Context) -> tuple[str | None, str]:
+    """What the HDFS probes write to, and why: (None, why) when no location is known;
+    :class:`Unmet` (not needed) when the experiment's artifacts are not on HDFS."""
     if ctx.probe_path:
         return ctx.probe_path, "given with --probe-path"
     info = server_info(ctx)
@@ -531,7 +533,14 @@ def _probe_target(ctx: Context) -> tuple[str | None, str]:
         loc = info.artifact_location
         if loc.startswith(("hdfs:", "viewfs:")):
             return loc, "the experiment's artifact location"
-        return None, f"artifacts are stored at {loc}, not on HDFS"
+        raise Unmet(
+            "artifacts on HDFS",
+            NotNeeded(
+                f"no HDFS probe is needed: the experiment's artifacts are stored at {loc}, "
+                "not on HDFS",
+                "to probe HDFS anyway, pass --probe-path hdfs://...",
+            ),
+        )
     if info is None:
         return None, "no artifact location known (no tracking server; pass --probe-path hdfs://...)"
     return None, (
