@@ -35,9 +35,9 @@ from pathlib import Path
 import pytest
 
 from mlflow_client_env.doctor.catalog import explain, explain_text
+from mlflow_client_env.doctor.kinit_on_path import kinit_findings
 from mlflow_client_env.kerberos.profile import discover_kerberos
 from mlflow_client_env.kerberos.renew import jvm_renewal_options
-from mlflow_client_env.kerberos.tools import kinit_findings
 from mlflow_client_env_sandbox import Kdc, Sandbox
 from mlflow_client_env_sandbox.kdc import heimdal_kinit_prefix
 from mlflow_client_env_sandbox.procs import pdeathsig_preexec

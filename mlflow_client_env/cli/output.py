@@ -17,14 +17,18 @@ from ..redact import redact
 PROG = "mlflow-client-env"
 
 
-def say(kind: str, message: str, fix: str | None = None) -> None:
-    """``mlflow-client-env: KIND: message`` and ``  fix: ...`` on stderr (secrets masked)."""
+def say(kind: str, message: str, fix: str | None = None, *, prog: str = PROG) -> None:
+    """``mlflow-client-env: KIND: message`` and ``  fix: ...`` on stderr (secrets masked).
+
+    Every front end prints this way: the commands, and the kernel launcher with its
+    ``prog``, ``mlflow-client-env kernel``."""
     print(
-        f"{PROG}: {kind}: {redact(message)}" if kind else f"{PROG}: {redact(message)}",
+        f"{prog}: {kind}: {redact(message)}" if kind else f"{prog}: {redact(message)}",
         file=sys.stderr,
     )
     if fix:
         print(f"  fix: {redact(fix)}", file=sys.stderr)
+    sys.stderr.flush()  # the launcher may exec next
 
 
 def error(message: str, fix: str | None = None) -> None:

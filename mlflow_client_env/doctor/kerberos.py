@@ -27,9 +27,9 @@ from ..kerberos.profile import (
     java_view,
 )
 from ..kerberos.ticket import status_finding, ticket_status
-from ..kerberos.tools import kinit_findings
 from .checks import STALE_FIX, simple_refusal, simple_refusal_cause
 from .context import Context
+from .kinit_on_path import kinit_findings
 
 
 def java_krb5_conf(libhdfs_opts: str, java_home: Path) -> tuple[Path, str]:

@@ -5,9 +5,9 @@ build, a private MIT build) brings its own libkrb5. It may not know the KEYRING 
 types the system uses by default, nor the site's krb5.conf defaults, and a ticket it writes
 may land in a cache nothing else reads. Nothing here is loaded or guessed:
 
-- the ELF file of the ``kinit`` on PATH is read (``doctor.native.elf``): its NEEDED entry
+- the ELF file of the ``kinit`` on PATH is read (``native.elf``): its NEEDED entry
   says which implementation it is (MIT's ``libkrb5.so.3``, Heimdal's ``libkrb5.so.26``),
-  and the loader model (``doctor.native.loader``: RPATH/RUNPATH with ``$ORIGIN``,
+  and the loader model (``native.loader``: RPATH/RUNPATH with ``$ORIGIN``,
   LD_LIBRARY_PATH, ``ld.so.cache``) says which libkrb5 file it would load;
 - the ``klist`` beside it is run (bounded, no stdin) to show which cache that library
   resolves in this environment, or the error it gives resolving it ("unknown ccache type").
@@ -28,10 +28,8 @@ from typing import Literal
 
 from ..findings import Finding
 from ..records import record
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from ..doctor.native.elf import ElfInfo
+from .native.elf import ElfInfo, ElfProblem, read_elf
+from .native.loader import DEFAULT_LIB_DIRS, resolve_needed
 
 Implementation = Literal["MIT", "Heimdal", "unknown"]
 
@@ -109,10 +107,6 @@ def find_kinit_on_path(env: Mapping[str, str] | None = None) -> Path | None:
 
 def inspect_kinit(path: Path, env: Mapping[str, str] | None = None) -> KinitInfo:
     """Read ``path``'s ELF file and resolve its libkrb5 as ld.so would under ``env``."""
-    # here, not at the top: the doctor package imports doctor.kerberos, which imports this
-    # module (and it pulls ssl and http)
-    from ..doctor.native.elf import ElfProblem, read_elf
-
     env = os.environ if env is None else env
     real = Path(os.path.realpath(path))
     evidence = [f"kinit on PATH: {path}" + (f" -> {real}" if real != path else "")]
@@ -137,8 +131,6 @@ def inspect_kinit(path: Path, env: Mapping[str, str] | None = None) -> KinitInfo
 
 
 def _resolve(elf: ElfInfo, soname: str, ld_library_path: str | None) -> Path | None:
-    from ..doctor.native.loader import resolve_needed  # here: see inspect_kinit
-
     for r in resolve_needed(elf, ld_library_path):
         if r.soname == soname and r.found:
             return r.path
@@ -147,13 +139,10 @@ def _resolve(elf: ElfInfo, soname: str, ld_library_path: str | None) -> Path | N
 
 def _resolve_for_system(soname: str) -> Path | None:
     """The file ld.so gives the system's own kinit for ``soname`` (no LD_LIBRARY_PATH)."""
-    from ..doctor.native.elf import ElfInfo, read_elf  # here: see inspect_kinit
-
     for d in SYSTEM_BIN_DIRS:
         elf = read_elf(d / "kinit")
         if isinstance(elf, ElfInfo) and soname in elf.needed:
             return _resolve(elf, soname, None)
-    from ..doctor.native.loader import DEFAULT_LIB_DIRS  # (see inspect_kinit)
 
     for d in DEFAULT_LIB_DIRS:  # no system kinit: the soname's file in the system dirs
         if (d / soname).exists():
