@@ -84,6 +84,34 @@ def test_launcher_options_parse_like_argparse(capsys: pytest.CaptureFixture[str]
         kernel.parse_args(["--help"])
     assert exc.value.code == 0
     assert "--hadoop-conf-dir" in capsys.readouterr().out
+    # its errors are printed as every front end prints them (cli.output.say): signed, masked
+    with pytest.raises(SystemExit):
+        kernel.parse_args(["-f", "c.json", "--tracking-url=https://bob:hunter2@mlflow.example"])
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("usage: python -m mlflow_client_env.kernel -f CONNECTION_FILE")
+    assert err[1].startswith("mlflow-client-env kernel: error: unrecognized argument: --tracking")
+    assert "hunter2" not in err[1] and "***" in err[1]
+
+
+def test_the_kernel_s_extension_imports_no_discovery_code() -> None:
+    """A kernel the launcher exec'd (another --python) loads only the extension: the
+    discovery code ran in the launcher, before the exec, and is not imported again."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, mlflow_client_env.jupyter.extension as e\nimport json\n"
+        "assert hasattr(e, 'load_ipython_extension')\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('mlflow_client_env'))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == [
+        "mlflow_client_env",
+        "mlflow_client_env.jupyter",
+        "mlflow_client_env.jupyter.extension",
+        "mlflow_client_env.jupyter.ipython_hook",
+    ]
 
 
 def test_launcher_import_graph_stays_small(edge: Edge) -> None:

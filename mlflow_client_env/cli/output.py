@@ -9,10 +9,13 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterable
-from typing import TextIO
 
 from ..findings import Finding
 from ..redact import redact
+
+TYPE_CHECKING = False  # typing is not imported at run time: the kernel launcher prints here
+if TYPE_CHECKING:
+    from typing import TextIO
 
 PROG = "mlflow-client-env"
 

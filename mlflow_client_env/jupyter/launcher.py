@@ -22,13 +22,15 @@ Where ipykernel starts (same pid either way: interrupts still work):
   that cannot be loaded.
 
 If resolution fails the kernel still starts: the problem goes to stderr (the
-kernel log) and, through this module's IPython extension, into the output of
-the first cell the user runs. Never a dead kernel with no message. The extension
+kernel log) and, through the kernel's IPython extension (:mod:`.extension`), into the
+output of the first cell the user runs. Never a dead kernel with no message. The extension
 also captures the kernel's fd 2 (``stderr_capture``), where the JVM writes the
 reason for an HDFS failure, so that the cell's explainer (``ipython_hook``) can name it.
 
 Kernel start time matters (the target: <= +35 ms over plain ipykernel): this module never
-imports mlflow, pyarrow or gssapi.
+imports mlflow, pyarrow or gssapi, nor argparse (its options are parsed by hand, from
+``config.SETTINGS``, see :func:`parse_args`); it prints as every front end does
+(``cli.output.say``).
 """
 
 from __future__ import annotations
@@ -36,21 +38,26 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from importlib.util import find_spec
 from types import SimpleNamespace
+
+from ..cli.output import say
+from ..config import SETTINGS, resolve_overrides
+from ..discovery import plan_ticket, resolve
+from ..errors import MlflowClientEnvError, speaking
+from ..jvm import preload
+from ..kerberos.profile import discover_kerberos
+from ..kerberos.readiness import ticket_readiness
+from ..pathlist import appended
+from ..redact import redact, url_has_credentials
+from .extension import EXTENSION, MESSAGE_VAR, PREFIX, SHIM, STATUS_VAR
+from .record import write
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost; mypy honours this)
 if TYPE_CHECKING:
     from typing import Any, NoReturn
 
-
-#: Carries the launcher's message into the kernel, where the extension shows it once.
-MESSAGE_VAR = "MLFLOW_CLIENT_ENV_KERNEL_MESSAGE"
-#: Set in every kernel we launch: "launcher ok" or "launcher error".
-STATUS_VAR = "MLFLOW_CLIENT_ENV_KERNEL"
-EXTENSION = "mlflow_client_env.jupyter.launcher"
-#: What kernel.json runs (``-m``): a shim kept forever, existing kernel.json files name it.
-SHIM = "mlflow_client_env.kernel"
-PREFIX = "mlflow-client-env kernel"
+__all__ = ["EXTENSION", "MESSAGE_VAR", "SHIM", "STATUS_VAR", "main", "parse_args", "prepare"]
 
 
 USAGE = (
@@ -70,9 +77,6 @@ def parse_args(argv: Sequence[str]) -> SimpleNamespace:
     costs a few ms to import. ``--opt value`` and ``--opt=value``; an unknown or
     incomplete option is exit 2 with the usage, as argparse would do.
     """
-    from ..config import SETTINGS  # not at module level: the kernel loads this module as
-    # its IPython extension, which needs none of the discovery code (kernel start time)
-
     values: dict[str, str | None] = {s.name: None for s in SETTINGS}
     values.update(connection_file=None, experiment=None, keytab=None, principal=None)
     options = {s.option: s.name for s in SETTINGS}
@@ -107,7 +111,8 @@ def parse_args(argv: Sequence[str]) -> SimpleNamespace:
 
 
 def _usage_error(problem: str) -> NoReturn:
-    print(f"{USAGE.splitlines()[0]}\n{PREFIX}: error: {problem}", file=sys.stderr)
+    print(USAGE.splitlines()[0], file=sys.stderr)
+    say("error", problem, prog=PREFIX)
     raise SystemExit(2)
 
 
@@ -124,9 +129,6 @@ def ticket_notes(resolved: Any) -> list[str]:
     Java reads the cache at the first HDFS access, so a 'kinit' in a terminal after the
     kernel started is enough (no restart).
     """
-    # here, not at the top (see parse_args): the kernel imports this module as its extension
-    from ..kerberos.readiness import ticket_readiness
-
     st, findings = ticket_readiness(resolved, gssapi=False)
     fix = "run 'kinit' in a terminal before logging artifacts (no kernel restart needed)"
     refused = "so HDFS will refuse the client (GSS initiate failed)"
@@ -155,15 +157,7 @@ def prepare(args: Any, environ: dict[str, str]) -> tuple[dict[str, str], list[st
     env.pop(MESSAGE_VAR, None)  # never inherit a stale message
     problems: list[str] = []
     notes: list[str] = []
-    # here, not at the top (see parse_args): the kernel imports this module as its IPython
-    # extension, which needs none of the discovery code
-    from ..errors import MlflowClientEnvError
-
     try:
-        from ..config import SETTINGS, resolve_overrides
-        from ..discovery import plan_ticket, resolve
-        from ..kerberos.profile import discover_kerberos
-
         # check before acting: plan the login/copy, discover, and only then carry it out;
         # the Kerberos facts are read once, for both
         kerberos = discover_kerberos(env)
@@ -195,8 +189,6 @@ def prepare(args: Any, environ: dict[str, str]) -> tuple[dict[str, str], list[st
     # the inherited environment, as in compose()): without it MLflow would silently log to a
     # local ./mlruns or sqlite file instead of the tracking server.
     if args.tracking_uri and env.get("MLFLOW_TRACKING_URI") != args.tracking_uri:
-        from ..redact import url_has_credentials  # here: see parse_args
-
         if url_has_credentials(args.tracking_uri):
             problems.append(
                 "the kernel's tracking URI carries credentials and is not exported\n  fix: "
@@ -220,8 +212,6 @@ def message(problems: Sequence[str], notes: Sequence[str]) -> str:
         )
     else:
         head = f"{PREFIX}: note:"
-    from ..redact import redact  # here: see parse_args
-
     body = [f"- {redact(p)}" for p in (*problems, *notes)]  # shown in a notebook: no secret
     tail = (
         [
@@ -260,13 +250,9 @@ def load_libjvm(before: Mapping[str, str], after: Mapping[str, str]) -> str | No
     """
     if read_at_start(before, after) != ["LD_LIBRARY_PATH"]:
         return None
-    from ..pathlist import appended  # here: see parse_args
-
     added = appended(before.get("LD_LIBRARY_PATH"), after.get("LD_LIBRARY_PATH"))
     if added is None or len(added) != 1 or not os.path.isabs(added[0]):
         return None
-    from ..jvm import preload  # here: see parse_args
-
     path = os.path.join(added[0], "libjvm.so")
     try:
         preload(path)
@@ -286,21 +272,17 @@ def start_here(
     inherited = dict(os.environ)
     os.environ.clear()
     os.environ.update(env)
-    from .record import write  # here: see parse_args
-
     try:  # for doctor --pid: /proc/PID/environ will not show what was set here
         write(inherited, env, libjvm=libjvm)
     except Exception as exc:  # never at the cost of the kernel (no home, a full disk...)
-        print(
-            f"{PREFIX}: note: 'doctor --pid' will not see this kernel's variables: "
+        say(
+            "note",
+            "'doctor --pid' will not see this kernel's variables: "
             f"{getattr(exc, 'problem', None) or repr(exc)}",
-            file=sys.stderr,
-            flush=True,
+            prog=PREFIX,
         )
     if sys.path and (sys.path[0] == "" or os.path.abspath(sys.path[0]) == os.getcwd()):
         del sys.path[0]  # as ipykernel_launcher does; IPython puts it back
-    from importlib.util import find_spec
-
     # sys.argv[0] as under 'python -m ipykernel_launcher': code that tells a notebook kernel
     # by it sees the same
     launcher_spec = find_spec("ipykernel_launcher")
@@ -319,8 +301,6 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         i = argv.index("--")
         argv, passthrough = argv[:i], argv[i + 1 :]
     args = parse_args(argv)
-    from ..errors import speaking  # here: see parse_args
-
     with speaking("cli"):  # the kernel's settings are install-kernel's options: say --parcel
         env, problems, notes = prepare(args, dict(os.environ))
     kernel_argv = [args.python, "-m", "ipykernel_launcher", "-f", args.connection_file]
@@ -339,44 +319,13 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     try:
         os.execve(args.python, kernel_argv, env)
     except OSError as exc:
-        print(
-            f"{PREFIX}: cannot start {args.python}: {exc.strerror}\n"
-            "  fix: re-run 'mlflow-client-env install-kernel' with a working --python",
-            file=sys.stderr,
-            flush=True,
+        say(
+            "error",
+            f"cannot start {args.python}: {exc.strerror}",
+            "re-run 'mlflow-client-env install-kernel' with a working --python",
+            prog=PREFIX,
         )
         raise SystemExit(1) from None
-
-
-# --- the IPython extension: fd 2 captured, errors explained, the launcher's message shown --
-
-
-def load_ipython_extension(ipython: Any) -> None:
-    """Capture fd 2, explain HDFS/JVM errors in cells, and print the launcher's message
-    (MESSAGE_VAR) in the output of the first cell run.
-
-    fd 2 is captured here, in the kernel process, not in ``main()``: ``execve`` keeps file
-    descriptors but no thread, and the reader thread and its ring must live in the process
-    whose cells the explainer reads them for (a helper process would need a channel back
-    and would outlive the kernel). It costs a pipe, two dups and one thread at start.
-    """
-    # here, not at the top: the launcher's own process (before the exec) needs no hook
-    from .ipython_hook import install, watch_stderr
-
-    try:
-        watch_stderr(ipython)  # first: the JVM may write before the first cell
-    except Exception as exc:  # never at the cost of the explainer or the launcher's message
-        print(f"{PREFIX}: stderr not captured: {exc!r}", file=sys.__stderr__, flush=True)
-    install(ipython)
-    text = os.environ.pop(MESSAGE_VAR, None)
-    if not text:
-        return
-
-    def show(*_info: object) -> None:
-        ipython.events.unregister("pre_run_cell", show)
-        print(text, file=sys.stderr, flush=True)
-
-    ipython.events.register("pre_run_cell", show)
 
 
 if __name__ == "__main__":

@@ -42,11 +42,11 @@ from ..records import record
 from ..redact import redact_value
 from ..safeio import loads_json, read_small, write_private_file
 from ..userdirs import ensure_private_dir, private_dir
-from .launcher import EXTENSION, SHIM
+from .extension import LAUNCHER, SHIM
 
 #: The modules a launcher kernel's command line runs: ``kernel.json``'s shim and the
 #: launcher itself. A kernel the launcher exec'd runs ``ipykernel_launcher`` instead.
-LAUNCHER_MODULES = (SHIM, EXTENSION)
+LAUNCHER_MODULES = (SHIM, LAUNCHER)
 #: A record is a few variables; CLASSPATH can be a few hundred KB.
 MAX_RECORD = 16 << 20
 FIX = "remove the file; the next start of that kernel writes a new one"

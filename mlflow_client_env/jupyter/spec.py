@@ -47,7 +47,7 @@ from ..redact import (
     redact_then_truncate,
     url_has_credentials,
 )
-from .launcher import SHIM
+from .extension import SHIM
 
 Mode = Literal["launcher", "static"]
 MODES: tuple[Mode, ...] = ("launcher", "static")
