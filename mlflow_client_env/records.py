@@ -17,6 +17,10 @@ To ``dataclasses`` itself a record is a frozen dataclass: ``dataclasses.is_datac
 ``fields``, ``asdict``, ``astuple`` and ``replace`` accept one. The
 ``__dataclass_fields__`` and ``__dataclass_params__`` they read are made at their first
 use (from a dataclass with the same fields, so ``dataclasses`` is imported only then).
+Not for a record whose repr hides something (its own ``__repr__``, one that masks
+secrets, or a ``field(repr=False)``): code that serialises any dataclass field by field
+(MLflow's trace encoder does) would otherwise show what the repr hides, so such a
+record stays opaque to ``dataclasses`` and is shown through its repr.
 
 Differences from dataclasses, on purpose:
 
@@ -134,9 +138,16 @@ class _DataclassView:
         self.eq = eq
 
     def __get__(self, obj: object, owner: type) -> Any:
+        shown_by: object = owner.__repr__
+        if shown_by is not _repr or not all(f.repr for f in fields(owner)):
+            # the repr hides something (also in a subclass that masks): not a dataclass
+            raise AttributeError(self.attr)
         shadow = owner.__dict__.get("__record_dataclass__")
         if shadow is None:
-            shadow = _as_dataclass(owner, self.eq)
+            try:
+                shadow = _as_dataclass(owner, self.eq)
+            except Exception as exc:  # dataclasses refuses it: is_dataclass() says False
+                raise AttributeError(self.attr) from exc
             type.__setattr__(owner, "__record_dataclass__", shadow)
         return getattr(shadow, self.attr)
 

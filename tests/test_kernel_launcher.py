@@ -108,9 +108,14 @@ def test_the_kernel_s_extension_imports_no_discovery_code() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == [
         "mlflow_client_env",
+        "mlflow_client_env.cli",  # the package only: cli.app, argparse and the commands not
+        "mlflow_client_env.cli.output",  # its notes are printed as every front end's
+        "mlflow_client_env.findings",
         "mlflow_client_env.jupyter",
         "mlflow_client_env.jupyter.extension",
         "mlflow_client_env.jupyter.ipython_hook",
+        "mlflow_client_env.records",
+        "mlflow_client_env.redact",
     ]
 
 

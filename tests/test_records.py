@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import pickle
 import subprocess
 import sys
@@ -191,28 +192,53 @@ def test_our_errors_survive_pickling() -> None:
         assert back.__dict__ == exc.__dict__
 
 
+@record
+class Pair:  # nothing hidden from its repr
+    x: int
+    y: int = 0
+    tags: tuple[str, ...] = field(default=())
+
+
+@record
+class Pairs:
+    first: Pair
+    rest: list[Pair] = field(default_factory=list)
+
+
+@dataclasses.dataclass(frozen=True)
+class DPair:
+    x: int
+    y: int = 0
+    tags: tuple[str, ...] = dataclasses.field(default=())
+
+
 def test_dataclasses_sees_a_frozen_dataclass(tmp_path: Path) -> None:
     """What discovery returns works with ``dataclasses``' own functions, as a frozen
     dataclass would: ``is_dataclass``, ``fields``, ``asdict``, ``astuple``, ``replace``."""
     from mlflow_client_env.hadoop.install import HadoopHints, discover_hadoop
     from tests import trees
 
-    p = Point(1, 2, ("t",), "s")
-    assert dataclasses.is_dataclass(p) and dataclasses.is_dataclass(Point)
-    assert Point.__dataclass_params__.frozen and Point.__dataclass_params__.eq  # type: ignore[attr-defined]
-    assert not Declaration.__dataclass_params__.eq  # type: ignore[attr-defined]
-    assert [(f.name, f.repr) for f in dataclasses.fields(p)] == [
-        (d.name, d.repr) for d in dataclasses.fields(DPoint)
+    p = Pair(1, 2, ("t",))
+    assert dataclasses.is_dataclass(p) and dataclasses.is_dataclass(Pair)
+    assert Pair.__dataclass_params__.frozen and Pair.__dataclass_params__.eq  # type: ignore[attr-defined]
+    assert [(f.name, f.default) for f in dataclasses.fields(p)] == [
+        (d.name, d.default) for d in dataclasses.fields(DPair)
     ]
-    assert dataclasses.asdict(Box(p, [Point(3)])) == asdict(Box(p, [Point(3)]))
-    assert dataclasses.astuple(p) == (1, 2, ("t",), "s")
-    assert dataclasses.replace(p, y=5) == Point(1, 5, ("t",), "s")
-    assert dataclasses.replace(Box(p), items=[p]).items == [p]
+    assert dataclasses.asdict(Pairs(p, [Pair(3)])) == asdict(Pairs(p, [Pair(3)]))
+    assert dataclasses.astuple(p) == (1, 2, ("t",))
+    assert dataclasses.replace(p, y=5) == Pair(1, 5, ("t",))
+    assert dataclasses.replace(Pairs(p), rest=[p]).rest == [p]
 
-    class Sub(Point):  # not a record: inherits the fields, as from a dataclass
+    @record(eq=False)
+    class Named:
+        name: str
+
+    assert not Named.__dataclass_params__.eq  # type: ignore[attr-defined]
+
+    class Sub(Pair):  # not a record: inherits the fields, as from a dataclass
         pass
 
-    assert [f.name for f in dataclasses.fields(Sub(1))] == ["x", "y", "tags", "secret"]
+    assert [f.name for f in dataclasses.fields(Sub(1))] == ["x", "y", "tags"]
 
     trees.make_parcel(tmp_path / "parcels")
     found = discover_hadoop(
@@ -222,3 +248,38 @@ def test_dataclasses_sees_a_frozen_dataclass(tmp_path: Path) -> None:
     assert dataclasses.asdict(found)["version"] == found.version
     with pytest.raises(AttributeError):  # as dataclasses.FrozenInstanceError is one
         found.version = "x"  # type: ignore[misc]
+
+
+def test_a_record_whose_repr_hides_something_stays_opaque_to_dataclasses() -> None:
+    """What a repr masks must not come out field by field: code that serialises any
+    dataclass through ``fields()`` (MLflow's trace encoder, used here for real) sees such a
+    record as an object, and shows its repr."""
+    from mlflow.tracing.utils import TraceJSONEncoder
+
+    from mlflow_client_env.environment import Variable
+    from mlflow_client_env.session import Change
+
+    secret = "hunter2secret"
+    hiding = [
+        Variable("MLFLOW_TRACKING_PASSWORD", secret, "given"),  # its own __repr__ masks
+        Change("AWS_SECRET_ACCESS_KEY", None, secret),
+        Point(1, secret="s3cr3t-value"),  # a field(repr=False)
+        Quiet(secret),
+    ]
+
+    class Masked(Box):  # a subclass whose repr masks, of a record that would be a dataclass
+        def __repr__(self) -> str:
+            return "Masked(***)"
+
+    hiding.append(Masked(Point(1, tags=(secret,))))
+    for obj in hiding:
+        assert not dataclasses.is_dataclass(obj), obj
+        shown = json.dumps(obj, cls=TraceJSONEncoder)
+        assert secret not in shown and "s3cr3t" not in shown, shown
+    assert dataclasses.is_dataclass(Box(Point(1)))  # nothing hidden: a dataclass
+
+    @record
+    class Odd:  # a default dataclasses refuses (unhashable): is_dataclass says no, no raise
+        data: bytearray = bytearray(b"x")
+
+    assert not dataclasses.is_dataclass(Odd())

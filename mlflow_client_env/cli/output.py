@@ -20,18 +20,24 @@ if TYPE_CHECKING:
 PROG = "mlflow-client-env"
 
 
-def say(kind: str, message: str, fix: str | None = None, *, prog: str = PROG) -> None:
+def say(
+    kind: str,
+    message: str,
+    fix: str | None = None,
+    *,
+    prog: str = PROG,
+    stream: TextIO | None = None,
+) -> None:
     """``mlflow-client-env: KIND: message`` and ``  fix: ...`` on stderr (secrets masked).
 
-    Every front end prints this way: the commands, and the kernel launcher with its
-    ``prog``, ``mlflow-client-env kernel``."""
-    print(
-        f"{prog}: {kind}: {redact(message)}" if kind else f"{prog}: {redact(message)}",
-        file=sys.stderr,
-    )
+    Every front end prints this way: the commands, and the kernel launcher and its
+    extension with their ``prog``, ``mlflow-client-env kernel`` (the extension on the
+    process's real stderr, ``stream``, the kernel's log, not a cell's output)."""
+    out = sys.stderr if stream is None else stream
+    print(f"{prog}: {kind}: {redact(message)}" if kind else f"{prog}: {redact(message)}", file=out)
     if fix:
-        print(f"  fix: {redact(fix)}", file=sys.stderr)
-    sys.stderr.flush()  # the launcher may exec next
+        print(f"  fix: {redact(fix)}", file=out)
+    out.flush()  # the launcher may exec next
 
 
 def error(message: str, fix: str | None = None) -> None:

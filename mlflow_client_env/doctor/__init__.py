@@ -5,7 +5,8 @@ Modelled on brew/flutter doctor: each check has a name and returns findings
 a ✓ / ! / ✗ line per check and a one-line verdict. Checks run in the catalog's
 probe order, cheap and local first, network and JVM last.
 
-The package: ``checks`` (the local checks), ``kerberos``, ``live`` (``--pid``, through
+The package: ``checks`` (the local checks), ``kerberos`` (with ``kinit_on_path``: which
+kinit and libkrb5 a shell uses), ``live`` (``--pid``, through
 ``procfs``: read only), ``remote`` (the tracking server, asked by our HTTP client and by
 MLflow's own in ``tracking_probe``, and the HDFS probe, which runs ``hdfs_probe`` in a
 subprocess), ``native_client`` (hdfs-native: which client serves, and its probe

@@ -30,6 +30,7 @@ from ..findings import Finding
 from ..records import record
 from .native.elf import ElfInfo, ElfProblem, read_elf
 from .native.loader import DEFAULT_LIB_DIRS, resolve_needed
+from .native.shadowing import same_file
 
 Implementation = Literal["MIT", "Heimdal", "unknown"]
 
@@ -71,7 +72,7 @@ class KinitInfo:
             and self.implementation == "MIT"
             and self.libkrb5 is not None
             and self.system_libkrb5 is not None
-            and _same_file(self.libkrb5, self.system_libkrb5)
+            and same_file(self.libkrb5, self.system_libkrb5)
         )
 
 
@@ -87,13 +88,6 @@ class CacheView:
 def _same_dir(a: Path, b: Path) -> bool:
     try:
         return a.resolve() == b.resolve()
-    except OSError:
-        return False
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return os.path.samefile(a, b)
     except OSError:
         return False
 
@@ -125,7 +119,7 @@ def inspect_kinit(path: Path, env: Mapping[str, str] | None = None) -> KinitInfo
     mine = _resolve(elf, soname, env.get("LD_LIBRARY_PATH"))
     system = _resolve_for_system(soname)
     evidence.append(f"loads {mine or f'no {soname} (not found)'}")
-    if system is not None and (mine is None or not _same_file(mine, system)):
+    if system is not None and (mine is None or not same_file(mine, system)):
         evidence.append(f"the system's {soname} is {system}")
     return KinitInfo(path, real, impl, mine, system, tuple(evidence))
 

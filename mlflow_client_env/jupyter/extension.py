@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 
+from ..cli.output import say
 from .ipython_hook import install, watch_stderr
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost; mypy honours this)
@@ -45,7 +46,7 @@ def load_ipython_extension(ipython: Any) -> None:
     try:
         watch_stderr(ipython)  # first: the JVM may write before the first cell
     except Exception as exc:  # never at the cost of the explainer or the launcher's message
-        print(f"{PREFIX}: stderr not captured: {exc!r}", file=sys.__stderr__, flush=True)
+        say("note", f"stderr not captured: {exc!r}", prog=PREFIX, stream=sys.__stderr__)
     install(ipython)
     text = os.environ.pop(MESSAGE_VAR, None)
     if not text:

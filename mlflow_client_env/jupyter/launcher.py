@@ -50,14 +50,19 @@ from ..kerberos.profile import discover_kerberos
 from ..kerberos.readiness import ticket_readiness
 from ..pathlist import appended
 from ..redact import redact, url_has_credentials
-from .extension import EXTENSION, MESSAGE_VAR, PREFIX, SHIM, STATUS_VAR
+from .extension import EXTENSION, MESSAGE_VAR, PREFIX, SHIM, STATUS_VAR, load_ipython_extension
 from .record import write
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost; mypy honours this)
 if TYPE_CHECKING:
     from typing import Any, NoReturn
 
-__all__ = ["EXTENSION", "MESSAGE_VAR", "SHIM", "STATUS_VAR", "main", "parse_args", "prepare"]
+#: ``load_ipython_extension``: this module was the kernel's extension until the extension got
+#: its own module; a launcher of that version exec'ing into this one still names it.
+__all__ = [
+    "EXTENSION", "MESSAGE_VAR", "SHIM", "STATUS_VAR",
+    "load_ipython_extension", "main", "parse_args", "prepare",
+]  # fmt: skip
 
 
 USAGE = (

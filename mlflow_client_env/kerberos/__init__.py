@@ -7,6 +7,7 @@
 - ``readiness``: the one ticket verdict of ``setup()``, ``env`` and the launcher;
 - ``java_cache``: which FILE cache Java should read (cheap; decides before acting);
 - ``login``: keytab logins and FILE copies of KEYRING/KCM tickets;
-- ``renew``: keeping a ticket valid for hours (``keep_ticket_fresh``, ``run``);
-- ``tools``: the MIT command-line tools (``kinit``, ``klist``) a host has, and their libraries.
+- ``renew``: keeping a ticket valid for hours (``keep_ticket_fresh``, ``run``).
+
+Which ``kinit`` a shell runs, and its libkrb5, is the doctor's (``doctor.kinit_on_path``).
 """

@@ -70,7 +70,8 @@ def python_native_libraries(
     return out
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def same_file(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` are one file (False when either cannot be read)."""
     try:
         return os.path.samefile(a, b)
     except OSError:
@@ -130,14 +131,14 @@ def find_shadowing(
             ("Python's own", own.get(name)),
             ("the system's", without.find(name, win.path).path),
         ]
-        shadowed = [(who, p) for who, p in refs if p is not None and not _same_file(p, win.path)]
+        shadowed = [(who, p) for who, p in refs if p is not None and not same_file(p, win.path)]
         if not shadowed:
             continue
         who, ref = shadowed[0]
         evidence = [f"LD_LIBRARY_PATH ({label}) copy: {win.path}"]
         for w, p in refs:
             if p is not None:
-                same = _same_file(p, win.path)
+                same = same_file(p, win.path)
                 content = (
                     "same file"
                     if same
