@@ -65,10 +65,13 @@ for rel, data in files.items():
 os.makedirs(os.path.join(work, "src", "emptydir"))
 src = os.path.join(work, "src")
 
+errors = out["errors"] = []  # why each attempt raised: shown when the paths differ
+
 def attempt(fn):
     try:
         return fn()
     except Exception as exc:
+        errors.append(f"{type(exc).__name__}: {exc}"[:2000])
         return "raised " + type(exc).__name__
 
 repo.log_artifacts(src)
@@ -193,8 +196,11 @@ def _same_except_class(jvm: dict[str, Any], native: dict[str, Any]) -> None:
     assert jvm["libjvm_loaded"] is True
     assert native["libjvm_loaded"] is False
     for key in sorted(set(jvm) | set(native)):
-        if key not in ("class", "libjvm_loaded"):
-            assert native.get(key) == jvm.get(key), f"{key} differs"
+        if key not in ("class", "libjvm_loaded", "errors"):
+            assert native.get(key) == jvm.get(key), (
+                f"{key} differs; the JVM path's errors: {jvm.get('errors')}; "
+                f"the native path's: {native.get('errors')}"
+            )
 
 
 @pytest.mark.jvm
