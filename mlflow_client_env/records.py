@@ -159,8 +159,8 @@ def _as_dataclass(cls: type, eq: bool) -> type:
     for base in reversed(cls.__mro__):
         hints.update(base.__dict__.get("__annotations__", {}))  # noqa: RUF063 (as _build)
     specs = []
-    for f in fields(cls):
-        kw: dict[str, Any] = {"repr": f.repr}
+    for f in fields(cls):  # every one shown by repr (see _DataclassView)
+        kw: dict[str, Any] = {}
         if f.default is not MISSING:
             kw["default"] = f.default
         elif f.default_factory is not MISSING:

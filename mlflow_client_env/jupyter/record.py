@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import json
 import os
 import re
@@ -91,6 +92,7 @@ def start_ticks(stat_text: bytes) -> str:
         raise ValueError("no start time in /proc/PID/stat") from None
 
 
+@functools.cache  # fixed for the life of a process: read once, not per record name and prune
 def boot_id() -> str:
     """This boot of this host, as 32 hex digits (``0`` * 32 when the kernel does not say)."""
     try:
